@@ -1,0 +1,21 @@
+//! Named caps on every HTTP buffer. Hitting one records an anomaly and is
+//! counted; it never panics and never grows a buffer past the cap.
+
+/// Most header fields parsed in one message (more: `TooManyHeaders`).
+pub const MAX_HEADERS: usize = 100;
+/// Largest start line plus header section buffered for one message
+/// (more: `HeaderSectionTooLarge`, the stream resyncs).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Bytes of each body kept for shape inference; the rest is skipped by
+/// framing without being buffered.
+pub const BODY_SAMPLE_MAX: usize = 4 * 1024;
+/// Longest chunk-size line, extensions included (more: `ChunkExtensionTooLong`).
+pub const MAX_CHUNK_LINE_BYTES: usize = 1024;
+/// Longest trailer section after the last chunk.
+pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
+/// Requests waiting for a response on one connection (pipelining); past
+/// this the oldest is flushed unanswered (`TooManyPendingRequests`).
+pub const MAX_PENDING_REQUESTS: usize = 100;
+/// Bytes scanned for the next message start after garbage or a gap before
+/// the buffered junk is dropped (the scan continues in later data).
+pub const MAX_RESYNC_SCAN: usize = 64 * 1024;

@@ -1,0 +1,233 @@
+//! The privacy-safe exchange record: what leaves the sensor.
+//!
+//! An [`ExchangeRecord`] is built from an [`crate::http::Exchange`] by
+//! [`build`]. It carries names, types, sizes and timings, never values: no
+//! header value, cookie value, token, query value or body value can be
+//! represented in it. The only value-derived fields are
+//!
+//! - `auth.jwt` claims that describe the *issuer*, not the caller (`alg`,
+//!   `iss`, `aud`, presence of `exp`, token lifetime), and
+//! - `principal`, a keyed hash (HMAC-SHA-256 with a per-deployment key) of
+//!   the caller's credential identity, so later stages can count distinct
+//!   callers without ever holding an identity.
+//!
+//! The JSON form of this struct is documented in `docs/exchange-record.md`;
+//! [`RECORD_SCHEMA_VERSION`] changes whenever that document does.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::http::{Framing, HttpVersion, Tunnel};
+use crate::time::Timestamp;
+
+/// Version of the record's JSON schema, written in every record as `schema`.
+pub const RECORD_SCHEMA_VERSION: u32 = 1;
+
+/// One request/response pair, reduced to what is safe to export.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeRecord {
+    /// Always [`RECORD_SCHEMA_VERSION`].
+    pub schema: u32,
+    /// Time of the first byte of the request (RFC 3339, UTC, nanoseconds).
+    pub ts: Timestamp,
+    /// From the last request byte to the first response byte, microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<u64>,
+    /// From the first request byte to the last response byte, microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_us: Option<u64>,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// `Host` header (lower-cased, port kept), else the server address.
+    pub host: String,
+    pub method: String,
+    /// Percent-decoded path without the query string.
+    pub path: String,
+    /// Names of the query parameters, percent-decoded, in first-seen order,
+    /// without duplicates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_params: Vec<String>,
+    pub version: HttpVersion,
+    /// Final response status; `None` for an unanswered request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub request: MessageInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<MessageInfo>,
+    /// Interim (1xx) statuses before the final one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interim: Vec<u16>,
+    pub auth: AuthInfo,
+    /// Keyed hash of the caller's credential identity (32 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Set when this exchange switched the connection away from HTTP/1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
+    pub flags: Flags,
+    /// Names of the protocol anomalies seen in this exchange.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<String>,
+}
+
+/// The parts of a request or response that are safe to export.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessageInfo {
+    /// Header names, lower-cased, in wire order (repeats kept once).
+    pub headers: Vec<String>,
+    /// Media type of `Content-Type`, lower-cased, without parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// `Content-Encoding` codings, lower-cased (e.g. `gzip`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    pub body: BodyInfo,
+}
+
+/// Sizes and shape of a message body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BodyInfo {
+    pub framing: Framing,
+    /// Body bytes on the wire, chunk framing included.
+    pub wire_bytes: u64,
+    /// Body bytes after removing chunk framing (still content-encoded).
+    pub bytes: u64,
+    /// Body bytes after content decoding; present when the whole body was
+    /// seen and either not content-encoded or decoded within the caps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_bytes: Option<u64>,
+    /// Shape (keys and value types) of a JSON body, from the bounded sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
+    /// Field names of an `application/x-www-form-urlencoded` body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_keys: Option<Vec<String>>,
+    /// The shape was inferred from a prefix of the body only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sampled: bool,
+}
+
+impl Default for BodyInfo {
+    fn default() -> Self {
+        BodyInfo {
+            framing: Framing::None,
+            wire_bytes: 0,
+            bytes: 0,
+            decoded_bytes: Some(0),
+            shape: None,
+            form_keys: None,
+            sampled: false,
+        }
+    }
+}
+
+/// JSON value shape: types, never values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Shape {
+    Null,
+    Boolean,
+    Integer,
+    Number,
+    String {
+        /// A recognised string format (`uuid`, `date-time`, `date`, `email`,
+        /// `uri`, `ipv4`, `ipv6`, `jwt`), derived from the value and then
+        /// discarded with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
+    },
+    Array {
+        /// Merged shape of the elements seen; `None` for an empty array.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        items: Option<Box<Shape>>,
+    },
+    Object {
+        fields: BTreeMap<String, Shape>,
+        /// Some fields were left out (width or depth cap, or sample end).
+        #[serde(default, skip_serializing_if = "is_false")]
+        truncated: bool,
+    },
+    /// Elements of different types in one array (or a value cut by a cap).
+    Any,
+}
+
+/// How the request authenticated, without the secret.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuthInfo {
+    pub scheme: AuthScheme,
+    /// For `api_key`: the header or query parameter name carrying the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    /// For `api_key`: where the key was (`header` or `query`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_in: Option<KeyLocation>,
+    /// Names of the cookies sent (values never).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cookies: Vec<String>,
+    /// For `bearer_jwt`: facts from the token header and claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtInfo>,
+}
+
+/// Authentication scheme of a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthScheme {
+    #[default]
+    None,
+    Basic,
+    BearerJwt,
+    BearerOpaque,
+    ApiKey,
+    Cookie,
+    Digest,
+    Other,
+}
+
+/// Where an API key was carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyLocation {
+    Header,
+    Query,
+}
+
+/// What a JWT says about itself, without its subject or signature.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JwtInfo {
+    /// Header `alg`, e.g. `RS256`, `HS256` or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// `aud`, a list even when the token has a single string.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aud: Vec<String>,
+    pub has_exp: bool,
+    /// `exp - iat` in seconds, when both are present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_s: Option<i64>,
+}
+
+/// Per-exchange conditions a consumer must know to trust the record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flags {
+    /// Bytes were missing (capture loss) inside this exchange.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub gap: bool,
+    /// A message was cut short (connection ended, cap hit).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
+    /// The flow was picked up without its handshake.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mid_stream: bool,
+    /// No response was seen for this request.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unanswered: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}

@@ -1,0 +1,1 @@
+//! shadowtap sensor library: capture sources and the offline runtime.

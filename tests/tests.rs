@@ -1,0 +1,1 @@
+//! One integration-test binary, built from the modules below.
