@@ -21,6 +21,7 @@
 
 pub mod flow;
 pub mod http;
+pub mod reassembly;
 pub mod record;
 pub mod time;
 pub mod wire;

@@ -1,6 +1,12 @@
 //! Flows: bidirectional TCP connections keyed by their canonical 5-tuple.
 
+mod table;
+
 use std::net::SocketAddr;
+
+pub use table::{
+    FlowHandler, FlowLimits, FlowStats, FlowTable, EVICTION_BATCH_DIVISOR, SWEEP_INTERVAL_NS,
+};
 
 /// Which way a segment travels, once client and server are known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,0 +1,480 @@
+//! The bounded flow table: connection state, roles, timeouts and eviction.
+//!
+//! A flow is created by a SYN or by the first segment carrying payload
+//! (mid-stream pickup); stray ACKs, FINs and RSTs of unknown connections
+//! create nothing. Client and server are decided, in order of trust, by the
+//! SYN (its sender is the client; a SYN-ACK's sender is the server), by the
+//! first payload ([`FlowHandler::classify`]: a request line marks the
+//! client, a status line the server), and last by port (the side on a
+//! well-known or lower port is the server).
+//!
+//! Timeouts run on packet time. The table never holds more than
+//! [`FlowLimits::max_flows`]: at the cap it first expires flows with the
+//! shorter emergency timeouts, then evicts the least recently seen
+//! [`EVICTION_BATCH_DIVISOR`]th of the table in one pass.
+
+use std::net::SocketAddr;
+
+use rustc_hash::FxHashMap;
+
+use super::{Direction, Endpoints};
+use crate::reassembly::{
+    limits::OOO_MEMCAP_BYTES, Budget, Ctx, HalfStream, ReassemblyStats, StreamSink,
+};
+use crate::time::{secs, Timestamp};
+use crate::wire::TcpSegment;
+
+/// Consumes the reassembled streams of one flow (the HTTP layer, in the sensor).
+pub trait FlowHandler {
+    /// What the handler emits (exchanges, anomalies).
+    type Event;
+
+    /// Created once client and server are known.
+    fn new(endpoints: Endpoints, mid_stream: bool) -> Self;
+    /// `Some(true)` if a stream starting with `first` is sent by a client,
+    /// `Some(false)` if by a server, `None` if it can't tell.
+    fn classify(first: &[u8]) -> Option<bool>;
+    fn data(&mut self, dir: Direction, ts: Timestamp, bytes: &[u8], out: &mut Vec<Self::Event>);
+    fn gap(&mut self, dir: Direction, ts: Timestamp, len: u64, out: &mut Vec<Self::Event>);
+    fn close(&mut self, dir: Direction, ts: Timestamp, out: &mut Vec<Self::Event>);
+    /// The flow ended (both sides closed, reset, timeout, eviction, end of input).
+    fn finish(&mut self, ts: Timestamp, out: &mut Vec<Self::Event>);
+}
+
+/// Caps and timeouts of the flow table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowLimits {
+    pub max_flows: usize,
+    /// A flow that has carried no payload yet (handshake only).
+    pub embryonic_timeout_ns: u64,
+    pub established_timeout_ns: u64,
+    /// Kept after FIN/RST to absorb retransmissions and final ACKs.
+    pub closed_timeout_ns: u64,
+    /// Used instead of the above while the table is full.
+    pub emergency_embryonic_timeout_ns: u64,
+    pub emergency_established_timeout_ns: u64,
+    /// Out-of-order bytes across all flows.
+    pub ooo_memcap_bytes: usize,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            max_flows: 65_536,
+            embryonic_timeout_ns: secs(30),
+            established_timeout_ns: secs(300),
+            closed_timeout_ns: secs(10),
+            emergency_embryonic_timeout_ns: secs(5),
+            emergency_established_timeout_ns: secs(100),
+            ooo_memcap_bytes: OOO_MEMCAP_BYTES,
+        }
+    }
+}
+
+/// At the cap, this fraction (1/N) of the table is evicted at once.
+pub const EVICTION_BATCH_DIVISOR: usize = 16;
+/// How often (packet time) idle flows are swept.
+pub const SWEEP_INTERVAL_NS: u64 = secs(1);
+
+/// Flow table counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FlowStats {
+    pub flows_created: u64,
+    pub flows_mid_stream: u64,
+    pub flows_closed: u64,
+    pub flows_reset: u64,
+    pub flows_timed_out: u64,
+    pub flows_evicted: u64,
+    pub flows_reused: u64,
+    pub peak_flows: u64,
+    pub segments_without_flow: u64,
+    pub roles_by_syn: u64,
+    pub roles_by_payload: u64,
+    pub roles_by_port: u64,
+    pub rst_with_data: u64,
+}
+
+/// Canonical (order-independent) key of a TCP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FlowKey {
+    lo: SocketAddr,
+    hi: SocketAddr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// No payload seen yet.
+    Embryonic,
+    Established,
+    /// Both directions finished or reset; kept for a short while.
+    Closed,
+}
+
+struct Flow<H> {
+    /// Endpoint of side 0 (side 1 is the other).
+    side0: SocketAddr,
+    side1: SocketAddr,
+    half: [HalfStream; 2],
+    /// Which side is the client, once known.
+    client: Option<usize>,
+    handler: Option<H>,
+    state: State,
+    last_seen: Timestamp,
+    mid_stream: bool,
+}
+
+/// Adapts a flow's handler to the reassembler's sink.
+struct Sink<'a, H: FlowHandler> {
+    handler: Option<&'a mut H>,
+    out: &'a mut Vec<H::Event>,
+}
+
+impl<H: FlowHandler> StreamSink for Sink<'_, H> {
+    fn data(&mut self, dir: Direction, ts: Timestamp, bytes: &[u8]) {
+        if let Some(h) = self.handler.as_deref_mut() {
+            h.data(dir, ts, bytes, self.out);
+        }
+    }
+    fn gap(&mut self, dir: Direction, ts: Timestamp, len: u64) {
+        if let Some(h) = self.handler.as_deref_mut() {
+            h.gap(dir, ts, len, self.out);
+        }
+    }
+    fn close(&mut self, dir: Direction, ts: Timestamp) {
+        if let Some(h) = self.handler.as_deref_mut() {
+            h.close(dir, ts, self.out);
+        }
+    }
+}
+
+/// All tracked connections.
+pub struct FlowTable<H: FlowHandler> {
+    limits: FlowLimits,
+    flows: FxHashMap<FlowKey, Box<Flow<H>>>,
+    budget: Budget,
+    stats: FlowStats,
+    reassembly: ReassemblyStats,
+    now: Timestamp,
+    last_sweep: Timestamp,
+}
+
+impl<H: FlowHandler> FlowTable<H> {
+    pub fn new(limits: FlowLimits) -> Self {
+        FlowTable {
+            limits,
+            flows: FxHashMap::default(),
+            budget: Budget::new(limits.ooo_memcap_bytes),
+            stats: FlowStats::default(),
+            reassembly: ReassemblyStats::default(),
+            now: Timestamp(0),
+            last_sweep: Timestamp(0),
+        }
+    }
+
+    pub fn stats(&self) -> FlowStats {
+        self.stats
+    }
+
+    pub fn reassembly_stats(&self) -> ReassemblyStats {
+        self.reassembly
+    }
+
+    /// Out-of-order buffering across all flows, now and at its peak.
+    pub fn buffered_bytes(&self) -> (usize, usize) {
+        (self.budget.used(), self.budget.peak())
+    }
+
+    /// Flows currently tracked.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Feeds one TCP segment captured at `ts`.
+    pub fn on_segment(&mut self, ts: Timestamp, seg: &TcpSegment<'_>, out: &mut Vec<H::Event>) {
+        // Packet time never runs backwards for timeouts.
+        self.now = self.now.max(ts);
+        if self.now.nanos_since(self.last_sweep) >= SWEEP_INTERVAL_NS {
+            self.last_sweep = self.now;
+            self.sweep(false, out);
+        }
+        let src = SocketAddr::new(seg.src, seg.sport);
+        let dst = SocketAddr::new(seg.dst, seg.dport);
+        let key = if src <= dst {
+            FlowKey { lo: src, hi: dst }
+        } else {
+            FlowKey { lo: dst, hi: src }
+        };
+        let flags = seg.flags;
+
+        let reuse = match self.flows.get(&key) {
+            Some(f) if flags.syn() && !flags.ack() => {
+                let side = usize::from(f.side0 != src);
+                // A SYN with a new ISN starts a new connection on the same tuple.
+                f.half[side].isn().is_some_and(|isn| isn != seg.seq) || f.state == State::Closed
+            }
+            _ => false,
+        };
+        if reuse {
+            self.stats.flows_reused += 1;
+            if let Some(flow) = self.flows.remove(&key) {
+                self.end_flow(flow, out);
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            if !(flags.syn() || !seg.payload.is_empty()) || flags.rst() {
+                self.stats.segments_without_flow += 1;
+                return;
+            }
+            if self.flows.len() >= self.limits.max_flows {
+                self.make_room(out);
+            }
+            self.stats.flows_created += 1;
+            self.flows.insert(
+                key,
+                Box::new(Flow {
+                    side0: src,
+                    side1: dst,
+                    half: [HalfStream::default(), HalfStream::default()],
+                    client: None,
+                    handler: None,
+                    state: State::Embryonic,
+                    last_seen: ts,
+                    mid_stream: false,
+                }),
+            );
+            self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+        }
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        flow.last_seen = self.now;
+        if flow.state == State::Closed {
+            return;
+        }
+        let side = usize::from(flow.side0 != src);
+        let other = 1 - side;
+
+        if flags.syn() {
+            flow.half[side].start_at_syn(seg.seq);
+            if flow.client.is_none() {
+                flow.client = Some(if flags.ack() { other } else { side });
+                self.stats.roles_by_syn += 1;
+            }
+        }
+        if flow.client.is_none() && !seg.payload.is_empty() {
+            flow.client = Some(match H::classify(seg.payload) {
+                Some(true) => side,
+                Some(false) => other,
+                None => {
+                    self.stats.roles_by_port += 1;
+                    if server_port_rank(seg.dport) <= server_port_rank(seg.sport) {
+                        side
+                    } else {
+                        other
+                    }
+                }
+            });
+            if H::classify(seg.payload).is_some() {
+                self.stats.roles_by_payload += 1;
+            }
+        }
+        if flow.handler.is_none() {
+            if let Some(client) = flow.client {
+                let (c, s) = if client == 0 {
+                    (flow.side0, flow.side1)
+                } else {
+                    (flow.side1, flow.side0)
+                };
+                // Mid-stream: neither direction began with a SYN we saw.
+                flow.mid_stream = !flags.syn() && !flow.half[other].is_started();
+                if flow.mid_stream {
+                    self.stats.flows_mid_stream += 1;
+                }
+                flow.handler = Some(H::new(
+                    Endpoints {
+                        client: c,
+                        server: s,
+                    },
+                    flow.mid_stream,
+                ));
+            }
+        }
+        if !seg.payload.is_empty() && flow.state == State::Embryonic {
+            flow.state = State::Established;
+        }
+        let dir_of = |s: usize| {
+            if Some(s) == flow.client {
+                Direction::ToServer
+            } else {
+                Direction::ToClient
+            }
+        };
+        let (dir, other_dir) = (dir_of(side), dir_of(other));
+        let Flow { half, handler, .. } = &mut **flow;
+        let mut sink = Sink {
+            handler: handler.as_mut(),
+            out,
+        };
+
+        if flags.rst() {
+            if !seg.payload.is_empty() {
+                // RST payload is a diagnostic, never stream data (RFC 9293 §3.5.3).
+                self.stats.rst_with_data += 1;
+            }
+            self.stats.flows_reset += 1;
+            let mut cx = Ctx {
+                dir,
+                budget: &mut self.budget,
+                stats: &mut self.reassembly,
+                sink: &mut sink,
+            };
+            half[side].finish(ts, &mut cx);
+            cx.dir = other_dir;
+            half[other].finish(ts, &mut cx);
+            if let Some(h) = handler.as_mut() {
+                h.finish(ts, out);
+            }
+            flow.state = State::Closed;
+            return;
+        }
+        let seq = if flags.syn() {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        let mut cx = Ctx {
+            dir,
+            budget: &mut self.budget,
+            stats: &mut self.reassembly,
+            sink: &mut sink,
+        };
+        half[side].segment(ts, seq, seg.payload, flags.fin(), &mut cx);
+        if flags.ack() {
+            cx.dir = other_dir;
+            half[other].acked(ts, seg.ack, &mut cx);
+        }
+        if half[0].is_closed() && half[1].is_closed() {
+            if let Some(h) = handler.as_mut() {
+                h.finish(ts, out);
+            }
+            self.stats.flows_closed += 1;
+            flow.state = State::Closed;
+        }
+    }
+
+    /// Expires idle flows as of `now` (packet time), e.g. between files or
+    /// when a live capture is quiet.
+    pub fn advance(&mut self, now: Timestamp, out: &mut Vec<H::Event>) {
+        self.now = self.now.max(now);
+        self.sweep(false, out);
+    }
+
+    /// Ends every flow (end of input).
+    pub fn finish(&mut self, out: &mut Vec<H::Event>) {
+        let flows: Vec<_> = self.flows.drain().map(|(_, f)| f).collect();
+        for flow in flows {
+            self.end_flow(flow, out);
+        }
+    }
+
+    fn timeout(&self, state: State, emergency: bool) -> u64 {
+        match (state, emergency) {
+            (State::Embryonic, false) => self.limits.embryonic_timeout_ns,
+            (State::Embryonic, true) => self.limits.emergency_embryonic_timeout_ns,
+            (State::Established, false) => self.limits.established_timeout_ns,
+            (State::Established, true) => self.limits.emergency_established_timeout_ns,
+            (State::Closed, false) => self.limits.closed_timeout_ns,
+            (State::Closed, true) => 0,
+        }
+    }
+
+    fn sweep(&mut self, emergency: bool, out: &mut Vec<H::Event>) {
+        let now = self.now;
+        let expired: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| now.nanos_since(f.last_seen) >= self.timeout(f.state, emergency))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            if let Some(flow) = self.flows.remove(&key) {
+                if flow.state != State::Closed {
+                    self.stats.flows_timed_out += 1;
+                }
+                self.end_flow(flow, out);
+            }
+        }
+    }
+
+    fn make_room(&mut self, out: &mut Vec<H::Event>) {
+        self.sweep(true, out);
+        if self.flows.len() < self.limits.max_flows {
+            return;
+        }
+        let mut ages: Vec<Timestamp> = self.flows.values().map(|f| f.last_seen).collect();
+        let n = (self.flows.len() / EVICTION_BATCH_DIVISOR).max(1);
+        let (_, cutoff, _) = ages.select_nth_unstable(n - 1);
+        let cutoff = *cutoff;
+        let victims: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.last_seen <= cutoff)
+            .map(|(k, _)| *k)
+            .take(n)
+            .collect();
+        for key in victims {
+            if let Some(flow) = self.flows.remove(&key) {
+                self.stats.flows_evicted += 1;
+                self.end_flow(flow, out);
+            }
+        }
+    }
+
+    /// Flushes a flow that leaves the table: holes become gaps, pending
+    /// messages are flushed, buffers are released.
+    fn end_flow(&mut self, mut flow: Box<Flow<H>>, out: &mut Vec<H::Event>) {
+        if flow.state != State::Closed {
+            let now = self.now;
+            let client = flow.client;
+            let Flow { half, handler, .. } = &mut *flow;
+            let mut sink = Sink {
+                handler: handler.as_mut(),
+                out,
+            };
+            for (side, h) in half.iter_mut().enumerate() {
+                let dir = if Some(side) == client {
+                    Direction::ToServer
+                } else {
+                    Direction::ToClient
+                };
+                let mut cx = Ctx {
+                    dir,
+                    budget: &mut self.budget,
+                    stats: &mut self.reassembly,
+                    sink: &mut sink,
+                };
+                h.finish(now, &mut cx);
+            }
+            if let Some(h) = handler.as_mut() {
+                h.finish(now, out);
+            }
+        }
+        for h in flow.half.iter_mut() {
+            h.discard(&mut self.budget);
+        }
+    }
+}
+
+/// Lower is more likely a server port.
+fn server_port_rank(port: u16) -> u32 {
+    match port {
+        80 | 443 | 8080 | 8000 | 8008 | 8443 | 8888 | 3000 | 5000 | 9000 | 9090 => 0,
+        p if p < 1024 => 1,
+        p if p < 32768 => 2 + u32::from(p),
+        p => 100_000 + u32::from(p),
+    }
+}

@@ -1,0 +1,241 @@
+//! Model tests: every delivery order gives the same stream.
+
+use super::*;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Rec {
+    /// Delivered bytes with gaps written as `_`.
+    bytes: Vec<u8>,
+    gaps: Vec<u64>,
+    closed: bool,
+}
+
+impl StreamSink for Rec {
+    fn data(&mut self, _: Direction, _: Timestamp, bytes: &[u8]) {
+        assert!(!self.closed, "data after close");
+        self.bytes.extend_from_slice(bytes);
+    }
+    fn gap(&mut self, _: Direction, _: Timestamp, len: u64) {
+        self.gaps.push(len);
+        self.bytes.extend(std::iter::repeat_n(b'_', len as usize));
+    }
+    fn close(&mut self, _: Direction, _: Timestamp) {
+        assert!(!self.closed, "closed twice");
+        self.closed = true;
+    }
+}
+
+struct Harness {
+    half: HalfStream,
+    budget: Budget,
+    stats: ReassemblyStats,
+    rec: Rec,
+}
+
+impl Harness {
+    fn new(isn: u32) -> Self {
+        let mut half = HalfStream::default();
+        half.start_at_syn(isn);
+        Harness {
+            half,
+            budget: Budget::new(limits::OOO_MEMCAP_BYTES),
+            stats: Default::default(),
+            rec: Rec::default(),
+        }
+    }
+    fn seg(&mut self, seq: u32, payload: &[u8], fin: bool) {
+        let mut cx = Ctx {
+            dir: Direction::ToServer,
+            budget: &mut self.budget,
+            stats: &mut self.stats,
+            sink: &mut self.rec,
+        };
+        self.half.segment(Timestamp(0), seq, payload, fin, &mut cx);
+    }
+    fn ack(&mut self, ack: u32) {
+        let mut cx = Ctx {
+            dir: Direction::ToServer,
+            budget: &mut self.budget,
+            stats: &mut self.stats,
+            sink: &mut self.rec,
+        };
+        self.half.acked(Timestamp(0), ack, &mut cx);
+    }
+    fn finish(&mut self) {
+        let mut cx = Ctx {
+            dir: Direction::ToServer,
+            budget: &mut self.budget,
+            stats: &mut self.stats,
+            sink: &mut self.rec,
+        };
+        self.half.finish(Timestamp(0), &mut cx);
+    }
+}
+
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn segments(isn: u32, data: &[u8], mss: usize) -> Vec<(u32, &[u8])> {
+    data.chunks(mss)
+        .enumerate()
+        .map(|(i, c)| (isn.wrapping_add(1).wrapping_add((i * mss) as u32), c))
+        .collect()
+}
+
+#[test]
+fn any_order_gives_the_same_stream_even_across_wraparound() {
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    for isn in [0, 12345, 0xFFFF_FFFF - 7000, 0xFFFF_FFFF] {
+        for round in 0..20 {
+            let mut segs = segments(isn, &data, 1000);
+            match round {
+                0 => {}
+                1 => segs.reverse(),
+                _ => {
+                    for i in (1..segs.len()).rev() {
+                        let j = (xorshift(&mut rng) % (i as u64 + 1)) as usize;
+                        segs.swap(i, j);
+                    }
+                }
+            }
+            let mut h = Harness::new(isn);
+            for (seq, p) in &segs {
+                h.seg(*seq, p, false);
+            }
+            h.seg(
+                isn.wrapping_add(1).wrapping_add(data.len() as u32),
+                b"",
+                true,
+            );
+            assert_eq!(h.rec.bytes, data, "isn {isn} round {round}");
+            assert!(h.rec.closed);
+            assert!(h.rec.gaps.is_empty());
+            assert_eq!(h.budget.used(), 0);
+        }
+    }
+}
+
+#[test]
+fn retransmissions_first_wins_and_differences_are_counted() {
+    let mut h = Harness::new(100);
+    h.seg(101, b"hello ", false);
+    h.seg(101, b"hello ", false); // faithful retransmission
+    h.seg(101, b"HELLO ", false); // same boundaries, different data
+    h.seg(104, b"lo world", false); // partial overlap, then new bytes
+    assert_eq!(h.rec.bytes, b"hello world");
+    assert_eq!(h.stats.retransmitted_segments, 2);
+    assert_eq!(h.stats.retransmit_different_data, 1);
+    assert_eq!(h.stats.overlapping_bytes, 3);
+}
+
+#[test]
+fn overlapping_out_of_order_segments_keep_the_first_bytes() {
+    let mut h = Harness::new(0);
+    h.seg(6, b"WORLD", false); // offset 5..10
+    h.seg(4, b"xxwxyz!", false); // offset 3..10: 2 new bytes, 5 overlapping, all differ
+    h.seg(1, b"abc", false);
+    assert_eq!(h.rec.bytes, b"abcxxWORLD");
+    assert_eq!(h.stats.overlapping_bytes, 5);
+    assert_eq!(h.stats.overlapping_bytes_differing, 5);
+}
+
+#[test]
+fn acknowledged_missing_bytes_become_a_gap() {
+    let mut h = Harness::new(0);
+    h.seg(1, b"GET / HTTP/1.1\r\n", false);
+    h.seg(1 + 16 + 10, b"after", false); // 10 bytes lost by the capture
+    assert_eq!(h.rec.bytes.len(), 16);
+    h.ack(1 + 16 + 10 + 5);
+    assert_eq!(h.rec.gaps, vec![10]);
+    assert_eq!(&h.rec.bytes[16..], b"__________after");
+    // An ACK beyond everything seen (lost tail) also becomes a gap.
+    h.ack(1 + 31 + 4);
+    assert_eq!(h.rec.gaps, vec![10, 4]);
+}
+
+#[test]
+fn overflow_skips_ahead_with_a_gap_and_memory_stays_bounded() {
+    let mut h = Harness::new(0);
+    // A hole at the start, then more out-of-order data than the cap allows.
+    let seg = vec![b'x'; 1000];
+    let n = limits::OOO_MAX_BYTES / 1000 + 50;
+    for i in 0..n {
+        h.seg(1 + 100 + (i * 1000) as u32, &seg, false);
+        assert!(h.half.buffered() <= limits::OOO_MAX_BYTES);
+    }
+    assert!(h.stats.ooo_overflow > 0);
+    assert_eq!(h.rec.gaps, vec![100]);
+    h.finish();
+    assert_eq!(h.rec.bytes.len(), 100 + n * 1000);
+    assert_eq!(h.budget.used(), 0);
+}
+
+#[test]
+fn global_memcap_is_never_exceeded() {
+    let mut budget = Budget::new(10_000);
+    let mut stats = ReassemblyStats::default();
+    let mut halves: Vec<HalfStream> = (0..50).map(|_| HalfStream::default()).collect();
+    let mut recs: Vec<Rec> = (0..50).map(|_| Rec::default()).collect();
+    for (half, rec) in halves.iter_mut().zip(&mut recs) {
+        half.start_at_syn(0);
+        for i in 0..10u32 {
+            let mut cx = Ctx {
+                dir: Direction::ToClient,
+                budget: &mut budget,
+                stats: &mut stats,
+                sink: rec,
+            };
+            half.segment(Timestamp(0), 1 + 10 + i * 100, &[7u8; 100], false, &mut cx);
+            assert!(budget.used() <= 10_000);
+        }
+    }
+    assert!(stats.memcap_skips > 0);
+    assert!(budget.peak() <= 10_000);
+}
+
+#[test]
+fn fin_closes_after_the_last_byte_even_when_reordered() {
+    let mut h = Harness::new(0);
+    h.seg(6, b"world", true);
+    assert!(!h.rec.closed);
+    h.seg(1, b"hello", false);
+    assert_eq!(h.rec.bytes, b"helloworld");
+    assert!(h.rec.closed);
+    h.seg(11, b"late", false);
+    assert_eq!(h.stats.data_after_close, 1);
+}
+
+#[test]
+fn mid_stream_pickup_starts_at_the_first_segment() {
+    let mut half = HalfStream::default();
+    let mut budget = Budget::new(1 << 20);
+    let mut stats = ReassemblyStats::default();
+    let mut rec = Rec::default();
+    let mut cx = Ctx {
+        dir: Direction::ToClient,
+        budget: &mut budget,
+        stats: &mut stats,
+        sink: &mut rec,
+    };
+    half.segment(Timestamp(0), 5000, b"", false, &mut cx); // pure ACK does not start it
+    assert!(!half.is_started());
+    half.segment(Timestamp(0), 7000, b"HTTP/1.1 200 OK\r\n", false, &mut cx);
+    half.segment(Timestamp(0), 7017, b"\r\n", false, &mut cx);
+    assert_eq!(rec.bytes, b"HTTP/1.1 200 OK\r\n\r\n");
+}
+
+#[test]
+fn bogus_sequence_numbers_are_ignored() {
+    let mut h = Harness::new(0);
+    h.seg(1, b"abc", false);
+    h.seg(0x9000_0000, b"far away", false);
+    h.ack(0x9000_0000);
+    h.finish();
+    assert_eq!(h.rec.bytes, b"abc");
+    assert_eq!(h.stats.bogus_sequence, 1);
+}
