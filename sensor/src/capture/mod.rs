@@ -7,7 +7,7 @@
 //! pcapng that works on files and on non-seekable input such as stdin.
 //!
 //! ```text
-//!  File / stdin ──read 4 MiB──► Input buffer ──┬─ pcap::PcapReader ──┐
+//!  File / stdin ──read 1 MiB──► Input buffer ──┬─ pcap::PcapReader ──┐
 //!                                              └─ pcapng::NgReader ──┴─► CapturedPacket<'_>
 //! ```
 //!
@@ -51,8 +51,10 @@ pub const MAX_BLOCK_BYTES: u32 = 16 * 1024 * 1024;
 /// megabytes of options can exceed it; such a block is reported as corrupt.
 pub const MAX_PARSED_BLOCK_BYTES: usize = 4 * 1024 * 1024;
 
-/// Read buffer size: also the size of each `read` call on the input.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Initial read buffer size: also the size of each `read` call on the input.
+/// 1 MiB measured faster than 4 MiB (the buffer stays in cache between the
+/// kernel's copy and our parse) and still holds several maximum-size records.
+pub const READ_BUFFER_BYTES: usize = 1024 * 1024;
 
 /// Most interfaces (IDBs) one pcapng section may define.
 pub const MAX_INTERFACES: u32 = 4096;
@@ -234,14 +236,9 @@ pub(crate) fn fuzz_file_reader(data: &[u8]) {
             continue;
         };
         let mut packets = 0u64;
-        loop {
-            match src.next_packet() {
-                Ok(Some(p)) => {
-                    assert!(p.data.len() <= MAX_RECORD_BYTES as usize);
-                    packets += 1;
-                }
-                Ok(None) | Err(_) => break,
-            }
+        while let Ok(Some(p)) = src.next_packet() {
+            assert!(p.data.len() <= MAX_RECORD_BYTES as usize);
+            packets += 1;
         }
         assert!(matches!(src.next_packet(), Ok(None)));
         assert!(src.progress().0 <= data.len() as u64);

@@ -667,7 +667,7 @@ mod tests {
                 assert_eq!(pkts.len(), complete);
             } else {
                 let e = err.expect("error");
-                let damaged = *blocks.iter().filter(|&&b| b < cut).last().unwrap();
+                let damaged = *blocks.iter().rfind(|&&b| b < cut).unwrap();
                 assert_eq!(e.offset(), damaged as u64, "cut {cut}: {e}");
                 let delivered = starts.iter().filter(|&&s| s < damaged).count();
                 assert_eq!(pkts.len(), delivered, "cut {cut}");
