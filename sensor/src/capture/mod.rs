@@ -121,6 +121,16 @@ enum Reader {
 }
 
 /// Reads a pcap or pcapng file (or stream) packet by packet.
+///
+/// ```no_run
+/// use shadowtap_sensor::capture::{CaptureSource, FileSource};
+///
+/// let mut src = FileSource::open("capture.pcap".as_ref())?;
+/// while let Some(p) = src.next_packet()? {
+///     let _ = (p.ts, p.link_type, p.data.len(), p.orig_len, p.interface);
+/// }
+/// # Ok::<(), shadowtap_sensor::capture::CaptureError>(())
+/// ```
 pub struct FileSource {
     input: Input,
     reader: Reader,
@@ -228,7 +238,8 @@ impl CaptureSource for FileSource {
 /// Reads every packet from `data`, for the fuzz target: must never panic,
 /// must terminate, and must stay finished after the first error or end.
 pub(crate) fn fuzz_file_reader(data: &[u8]) {
-    for buffer_bytes in [READ_BUFFER_BYTES, 64] {
+    // Small buffers keep each run cheap and exercise refills and growth.
+    for buffer_bytes in [4096, 64] {
         let r = Box::new(std::io::Cursor::new(data.to_vec()));
         let Ok(mut src) =
             FileSource::with_buffer("fuzz".into(), r, Some(data.len() as u64), buffer_bytes)

@@ -158,16 +158,10 @@ impl NgReader {
             interfaces: Vec::new(),
             last_ts: Timestamp(0),
         };
-        // The first block is the SHB (the caller checked its type), so this
-        // consumes exactly it or fails.
-        match r.next_block(input)? {
-            Some(_) => Err(CaptureError::new(
-                input.name(),
-                0,
-                ErrorKind::Corrupt(Corruption::BadByteOrderMagic { magic: 0 }),
-            )),
-            None => Ok(r),
-        }
+        // The first block is the SHB (the caller checked its type): this
+        // consumes it or fails.
+        r.next_block(input)?;
+        Ok(r)
     }
 
     pub(crate) fn next_packet<'a>(

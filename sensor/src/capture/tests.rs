@@ -189,11 +189,10 @@ fn open_paths() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Random buffers, random buffers behind a valid magic, and random mutations
-/// of valid files: never a panic, always an end (S2).
-#[test]
-fn random_and_mutated_input_never_panics() {
-    let mut rng = XorShift(0x5eed_cafe_f00d_0001);
+/// Feeds random buffers, random buffers behind a valid magic, and random
+/// mutations of valid files to the reader; returns the bytes fed.
+fn fuzz_volume(seed: u64, random_iters: usize, mutated_iters: usize) -> usize {
+    let mut rng = XorShift(seed);
     let mut total = 0usize;
     let prefixes: [&[u8]; 5] = [
         &[],
@@ -206,7 +205,7 @@ fn random_and_mutated_input_never_panics() {
             0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 28, 0x1a, 0x2b, 0x3c, 0x4d, 0, 1, 0, 0,
         ],
     ];
-    for i in 0..3000 {
+    for i in 0..random_iters {
         let mut data = prefixes[i % prefixes.len()].to_vec();
         let len = rng.below(600);
         data.extend((0..len).map(|_| rng.next() as u8));
@@ -228,11 +227,11 @@ fn random_and_mutated_input_never_panics() {
         MAX_RECORD_BYTES + 1,
         28,
     ];
-    for i in 0..6000 {
+    for i in 0..mutated_iters {
         let mut data = valid[i % valid.len()].clone();
         for _ in 0..=rng.below(8) {
             let at = rng.below(data.len());
-            match rng.below(4) {
+            match rng.below(5) {
                 0 => data[at] = rng.next() as u8,
                 1 => data[at] ^= 1 << rng.below(8),
                 2 => {
@@ -240,13 +239,39 @@ fn random_and_mutated_input_never_panics() {
                     let end = (at + 4).min(data.len());
                     data[at..end].copy_from_slice(&v[..end - at]);
                 }
+                3 => {
+                    // Duplicate a random span (repeats blocks and records).
+                    let len = rng.below(data.len() - at).min(256);
+                    let span = data[at..at + len].to_vec();
+                    let to = rng.below(data.len());
+                    data.splice(to..to, span);
+                }
                 _ => data.truncate(at.max(1)),
             }
         }
         total += data.len();
         fuzz_file_reader(&data);
     }
-    assert!(total > 1_000_000);
+    total
+}
+
+/// Random and mutated input: never a panic, always an end (S2).
+#[test]
+fn random_and_mutated_input_never_panics() {
+    assert!(fuzz_volume(0x5eed_cafe_f00d_0001, 3000, 6000) > 1_000_000);
+}
+
+/// The full S2 volume (at least 64 MiB of random and mutated bytes); run with
+/// `cargo test --release -p shadowtap-sensor -- --ignored`.
+#[test]
+#[ignore = "slow in debug builds; run with --release -- --ignored"]
+fn random_and_mutated_input_64_mib() {
+    let mut total = 0;
+    let mut seed = 1;
+    while total < 64 << 20 {
+        total += fuzz_volume(seed, 10_000, 30_000);
+        seed += 1;
+    }
 }
 
 /// Where the shared test captures live, if this checkout has them.
