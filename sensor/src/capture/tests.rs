@@ -354,3 +354,10 @@ fn real_captures_match_manifest_counts() {
         "every manifest capture was found and checked"
     );
 }
+
+#[test]
+fn file_source_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<FileSource>();
+    assert_send::<CaptureError>();
+}
