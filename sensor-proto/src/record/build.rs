@@ -41,7 +41,11 @@ pub fn build(exchange: &Exchange, flow: &FlowContext, key: &FingerprintKey) -> E
     let method = clean_text(req.head.method.as_bytes(), MAX_METHOD_BYTES);
     let target = url::split_target(&req.head.target, &method);
 
-    let host_header = req.head.headers.iter().find(|h| &*h.name == "host");
+    let host_header = req
+        .head
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("host"));
     let host_header = host_header.and_then(|h| url::normalize_host(&h.value));
     let authority = target.authority.and_then(url::normalize_host);
     let host = if target.authority_form {
@@ -728,6 +732,50 @@ mod tests {
             Some(&["a".to_owned(), "bb".to_owned()][..])
         );
         assert!(info.body.sampled);
+    }
+
+    /// Deterministic xorshift noise: `build` must never panic, whatever bytes
+    /// the parser hands over, and must always produce a JSON-serialisable record.
+    #[test]
+    fn random_exchanges_never_panic() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const ALPHABET: &[u8] = b"/?&=%+;:@.,[]{}\"\\ \t\x00\xffaZ09-_eyJ";
+        let mut noise = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect()
+        };
+        let names = [
+            "host",
+            "authorization",
+            "cookie",
+            "content-type",
+            "content-encoding",
+            "x-api-key",
+        ];
+        for i in 0..2_000usize {
+            let headers: Vec<Header> = names
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| (i >> j) & 1 == 1)
+                .map(|(_, n)| Header {
+                    name: (*n).into(),
+                    value: noise(i % 97).into(),
+                })
+                .collect();
+            let mut b = body(&noise(i % 301));
+            b.complete = i % 3 != 0;
+            let target = noise(i % 211);
+            let e = exchange(request("GET", &target, headers, b), None);
+            let r = build(&e, &flow(), &key());
+            serde_json::to_string(&r).unwrap();
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use flate2::bufread::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 
 /// Most decoded bytes produced from one body sample.
 pub const MAX_DECODED_BYTES: usize = 64 * 1024;
