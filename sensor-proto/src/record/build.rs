@@ -211,10 +211,8 @@ fn body_info(
     let want_form = content_type == Some("application/x-www-form-urlencoded");
     if !want_json && !want_form {
         if coding != Coding::Identity && whole {
-            // Decode only to learn the size; bounded by the decode cap.
-            if let Some(d) = decode::decode(&body.sample, coding) {
-                info.decoded_bytes = d.finished.then_some(d.data.len() as u64);
-            }
+            // Decode only to learn the size: output discarded, bounded by the cap.
+            info.decoded_bytes = decode::decoded_len(&body.sample, coding);
         }
         return info;
     }

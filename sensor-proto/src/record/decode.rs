@@ -74,6 +74,28 @@ pub(crate) fn decode(sample: &[u8], coding: Coding) -> Option<Decoded<'_>> {
     }
 }
 
+/// Decoded size of `sample` without keeping the output: `None` for
+/// unsupported codings, errors, truncated streams, or more than
+/// [`MAX_DECODED_BYTES`].
+pub(crate) fn decoded_len(sample: &[u8], coding: Coding) -> Option<u64> {
+    fn count<R: Read>(r: R) -> Option<u64> {
+        let n = std::io::copy(
+            &mut r.take(MAX_DECODED_BYTES as u64 + 1),
+            &mut std::io::sink(),
+        );
+        n.ok().filter(|&n| n <= MAX_DECODED_BYTES as u64)
+    }
+    match coding {
+        Coding::Identity => Some(sample.len() as u64),
+        Coding::Gzip => count(MultiGzDecoder::new(sample)),
+        Coding::Deflate if has_zlib_header(sample) => {
+            count(ZlibDecoder::new(sample)).or_else(|| count(DeflateDecoder::new(sample)))
+        }
+        Coding::Deflate => count(DeflateDecoder::new(sample)),
+        Coding::Unsupported => None,
+    }
+}
+
 /// RFC 1950 header check: CM = 8 and the FCHECK checksum.
 fn has_zlib_header(b: &[u8]) -> bool {
     match b {
@@ -172,5 +194,9 @@ mod tests {
         assert!(!d.finished);
         let d = decode(b"\x1f\x8b garbage", Coding::Gzip).unwrap();
         assert!(!d.finished);
+        assert_eq!(decoded_len(&gz, Coding::Gzip), None);
+        assert_eq!(decoded_len(b"\x1f\x8b garbage", Coding::Gzip), None);
+        assert_eq!(decoded_len(&gzip(b"hello"), Coding::Gzip), Some(5));
+        assert_eq!(decoded_len(b"abc", Coding::Unsupported), None);
     }
 }
