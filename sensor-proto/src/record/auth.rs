@@ -268,13 +268,17 @@ pub(crate) fn is_tchar(c: u8) -> bool {
 /// cookie's value for the fingerprint.
 fn collect_cookies<'a>(value: &'a [u8], names: &mut Vec<String>, session: &mut Option<&'a [u8]>) {
     for pair in value.split(|&c| c == b';') {
-        let eq = memchr::memchr(b'=', pair).unwrap_or(pair.len());
+        // A pair without `=` is a nameless cookie whose text is its *value*
+        // (RFC 6265bis §5.6): nothing to report.
+        let Some(eq) = memchr::memchr(b'=', pair) else {
+            continue;
+        };
         let name = pair[..eq].trim_ascii();
         if name.is_empty() {
             continue;
         }
         if session.is_none() && is_session_cookie(name) {
-            *session = Some(pair.get(eq + 1..).unwrap_or(b"").trim_ascii());
+            *session = Some(pair[eq + 1..].trim_ascii());
         }
         if names.len() < MAX_COOKIES {
             push_name(names, name, MAX_COOKIE_NAME_BYTES);
@@ -447,7 +451,12 @@ mod tests {
         let long = format!("{}=v", "n".repeat(300));
         let (info, _) = run(&[hdr("cookie", &long)], None);
         assert_eq!(info.cookies[0].len(), MAX_COOKIE_NAME_BYTES);
-        let (info, _) = run(&[hdr("cookie", "a=1; a=2; ; =3")], None);
+        let (info, _) = run(&[hdr("cookie", "a=1; a=2; ; =3; bare-secret-value")], None);
         assert_eq!(info.cookies, ["a"]);
+        let (info, p) = run(&[hdr("cookie", "bare-secret-value")], None);
+        assert_eq!(
+            (info.scheme, info.cookies.len(), p),
+            (AuthScheme::None, 0, None)
+        );
     }
 }

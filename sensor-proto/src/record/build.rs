@@ -356,6 +356,8 @@ mod tests {
         "000-11-2222",
         "s3cr3t-body-token-XYZ",
         "Jane Q. Public",
+        "bare-cookie-Secret",
+        "eyJraWQiOiJ0ZXN0In0",
     ];
 
     fn canary_exchanges() -> Vec<Exchange> {
@@ -366,10 +368,10 @@ mod tests {
             b64url(claims)
         );
         let basic = base64::engine::general_purpose::STANDARD.encode("mallory:OpenSesame");
-        let json_body = br#"{"password":"hunter2-Passw0rd!","card":{"number":"4111111111111111","pan_spaced":"4111 1111 1111 1111"},"hidden.account@example.org":{"ssn":"000-11-2222"},"name":"Jane Q. Public","token":"s3cr3t-body-token-XYZ","n":4111111111111111}"#;
+        let json_body = br#"{"password":"hunter2-Passw0rd!","card":{"number":"4111111111111111","pan_spaced":"4111 1111 1111 1111"},"hidden.account@example.org":{"ssn":"000-11-2222"},"name":"Jane Q. Public","token":"s3cr3t-body-token-XYZ","n":4111111111111111,"eyJraWQiOiJ0ZXN0In0":{"jwt":"eyJraWQiOiJ0ZXN0In0.e30.x"}}"#;
         let form_body = b"username=alice.secret%40example.com&password=hunter2-Passw0rd%21&card=4111+1111+1111+1111";
         let q = b"/v1/orders/42?email=alice.secret%40example.com&password=hunter2-Passw0rd!&cc=4111111111111111&api_key=sk_live_9aBcDeFgHiJkLmNoPq#frag";
-        let cookie = "session=sess-0d1e2f3a4b5c6d7e; csrftoken=csrf-44b9e1f0";
+        let cookie = "session=sess-0d1e2f3a4b5c6d7e; csrftoken=csrf-44b9e1f0; bare-cookie-Secret";
         vec![
             exchange(
                 request(

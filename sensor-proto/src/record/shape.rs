@@ -426,7 +426,9 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
 }
 
 /// True for names that are really values: all digits, UUIDs, emails, long
-/// hex strings, and high-entropy strings of 20 characters or more.
+/// hex strings, base64 JSON (`eyJ…`), anything with a recognised string
+/// format (date, IP, URI, JWT), and high-entropy strings of 20 characters
+/// or more.
 pub(crate) fn key_looks_like_value(k: &str) -> bool {
     let b = k.as_bytes();
     if b.is_empty() {
@@ -438,7 +440,19 @@ pub(crate) fn key_looks_like_value(k: &str) -> bool {
     if b.len() >= 16 && b.iter().all(u8::is_ascii_hexdigit) {
         return true;
     }
+    // Base64(url) of a JSON object (a JWT part, an encoded cursor or token).
+    if b.len() >= 8 && b.starts_with(b"eyJ") && b.iter().all(is_base64_char) {
+        return true;
+    }
+    // Dates, IPs, URIs and JWTs as keys are data, too.
+    if b.len() <= MAX_FORMAT_BYTES && string_format(b).is_some() {
+        return true;
+    }
     b.len() >= 20 && high_entropy(b)
+}
+
+fn is_base64_char(c: &u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'+' | b'/' | b'=')
 }
 
 /// Random-looking: near-maximal character entropy and either digits or a
@@ -669,6 +683,10 @@ mod tests {
             "deadbeefcafebabe0123",
             "aZ3kQ9xLm2Pq7RtY8wVn",
             "sk_live_51HxY2KLm9aBcDeFgHiJ",
+            "eyJraWQiOiJ0ZXN0In0",
+            "2024-01-02",
+            "10.0.0.1",
+            "https://example.com/a",
         ] {
             assert!(key_looks_like_value(k), "{k}");
         }
