@@ -28,6 +28,7 @@ mod decode;
 mod fingerprint;
 mod shape;
 mod url;
+mod values;
 
 // The public interface is:
 pub use auth::{

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use super::shape::key_looks_like_value;
+use super::values::key_looks_like_value;
 
 /// Longest exported path, in bytes (truncated on a character boundary).
 pub const MAX_PATH_BYTES: usize = 2048;
