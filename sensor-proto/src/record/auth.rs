@@ -204,7 +204,7 @@ fn parse_jwt(tok: &[u8]) -> Option<Jwt> {
     if !(b64url(h) && b64url(p) && b64url(s)) {
         return None;
     }
-    let header: JwtHeader = serde_json::from_slice(&B64URL.decode(h).ok()?).ok()?;
+    let header: JwtHeader = json_object(&B64URL.decode(h).ok()?)?;
     let alg = header.alg?;
     let mut info = JwtInfo {
         alg: alg
@@ -213,10 +213,7 @@ fn parse_jwt(tok: &[u8]) -> Option<Jwt> {
             .map(str::to_owned),
         ..JwtInfo::default()
     };
-    let claims: Option<JwtClaims> = B64URL
-        .decode(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let claims: Option<JwtClaims> = B64URL.decode(p).ok().and_then(|b| json_object(&b));
     let Some(claims) = claims else {
         return Some(Jwt {
             info,
@@ -257,6 +254,15 @@ fn parse_jwt(tok: &[u8]) -> Option<Jwt> {
         _ => None,
     };
     Some(Jwt { info, iss, sub })
+}
+
+/// Deserialises `b` only if it is a JSON *object*: serde's derived structs
+/// would also accept an array, mapping its elements to fields by position.
+fn json_object<T: serde::de::DeserializeOwned>(b: &[u8]) -> Option<T> {
+    if b.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(b).ok()
 }
 
 /// RFC 9110 `tchar`.
@@ -438,6 +444,58 @@ mod tests {
         assert!(c.is_some());
         assert_eq!(run(&[hdr("cookie", "theme=dark")], None).1, None);
         assert_eq!(run(&[hdr("authorization", "Negotiate abc")], None).1, None);
+    }
+
+    #[test]
+    fn jwt_edge_cases() {
+        let bearer = |t: &str| run(&[hdr("authorization", &format!("Bearer {t}"))], None);
+        // No `sub`: the whole token identifies the caller.
+        let a = jwt(r#"{"alg":"HS256"}"#, r#"{"iss":"i","n":1}"#);
+        let b = jwt(r#"{"alg":"HS256"}"#, r#"{"iss":"i","n":2}"#);
+        assert_ne!(bearer(&a).1, bearer(&b).1);
+        // Undecodable claims: still a JWT, alg only.
+        let c = format!("{}.!!!!.x", b64url(r#"{"alg":"ES256"}"#));
+        assert_eq!(bearer(&c).0.scheme, AuthScheme::BearerOpaque); // '!' is not base64url
+        let d = format!("{}.{}.x", b64url(r#"{"alg":"ES256"}"#), b64url("not json"));
+        let (info, p) = bearer(&d);
+        assert_eq!(
+            info.jwt.as_ref().and_then(|j| j.alg.as_deref()),
+            Some("ES256")
+        );
+        assert_eq!(info.jwt.map(|j| (j.iss, j.has_exp)), Some((None, false)));
+        assert!(p.is_some());
+        // Claims as an array must not be read positionally (iss = element 0).
+        let arr = jwt(r#"{"alg":"RS256"}"#, r#"["alice@example.com","x"]"#);
+        let (info, _) = bearer(&arr);
+        assert_eq!(info.jwt.map(|j| j.iss), Some(None));
+        // Header that is not an object, four segments, numeric sub, string exp.
+        let e = format!("{}.{}.x", b64url("[1]"), b64url("{}"));
+        assert_eq!(bearer(&e).0.scheme, AuthScheme::BearerOpaque);
+        assert_eq!(
+            bearer(&format!("{a}.more")).0.scheme,
+            AuthScheme::BearerOpaque
+        );
+        let f = jwt(r#"{"alg":"RS256"}"#, r#"{"sub":42,"exp":"soon","iat":1}"#);
+        let j = bearer(&f).0.jwt.unwrap();
+        assert_eq!((j.has_exp, j.lifetime_s), (false, None));
+        // Long iss is capped; aud list is capped.
+        let long = format!(
+            r#"{{"iss":"{}","aud":[{}]}}"#,
+            "i".repeat(1000),
+            r#""a","#.repeat(20) + r#""z""#
+        );
+        let j = bearer(&jwt(r#"{"alg":"RS256"}"#, &long)).0.jwt.unwrap();
+        assert_eq!(j.iss.map(|i| i.len()), Some(MAX_JWT_CLAIM_BYTES));
+        assert_eq!(j.aud.len(), MAX_JWT_AUD);
+    }
+
+    #[test]
+    fn api_key_query_names_are_decoded() {
+        let (info, p) = run(&[], Some("x=1&API%5FKEY=k&api_key=other"));
+        assert_eq!(info.key_name.as_deref(), Some("api_key"));
+        assert_eq!(p, run(&[], Some("api_key=k")).1);
+        let (info, p) = run(&[], Some("api_key="));
+        assert_eq!((info.scheme, p), (AuthScheme::ApiKey, None));
     }
 
     #[test]
