@@ -22,6 +22,30 @@ use serde::{Deserialize, Serialize};
 use crate::http::{Framing, HttpVersion, Tunnel};
 use crate::time::Timestamp;
 
+mod auth;
+mod build;
+mod decode;
+mod fingerprint;
+mod shape;
+mod url;
+mod values;
+
+// The public interface is:
+pub use auth::{
+    API_KEY_HEADERS, API_KEY_PARAMS, MAX_COOKIES, MAX_COOKIE_NAME_BYTES, MAX_JWT_ALG_BYTES,
+    MAX_JWT_AUD, MAX_JWT_CLAIM_BYTES,
+};
+pub use build::{
+    build, FlowContext, MAX_CONTENT_ENCODING_BYTES, MAX_CONTENT_TYPE_BYTES, MAX_HEADER_NAMES,
+    MAX_HEADER_NAME_BYTES, MAX_METHOD_BYTES,
+};
+pub use decode::MAX_DECODED_BYTES;
+pub use fingerprint::{FingerprintKey, MIN_KEY_BYTES, PRINCIPAL_BYTES};
+pub use shape::{MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_FIELDS, MAX_KEY_BYTES};
+pub use url::{
+    MAX_HOST_BYTES, MAX_PARAM_NAMES, MAX_PARAM_NAME_BYTES, MAX_PATH_BYTES, REDACTED_NAME,
+};
+
 /// Version of the record's JSON schema, written in every record as `schema`.
 pub const RECORD_SCHEMA_VERSION: u32 = 1;
 

@@ -1,0 +1,790 @@
+//! [`build`]: one [`Exchange`] in, one privacy-safe [`ExchangeRecord`] out.
+//!
+//! Runs once per exchange on the capture path, so it allocates only what
+//! the record itself holds (plus a decode buffer for encoded bodies) and
+//! never looks past a body's sample.
+
+use std::net::SocketAddr;
+
+use super::auth::{self, is_tchar};
+use super::decode::{self, Coding};
+use super::fingerprint::FingerprintKey;
+use super::shape;
+use super::url::{self, clean_text, collect_names};
+use super::{BodyInfo, ExchangeRecord, Flags, MessageInfo, RECORD_SCHEMA_VERSION};
+use crate::http::{Body, Exchange, Header, HttpAnomaly};
+
+/// Most header names listed per message.
+pub const MAX_HEADER_NAMES: usize = 100;
+/// Longest header name listed, in bytes.
+pub const MAX_HEADER_NAME_BYTES: usize = 128;
+/// Longest exported `Content-Type` media type, in bytes.
+pub const MAX_CONTENT_TYPE_BYTES: usize = 100;
+/// Longest exported `Content-Encoding` list, in bytes.
+pub const MAX_CONTENT_ENCODING_BYTES: usize = 100;
+/// Longest exported method, in bytes.
+pub const MAX_METHOD_BYTES: usize = 32;
+
+/// Where an exchange was seen: the flow it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowContext {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// The flow was picked up without its handshake.
+    pub mid_stream: bool,
+}
+
+/// Reduces an exchange to its exportable record. Never fails: anything that
+/// cannot be described safely is left out.
+pub fn build(exchange: &Exchange, flow: &FlowContext, key: &FingerprintKey) -> ExchangeRecord {
+    let req = &exchange.request;
+    let method = clean_text(req.head.method.as_bytes(), MAX_METHOD_BYTES);
+    let target = url::split_target(&req.head.target, &method);
+
+    let host_header = req
+        .head
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("host"));
+    let host_header = host_header.and_then(|h| url::normalize_host(&h.value));
+    let authority = target.authority.and_then(url::normalize_host);
+    let host = if target.authority_form {
+        authority.or(host_header)
+    } else {
+        host_header.or(authority)
+    }
+    .unwrap_or_else(|| url::socket_host(flow.server));
+
+    let mut query_params = Vec::new();
+    if let Some(q) = target.query {
+        collect_names(q, &mut query_params, false);
+    }
+    let (auth, principal) = auth::analyze(&req.head.headers, target.query, key);
+
+    let resp = exchange.response.as_ref();
+    let truncated = !req.body.complete
+        || resp.is_some_and(|r| !r.body.complete)
+        || exchange.anomalies.contains(HttpAnomaly::TruncatedMessage);
+
+    ExchangeRecord {
+        schema: RECORD_SCHEMA_VERSION,
+        ts: req.start,
+        latency_us: resp.map(|r| r.start.nanos_since(req.end) / 1_000),
+        duration_us: resp.map(|r| r.end.nanos_since(req.start) / 1_000),
+        client: flow.client,
+        server: flow.server,
+        host,
+        method,
+        path: url::export_path(&target),
+        query_params,
+        version: req.head.version,
+        status: resp.map(|r| r.head.status),
+        request: message_info(&req.head.headers, &req.body),
+        response: resp.map(|r| message_info(&r.head.headers, &r.body)),
+        interim: exchange.interim.clone(),
+        auth,
+        principal,
+        tunnel: exchange.tunnel,
+        flags: Flags {
+            gap: exchange.gap,
+            truncated,
+            mid_stream: flow.mid_stream,
+            unanswered: resp.is_none(),
+        },
+        anomalies: exchange
+            .anomalies
+            .iter()
+            .map(|a| a.name().to_owned())
+            .collect(),
+    }
+}
+
+fn message_info(headers: &[Header], body: &Body) -> MessageInfo {
+    let mut names: Vec<String> = Vec::with_capacity(headers.len().min(MAX_HEADER_NAMES));
+    let mut content_type = None;
+    let mut encodings: Option<String> = None;
+    let mut encoding_ok = true;
+    for h in headers {
+        if names.len() < MAX_HEADER_NAMES && !names.iter().any(|n| n.eq_ignore_ascii_case(&h.name))
+        {
+            let mut n = clean_text(h.name.as_bytes(), MAX_HEADER_NAME_BYTES);
+            n.make_ascii_lowercase();
+            names.push(n);
+        }
+        if content_type.is_none() && h.name.eq_ignore_ascii_case("content-type") {
+            content_type = Some(media_type(&h.value));
+        } else if h.name.eq_ignore_ascii_case("content-encoding") {
+            encoding_ok &= append_codings(&h.value, &mut encodings);
+        }
+    }
+    let content_type = content_type.flatten();
+    let content_encoding = encodings.filter(|_| encoding_ok);
+    let body = body_info(
+        body,
+        content_type.as_deref(),
+        content_encoding.as_deref(),
+        encoding_ok,
+    );
+    MessageInfo {
+        headers: names,
+        content_type,
+        content_encoding,
+        body,
+    }
+}
+
+/// `type/subtype` of a `Content-Type`, lower-cased, if well formed.
+fn media_type(value: &[u8]) -> Option<String> {
+    let end = memchr::memchr(b';', value).unwrap_or(value.len());
+    let mt = value[..end].trim_ascii();
+    let slash = memchr::memchr(b'/', mt)?;
+    let (ty, sub) = (&mt[..slash], &mt[slash + 1..]);
+    let token = |t: &[u8]| !t.is_empty() && t.iter().all(|&c| is_tchar(c));
+    if mt.len() > MAX_CONTENT_TYPE_BYTES || !token(ty) || !token(sub) {
+        return None;
+    }
+    Some(
+        mt.iter()
+            .map(|&c| char::from(c.to_ascii_lowercase()))
+            .collect(),
+    )
+}
+
+/// Appends the codings of one `Content-Encoding` value; false if one is not
+/// a token (the whole list is then withheld).
+fn append_codings(value: &[u8], out: &mut Option<String>) -> bool {
+    for c in value.split(|&c| c == b',') {
+        let c = c.trim_ascii();
+        if c.is_empty() {
+            continue;
+        }
+        if !c.iter().all(|&b| is_tchar(b)) {
+            return false;
+        }
+        let s = out.get_or_insert_with(String::new);
+        if s.len() + c.len() + 2 > MAX_CONTENT_ENCODING_BYTES {
+            return false;
+        }
+        if !s.is_empty() {
+            s.push_str(", ");
+        }
+        s.extend(c.iter().map(|&b| char::from(b.to_ascii_lowercase())));
+    }
+    true
+}
+
+fn is_json_type(ct: &str) -> bool {
+    matches!(ct, "application/json" | "text/json")
+        || (ct.starts_with("application/") && ct.ends_with("+json"))
+}
+
+fn body_info(
+    body: &Body,
+    content_type: Option<&str>,
+    encoding: Option<&str>,
+    encoding_ok: bool,
+) -> BodyInfo {
+    let coding = if encoding_ok {
+        Coding::from_list(encoding)
+    } else {
+        Coding::Unsupported
+    };
+    // The sample is the whole payload.
+    let whole = body.complete && body.sample.len() as u64 == body.len;
+    let mut info = BodyInfo {
+        framing: body.framing,
+        wire_bytes: body.wire_len,
+        bytes: body.len,
+        decoded_bytes: ((coding == Coding::Identity || body.len == 0) && body.complete)
+            .then_some(body.len),
+        shape: None,
+        form_keys: None,
+        sampled: false,
+    };
+    if body.sample.is_empty() {
+        return info;
+    }
+    let want_json = match content_type {
+        Some(ct) => is_json_type(ct),
+        None => true, // decided on the decoded bytes below
+    };
+    let want_form = content_type == Some("application/x-www-form-urlencoded");
+    if !want_json && !want_form {
+        if coding != Coding::Identity && whole {
+            // Decode only to learn the size: output discarded, bounded by the cap.
+            info.decoded_bytes = decode::decoded_len(&body.sample, coding);
+        }
+        return info;
+    }
+    let Some(decoded) = decode::decode(&body.sample, coding) else {
+        return info;
+    };
+    let full = whole && decoded.finished;
+    if coding != Coding::Identity && full {
+        info.decoded_bytes = Some(decoded.data.len() as u64);
+    }
+    if want_form {
+        let mut keys = Vec::new();
+        collect_names(&decoded.data, &mut keys, !full);
+        info.sampled = !full;
+        info.form_keys = Some(keys);
+    } else if content_type.is_some() || shape::looks_like_json(&decoded.data) {
+        info.shape = shape::infer(&decoded.data);
+        info.sampled = info.shape.is_some() && !full;
+    }
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use base64::Engine as _;
+
+    use super::*;
+    use crate::http::{
+        AnomalySet, Framing, HttpVersion, Message, RequestHead, Response, ResponseHead,
+    };
+    use crate::record::{AuthScheme, KeyLocation, Shape};
+    use crate::time::Timestamp;
+
+    fn hdr(name: &str, value: &str) -> Header {
+        Header {
+            name: name.into(),
+            value: value.as_bytes().into(),
+        }
+    }
+
+    fn body(bytes: &[u8]) -> Body {
+        Body {
+            framing: Framing::ContentLength,
+            wire_len: bytes.len() as u64,
+            len: bytes.len() as u64,
+            sample: bytes.to_vec(),
+            complete: true,
+        }
+    }
+
+    fn request(method: &str, target: &[u8], headers: Vec<Header>, b: Body) -> crate::http::Request {
+        Message {
+            start: Timestamp::from_parts(1_700_000_000, 0),
+            end: Timestamp::from_parts(1_700_000_000, 2_000_000),
+            head: RequestHead {
+                method: method.into(),
+                target: target.into(),
+                version: HttpVersion::Http11,
+                headers,
+            },
+            body: b,
+        }
+    }
+
+    fn response(status: u16, headers: Vec<Header>, b: Body) -> Response {
+        Message {
+            start: Timestamp::from_parts(1_700_000_000, 12_000_000),
+            end: Timestamp::from_parts(1_700_000_000, 15_500_000),
+            head: ResponseHead {
+                status,
+                version: HttpVersion::Http11,
+                headers,
+            },
+            body: b,
+        }
+    }
+
+    fn exchange(req: crate::http::Request, resp: Option<Response>) -> Exchange {
+        Exchange {
+            request: req,
+            response: resp,
+            interim: Vec::new(),
+            tunnel: None,
+            gap: false,
+            anomalies: AnomalySet::EMPTY,
+        }
+    }
+
+    fn flow() -> FlowContext {
+        FlowContext {
+            client: "10.0.0.7:51514".parse().unwrap(),
+            server: "10.0.0.2:8080".parse().unwrap(),
+            mid_stream: false,
+        }
+    }
+
+    fn key() -> FingerprintKey {
+        FingerprintKey::new([42; 32])
+    }
+
+    fn b64url(s: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Every secret, in every encoding a careless implementation could leak.
+    fn leak_forms(secret: &str) -> Vec<String> {
+        let std = base64::engine::general_purpose::STANDARD;
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let pct: String = secret.bytes().map(|b| format!("%{b:02X}")).collect();
+        vec![
+            secret.to_owned(),
+            std.encode(secret),
+            url.encode(secret),
+            pct.clone(),
+            pct.to_lowercase(),
+            secret.replace('@', "%40").replace(' ', "+"),
+        ]
+    }
+
+    const SECRETS: &[&str] = &[
+        "alice.secret@example.com",
+        "user-7f3a9c2e",
+        "hunter2-Passw0rd!",
+        "4111111111111111",
+        "4111 1111 1111 1111",
+        "sk_live_9aBcDeFgHiJkLmNoPq",
+        "qk_9f8e7d6c5b4a",
+        "sess-0d1e2f3a4b5c6d7e",
+        "csrf-44b9e1f0",
+        "mallory:OpenSesame",
+        "OpenSesame",
+        "hidden.account@example.org",
+        "000-11-2222",
+        "s3cr3t-body-token-XYZ",
+        "Jane Q. Public",
+        "bare-cookie-Secret",
+        "eyJraWQiOiJ0ZXN0In0",
+    ];
+
+    fn canary_exchanges() -> Vec<Exchange> {
+        let claims = r#"{"iss":"https://idp.example.com","sub":"user-7f3a9c2e","email":"alice.secret@example.com","aud":"orders-api","exp":1700003600,"iat":1700000000}"#;
+        let tok = format!(
+            "{}.{}.c2lnbmF0dXJlLXNpZw",
+            b64url(r#"{"alg":"RS256","kid":"k1"}"#),
+            b64url(claims)
+        );
+        let basic = base64::engine::general_purpose::STANDARD.encode("mallory:OpenSesame");
+        let json_body = br#"{"password":"hunter2-Passw0rd!","card":{"number":"4111111111111111","pan_spaced":"4111 1111 1111 1111"},"hidden.account@example.org":{"ssn":"000-11-2222"},"name":"Jane Q. Public","token":"s3cr3t-body-token-XYZ","n":4111111111111111,"eyJraWQiOiJ0ZXN0In0":{"jwt":"eyJraWQiOiJ0ZXN0In0.e30.x"}}"#;
+        let form_body = b"username=alice.secret%40example.com&password=hunter2-Passw0rd%21&card=4111+1111+1111+1111";
+        let q = b"/v1/orders/42?email=alice.secret%40example.com&password=hunter2-Passw0rd!&cc=4111111111111111&api_key=sk_live_9aBcDeFgHiJkLmNoPq#frag";
+        let cookie = "session=sess-0d1e2f3a4b5c6d7e; csrftoken=csrf-44b9e1f0; bare-cookie-Secret";
+        vec![
+            exchange(
+                request(
+                    "POST",
+                    q,
+                    vec![
+                        hdr("host", "API.Example.com"),
+                        hdr("authorization", &format!("Bearer {tok}")),
+                        hdr("cookie", cookie),
+                        hdr("content-type", "application/json; charset=utf-8"),
+                        hdr("x-forwarded-for", "Jane Q. Public"),
+                    ],
+                    body(json_body),
+                ),
+                Some(response(
+                    201,
+                    vec![
+                        hdr("content-type", "application/json"),
+                        hdr("content-encoding", "gzip"),
+                        hdr("set-cookie", cookie),
+                    ],
+                    body(&gzip(json_body)),
+                )),
+            ),
+            exchange(
+                request(
+                    "POST",
+                    b"/login?next=%2Fhome",
+                    vec![
+                        hdr("host", "api.example.com"),
+                        hdr("authorization", &format!("Basic {basic}")),
+                        hdr("content-type", "application/x-www-form-urlencoded"),
+                    ],
+                    body(form_body),
+                ),
+                None,
+            ),
+            exchange(
+                request(
+                    "GET",
+                    b"/v1/things?key=x",
+                    vec![hdr("x-api-key", "qk_9f8e7d6c5b4a"), hdr("cookie", cookie)],
+                    Body::empty(),
+                ),
+                None,
+            ),
+            exchange(
+                request(
+                    "GET",
+                    b"http://mallory:OpenSesame@api.example.com/x?api_key=sk_live_9aBcDeFgHiJkLmNoPq",
+                    vec![hdr("cookie", cookie)],
+                    Body::empty(),
+                ),
+                None,
+            ),
+            exchange(
+                request("GET", b"/account", vec![hdr("cookie", cookie)], Body::empty()),
+                None,
+            ),
+        ]
+    }
+
+    #[test]
+    fn canary_no_secret_leaves() {
+        let records: Vec<ExchangeRecord> = canary_exchanges()
+            .iter()
+            .map(|e| build(e, &flow(), &key()))
+            .collect();
+        let json = serde_json::to_string(&records).unwrap();
+        for secret in SECRETS {
+            for form in leak_forms(secret) {
+                assert!(!json.contains(&form), "leaked {form:?} in {json}");
+            }
+        }
+        // Also the Basic credential and JWT as sent on the wire.
+        assert!(!json.contains("bWFsbG9yeTpPcGVuU2VzYW1l"));
+        assert!(!json.contains("eyJ"));
+
+        let r = &records[0];
+        assert_eq!(r.auth.scheme, AuthScheme::BearerJwt);
+        let jwt = r.auth.jwt.as_ref().unwrap();
+        assert_eq!(jwt.iss.as_deref(), Some("https://idp.example.com"));
+        assert_eq!(jwt.aud, ["orders-api"]);
+        assert_eq!(r.auth.cookies, ["session", "csrftoken"]);
+        assert_eq!(r.query_params, ["email", "password", "cc", "api_key"]);
+        assert_eq!(r.path, "/v1/orders/42");
+        assert_eq!(r.host, "api.example.com");
+        assert!(r.principal.as_ref().is_some_and(|p| p.len() == 32));
+        for name in [
+            "password", "card", "number", "{key}", "ssn", "name", "token", "n",
+        ] {
+            assert!(json.contains(&format!("\"{name}\"")), "missing {name}");
+        }
+        let shape = r.request.body.shape.as_ref().unwrap();
+        let resp_shape = r.response.as_ref().unwrap().body.shape.as_ref().unwrap();
+        assert_eq!(shape, resp_shape);
+        assert_eq!(records[1].auth.scheme, AuthScheme::Basic);
+        assert_eq!(
+            records[1].request.body.form_keys.as_deref(),
+            Some(
+                &[
+                    "username".to_owned(),
+                    "password".to_owned(),
+                    "card".to_owned()
+                ][..]
+            )
+        );
+        assert_eq!(records[2].auth.scheme, AuthScheme::ApiKey);
+        assert_eq!(records[2].auth.key_in, Some(KeyLocation::Header));
+        assert_eq!(records[2].auth.key_name.as_deref(), Some("x-api-key"));
+        assert_eq!(records[3].auth.scheme, AuthScheme::ApiKey);
+        assert_eq!(records[3].auth.key_in, Some(KeyLocation::Query));
+        assert_eq!(records[3].host, "api.example.com");
+        assert_eq!(records[4].auth.scheme, AuthScheme::Cookie);
+        assert_eq!(
+            records[4].principal,
+            records[4].principal.clone().filter(|p| p.len() == 32)
+        );
+        assert!(records[4].principal.is_some());
+        // A record's Debug form is as clean as its JSON.
+        let debug = format!("{records:?}");
+        for secret in SECRETS {
+            assert!(!debug.contains(secret), "Debug leaked {secret}");
+        }
+    }
+
+    #[test]
+    fn timing_status_and_flags() {
+        let mut e = exchange(
+            request("GET", b"/", vec![hdr("host", "h")], Body::empty()),
+            Some(response(200, vec![], body(b"ok"))),
+        );
+        e.interim = vec![100];
+        let r = build(&e, &flow(), &key());
+        assert_eq!(r.schema, 1);
+        assert_eq!(r.latency_us, Some(10_000));
+        assert_eq!(r.duration_us, Some(15_500));
+        assert_eq!(r.status, Some(200));
+        assert_eq!(r.interim, [100]);
+        assert_eq!(r.flags, Flags::default());
+        assert_eq!(r.principal, None);
+        assert_eq!(r.response.as_ref().unwrap().body.decoded_bytes, Some(2));
+
+        let mut e = exchange(request("GET", b"/", vec![], Body::empty()), None);
+        e.gap = true;
+        e.anomalies.insert(HttpAnomaly::TruncatedMessage);
+        e.anomalies.insert(HttpAnomaly::GapInRequest);
+        let r = build(
+            &e,
+            &FlowContext {
+                mid_stream: true,
+                ..flow()
+            },
+            &key(),
+        );
+        assert_eq!(r.host, "10.0.0.2:8080");
+        assert_eq!(r.latency_us, None);
+        assert_eq!(
+            r.flags,
+            Flags {
+                gap: true,
+                truncated: true,
+                mid_stream: true,
+                unanswered: true
+            }
+        );
+        assert_eq!(r.anomalies, ["gap_in_request", "truncated_message"]);
+
+        // Response earlier than the request end (clock skew): saturates at 0.
+        let mut e = exchange(
+            request("GET", b"/", vec![], Body::empty()),
+            Some(response(204, vec![], Body::empty())),
+        );
+        e.request.end = Timestamp::from_parts(1_700_000_001, 0);
+        assert_eq!(build(&e, &flow(), &key()).latency_us, Some(0));
+    }
+
+    #[test]
+    fn hosts_and_targets() {
+        /// (method, target, Host header, expected host, expected path)
+        type Case<'a> = (&'a str, &'a [u8], Option<&'a str>, &'a str, &'a str);
+        let cases: &[Case<'_>] = &[
+            (
+                "GET",
+                b"/a",
+                Some("Example.com.:8443"),
+                "example.com:8443",
+                "/a",
+            ),
+            ("GET", b"/a", Some("bad host!"), "10.0.0.2:8080", "/a"),
+            ("GET", b"/a", None, "10.0.0.2:8080", "/a"),
+            (
+                "GET",
+                b"http://Proxy.Example/p?q=1",
+                None,
+                "proxy.example",
+                "/p",
+            ),
+            (
+                "GET",
+                b"http://proxy.example/p",
+                Some("h.example"),
+                "h.example",
+                "/p",
+            ),
+            (
+                "CONNECT",
+                b"db.example:5432",
+                Some("x"),
+                "db.example:5432",
+                "",
+            ),
+            ("OPTIONS", b"*", Some("h"), "h", "*"),
+            (
+                "GET",
+                b"/caf\xc3\xa9/%E2%82%AC/\xff",
+                Some("h"),
+                "h",
+                "/caf\u{e9}/\u{20ac}/\u{fffd}",
+            ),
+        ];
+        for (m, t, h, want_host, want_path) in cases {
+            let headers = h.map(|h| vec![hdr("host", h)]).unwrap_or_default();
+            let r = build(
+                &exchange(request(m, t, headers, Body::empty()), None),
+                &flow(),
+                &key(),
+            );
+            assert_eq!(
+                (r.host.as_str(), r.path.as_str()),
+                (*want_host, *want_path),
+                "{m} {t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_info_fields() {
+        let headers = vec![
+            hdr("Content-Type", "Application/Problem+JSON ; charset=utf-8"),
+            hdr("content-encoding", "GZIP"),
+            hdr("x-a", "1"),
+            hdr("X-A", "2"),
+            hdr("content-type", "text/plain"),
+        ];
+        let info = message_info(
+            &headers,
+            &body(&gzip(br#"{"type":"about:blank","status":400}"#)),
+        );
+        assert_eq!(info.headers, ["content-type", "content-encoding", "x-a"]);
+        assert_eq!(
+            info.content_type.as_deref(),
+            Some("application/problem+json")
+        );
+        assert_eq!(info.content_encoding.as_deref(), Some("gzip"));
+        assert_eq!(info.body.decoded_bytes, Some(35));
+        assert!(matches!(info.body.shape, Some(Shape::Object { .. })));
+        assert!(!info.body.sampled);
+
+        let cases: &[(&str, Option<&str>)] = &[
+            ("application/json", Some("application/json")),
+            ("  text/HTML;q=1", Some("text/html")),
+            ("nonsense", None),
+            ("a b/c", None),
+            ("/json", None),
+        ];
+        for (v, want) in cases {
+            assert_eq!(media_type(v.as_bytes()).as_deref(), *want, "{v}");
+        }
+        let mut enc = None;
+        assert!(append_codings(b"gzip, BR", &mut enc));
+        assert_eq!(enc.as_deref(), Some("gzip, br"));
+        let info = message_info(&[hdr("content-encoding", "gzip; secret=1")], &Body::empty());
+        assert_eq!(info.content_encoding, None);
+        let many: Vec<Header> = (0..300).map(|i| hdr(&format!("x-h{i}"), "v")).collect();
+        assert_eq!(
+            message_info(&many, &Body::empty()).headers.len(),
+            MAX_HEADER_NAMES
+        );
+    }
+
+    #[test]
+    fn bodies() {
+        // Sniffed JSON without a content type; not sniffed for text/plain.
+        let info = message_info(&[], &body(b"  [1,2]"));
+        assert!(matches!(info.body.shape, Some(Shape::Array { .. })));
+        let info = message_info(&[hdr("content-type", "text/plain")], &body(b"{\"a\":1}"));
+        assert_eq!(info.body.shape, None);
+        assert_eq!(message_info(&[], &body(b"hello")).body.shape, None);
+
+        // A prefix sample: sampled, no decoded size.
+        let mut b = body(br#"{"a":1,"b":[tru"#);
+        b.len = 10_000;
+        b.wire_len = 10_000;
+        let info = message_info(&[hdr("content-type", "application/json")], &b);
+        assert!(info.body.sampled);
+        assert_eq!(info.body.decoded_bytes, Some(10_000)); // identity: the payload size
+        assert!(matches!(
+            info.body.shape,
+            Some(Shape::Object {
+                truncated: true,
+                ..
+            })
+        ));
+
+        // Incomplete body.
+        let mut b = body(b"{}");
+        b.complete = false;
+        let info = message_info(&[hdr("content-type", "application/json")], &b);
+        assert_eq!(info.body.decoded_bytes, None);
+        assert!(info.body.sampled);
+
+        // Brotli: not decoded.
+        let info = message_info(
+            &[
+                hdr("content-type", "application/json"),
+                hdr("content-encoding", "br"),
+            ],
+            &body(b"\x0b\x02\x80{}\x03"),
+        );
+        assert_eq!((info.body.shape, info.body.decoded_bytes), (None, None));
+
+        // Gzip bomb: capped, no decoded size, shape of the prefix only.
+        let mut bomb = b"[".to_vec();
+        bomb.extend(std::iter::repeat_n(b' ', 50 * 1024 * 1024));
+        let gz = gzip(&bomb);
+        assert!(gz.len() < crate::http::limits::BODY_SAMPLE_MAX * 64);
+        let info = message_info(
+            &[
+                hdr("content-type", "application/json"),
+                hdr("content-encoding", "gzip"),
+            ],
+            &body(&gz),
+        );
+        assert_eq!(info.body.decoded_bytes, None);
+        assert_eq!(info.body.shape, Some(Shape::Array { items: None }));
+        assert!(info.body.sampled);
+
+        // Encoded, non-JSON body fully in the sample: decoded size only.
+        let info = message_info(
+            &[
+                hdr("content-type", "text/plain"),
+                hdr("content-encoding", "gzip"),
+            ],
+            &body(&gzip(b"hello world")),
+        );
+        assert_eq!(info.body.decoded_bytes, Some(11));
+
+        // Form keys from a prefix drop the partial last name.
+        let mut b = body(b"a=1&bb=2&pass");
+        b.len = 100;
+        let info = message_info(
+            &[hdr("content-type", "application/x-www-form-urlencoded")],
+            &b,
+        );
+        assert_eq!(
+            info.body.form_keys.as_deref(),
+            Some(&["a".to_owned(), "bb".to_owned()][..])
+        );
+        assert!(info.body.sampled);
+    }
+
+    /// Deterministic xorshift noise: `build` must never panic, whatever bytes
+    /// the parser hands over, and must always produce a JSON-serialisable record.
+    #[test]
+    fn random_exchanges_never_panic() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const ALPHABET: &[u8] = b"/?&=%+;:@.,[]{}\"\\ \t\x00\xffaZ09-_eyJ";
+        let mut noise = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect()
+        };
+        let names = [
+            "host",
+            "authorization",
+            "cookie",
+            "content-type",
+            "content-encoding",
+            "x-api-key",
+        ];
+        for i in 0..2_000usize {
+            let headers: Vec<Header> = names
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| (i >> j) & 1 == 1)
+                .map(|(_, n)| Header {
+                    name: (*n).into(),
+                    value: noise(i % 97).into(),
+                })
+                .collect();
+            let mut b = body(&noise(i % 301));
+            b.complete = i % 3 != 0;
+            let target = noise(i % 211);
+            let e = exchange(request("GET", &target, headers, b), None);
+            let r = build(&e, &flow(), &key());
+            serde_json::to_string(&r).unwrap();
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        for e in canary_exchanges() {
+            let r = build(&e, &flow(), &key());
+            let back: ExchangeRecord =
+                serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            assert_eq!(back, r);
+        }
+    }
+}

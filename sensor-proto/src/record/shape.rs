@@ -1,0 +1,566 @@
+//! A bounded, tolerant JSON *shape* scanner.
+//!
+//! `serde_json` cannot parse the prefix of a document, and a body sample is
+//! usually a prefix. This scanner reads whatever bytes it is given and
+//! returns the shape of what it saw: keys and value types, never values.
+//! Objects cut short (end of sample, syntax error, or a cap) are marked
+//! `truncated`.
+//!
+//! Every dimension is capped by a named constant. Recursion is bounded by
+//! [`MAX_DEPTH`]; deeper values are skipped by an iterative bracket counter,
+//! so hostile input (`[[[[…`) costs one pass and no stack.
+
+use std::collections::BTreeMap;
+
+use super::url::{clean_text, truncate_on_char, REDACTED_NAME};
+use super::values::{key_looks_like_value, string_format, MAX_FORMAT_BYTES};
+use super::Shape;
+
+/// Deepest container level described (top level = 1); deeper values are `any`.
+pub const MAX_DEPTH: usize = 8;
+/// Most fields kept per object; more set `truncated`.
+pub const MAX_FIELDS: usize = 64;
+/// Array elements inspected for the `items` shape; the rest are skipped.
+pub const MAX_ARRAY_ITEMS: usize = 32;
+/// Longest exported object key, in bytes (truncated on a char boundary).
+pub const MAX_KEY_BYTES: usize = 64;
+/// Bytes of a key examined when deciding whether it looks like a value.
+const KEY_SCAN_BYTES: usize = 256;
+
+/// The shape of the JSON text (or prefix) in `b`, or `None` if it does not
+/// start with a JSON value.
+pub(crate) fn infer(b: &[u8]) -> Option<Shape> {
+    let mut s = Scanner {
+        b,
+        pos: 0,
+        stop: false,
+        cut: false,
+    };
+    s.skip_ws();
+    if s.b[s.pos..].starts_with(b"\xEF\xBB\xBF") {
+        s.pos += 3;
+        s.skip_ws();
+    }
+    if s.pos >= s.b.len() {
+        return None;
+    }
+    s.value(1)
+}
+
+/// True if `b` starts (after whitespace) with `{` or `[`.
+pub(crate) fn looks_like_json(b: &[u8]) -> bool {
+    matches!(
+        b.iter().find(|c| !c.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    pos: usize,
+    /// Set at end of input or on a syntax error: every open container ends.
+    stop: bool,
+    /// A container below the current object was skipped by the depth cap.
+    cut: bool,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(c) = self.peek() {
+            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// One value starting at `pos` (whitespace skipped), at nesting `depth`.
+    fn value(&mut self, depth: usize) -> Option<Shape> {
+        self.skip_ws();
+        let c = match self.peek() {
+            Some(c) => c,
+            None => {
+                self.stop = true;
+                return None;
+            }
+        };
+        match c {
+            b'{' | b'[' if depth > MAX_DEPTH => {
+                self.cut = true;
+                self.skip_container();
+                Some(Shape::Any)
+            }
+            b'{' => Some(self.object(depth)),
+            b'[' => Some(self.array(depth)),
+            b'"' => {
+                let (raw, escaped, _complete) = self.string();
+                let format = if escaped || raw.len() > MAX_FORMAT_BYTES {
+                    None
+                } else {
+                    string_format(raw)
+                };
+                Some(Shape::String {
+                    format: format.map(str::to_owned),
+                })
+            }
+            b'-' | b'0'..=b'9' => Some(self.number()),
+            b't' | b'f' | b'n' => self.literal(c),
+            _ => {
+                self.stop = true;
+                None
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Shape {
+        self.pos += 1; // '{'
+        let mut fields = BTreeMap::new();
+        let mut truncated = false;
+        // Depth cuts are reported by the nearest enclosing object.
+        let outer_cut = std::mem::take(&mut self.cut);
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None => {
+                    self.stop = true;
+                    truncated = true;
+                    break;
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(b',') => self.pos += 1,
+                Some(b'"') => {
+                    let (raw, escaped, complete) = self.string();
+                    let key = if escaped {
+                        export_key(&unescape(raw))
+                    } else {
+                        export_key(raw)
+                    };
+                    self.skip_ws();
+                    if !complete || self.peek() != Some(b':') {
+                        self.stop = true;
+                        truncated = true;
+                        break;
+                    }
+                    self.pos += 1;
+                    let known = fields.contains_key(&key);
+                    if !known && fields.len() >= MAX_FIELDS {
+                        truncated = true;
+                        self.skip_ws();
+                        self.skip_value();
+                    } else {
+                        match self.value(depth + 1) {
+                            Some(shape) => insert_merged(&mut fields, key, shape),
+                            None => truncated = true,
+                        }
+                    }
+                }
+                Some(_) => {
+                    self.stop = true;
+                    truncated = true;
+                }
+            }
+            if self.stop {
+                truncated = true;
+                break;
+            }
+        }
+        truncated |= self.cut;
+        self.cut = outer_cut;
+        Shape::Object { fields, truncated }
+    }
+
+    fn array(&mut self, depth: usize) -> Shape {
+        self.pos += 1; // '['
+        let mut items: Option<Shape> = None;
+        let mut seen = 0usize;
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None => {
+                    self.stop = true;
+                    break;
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(b',') => self.pos += 1,
+                Some(_) if seen >= MAX_ARRAY_ITEMS => {
+                    self.skip_value();
+                }
+                Some(_) => {
+                    seen += 1;
+                    if let Some(shape) = self.value(depth + 1) {
+                        items = Some(match items.take() {
+                            None => shape,
+                            Some(prev) => merge(prev, shape),
+                        });
+                    }
+                }
+            }
+            if self.stop {
+                break;
+            }
+        }
+        Shape::Array {
+            items: items.map(Box::new),
+        }
+    }
+
+    /// A string at `pos` (on its opening quote): the raw bytes between the
+    /// quotes, whether it contains escapes, whether the closing quote was seen.
+    fn string(&mut self) -> (&[u8], bool, bool) {
+        let start = self.pos + 1;
+        let mut i = start;
+        let mut escaped = false;
+        while let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[i.min(self.b.len())..]) {
+            let at = i + off;
+            if self.b[at] == b'"' {
+                self.pos = at + 1;
+                return (&self.b[start..at], escaped, true);
+            }
+            escaped = true;
+            i = at + 2;
+        }
+        self.pos = self.b.len();
+        self.stop = true;
+        (&self.b[start.min(self.b.len())..], escaped, false)
+    }
+
+    fn number(&mut self) -> Shape {
+        let mut integer = true;
+        while let Some(c) = self.peek() {
+            match c {
+                b'0'..=b'9' | b'-' | b'+' => {}
+                b'.' | b'e' | b'E' => integer = false,
+                _ => break,
+            }
+            self.pos += 1;
+        }
+        if integer {
+            Shape::Integer
+        } else {
+            Shape::Number
+        }
+    }
+
+    fn literal(&mut self, first: u8) -> Option<Shape> {
+        let word: &[u8] = match first {
+            b't' => b"true",
+            b'f' => b"false",
+            _ => b"null",
+        };
+        let rest = &self.b[self.pos..];
+        let n = rest.len().min(word.len());
+        if rest[..n] != word[..n] {
+            self.stop = true;
+            return None;
+        }
+        self.pos += n;
+        if n < word.len() {
+            self.stop = true;
+        }
+        Some(if first == b'n' {
+            Shape::Null
+        } else {
+            Shape::Boolean
+        })
+    }
+
+    /// Skips one value of any depth without recursion.
+    fn skip_value(&mut self) {
+        match self.peek() {
+            Some(b'{' | b'[') => self.skip_container(),
+            Some(b'"') => {
+                self.string();
+            }
+            Some(_) => {
+                while let Some(c) = self.peek() {
+                    if matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace() {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+            }
+            None => self.stop = true,
+        }
+    }
+
+    /// Skips a container at `pos` by counting brackets (strings skipped whole).
+    fn skip_container(&mut self) {
+        let mut open: u64 = 0;
+        while let Some(c) = self.peek() {
+            match c {
+                b'"' => {
+                    self.string();
+                    continue;
+                }
+                b'{' | b'[' => open += 1,
+                b'}' | b']' => {
+                    open = open.saturating_sub(1);
+                    if open == 0 {
+                        self.pos += 1;
+                        return;
+                    }
+                }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        self.stop = true;
+    }
+}
+
+fn insert_merged(fields: &mut BTreeMap<String, Shape>, key: String, shape: Shape) {
+    match fields.remove(&key) {
+        Some(prev) => {
+            fields.insert(key, merge(prev, shape));
+        }
+        None => {
+            fields.insert(key, shape);
+        }
+    }
+}
+
+/// Merges two element shapes: same types merge, objects take the union of
+/// their fields, `integer` + `number` is `number`, anything else is `any`.
+/// Recursion is bounded by the depth of the shapes (at most [`MAX_DEPTH`]).
+pub(crate) fn merge(a: Shape, b: Shape) -> Shape {
+    match (a, b) {
+        (Shape::Null, Shape::Null) => Shape::Null,
+        (Shape::Boolean, Shape::Boolean) => Shape::Boolean,
+        (Shape::Integer, Shape::Integer) => Shape::Integer,
+        (Shape::Integer | Shape::Number, Shape::Integer | Shape::Number) => Shape::Number,
+        (Shape::String { format: fa }, Shape::String { format: fb }) => Shape::String {
+            format: if fa == fb { fa } else { None },
+        },
+        (Shape::Array { items: ia }, Shape::Array { items: ib }) => Shape::Array {
+            items: match (ia, ib) {
+                (Some(x), Some(y)) => Some(Box::new(merge(*x, *y))),
+                (x, y) => x.or(y),
+            },
+        },
+        (
+            Shape::Object {
+                fields: mut fa,
+                truncated: ta,
+            },
+            Shape::Object {
+                fields: fb,
+                truncated: tb,
+            },
+        ) => {
+            let mut truncated = ta || tb;
+            for (k, v) in fb {
+                if fa.contains_key(&k) || fa.len() < MAX_FIELDS {
+                    insert_merged(&mut fa, k, v);
+                } else {
+                    truncated = true;
+                }
+            }
+            Shape::Object {
+                fields: fa,
+                truncated,
+            }
+        }
+        _ => Shape::Any,
+    }
+}
+
+/// The exported form of an object key: cleaned, capped, or [`REDACTED_NAME`]
+/// when it looks like a value (map-shaped JSON keyed by ids or emails).
+fn export_key(raw: &[u8]) -> String {
+    let key = clean_text(&raw[..raw.len().min(KEY_SCAN_BYTES)], KEY_SCAN_BYTES);
+    if key_looks_like_value(&key) {
+        return REDACTED_NAME.to_owned();
+    }
+    let mut key = key;
+    truncate_on_char(&mut key, MAX_KEY_BYTES);
+    key
+}
+
+/// Decodes JSON string escapes (lossy: bad escapes are kept literally, lone
+/// surrogates become U+FFFD). Input is capped at [`KEY_SCAN_BYTES`].
+fn unescape(raw: &[u8]) -> Vec<u8> {
+    let raw = &raw[..raw.len().min(KEY_SCAN_BYTES)];
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'\\' || i + 1 >= raw.len() {
+            out.push(raw[i]);
+            i += 1;
+            continue;
+        }
+        let c = raw[i + 1];
+        i += 2;
+        let ch = match c {
+            b'n' => '\n',
+            b't' => '\t',
+            b'r' => '\r',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'u' => {
+                let hex = raw.get(i..i + 4).and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u32::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        i += 4;
+                        char::from_u32(v).unwrap_or(char::REPLACEMENT_CHARACTER)
+                    }
+                    None => char::REPLACEMENT_CHARACTER,
+                }
+            }
+            other => char::from(other),
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape_json(s: &[u8]) -> String {
+        serde_json::to_string(&infer(s)).unwrap()
+    }
+
+    #[test]
+    fn shapes() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "null"),
+            (b"  ", "null"),
+            (b"nope", "null"),
+            (b"1", r#"{"type":"integer"}"#),
+            (b"-1.5e3", r#"{"type":"number"}"#),
+            (b"true", r#"{"type":"boolean"}"#),
+            (b"nu", r#"{"type":"null"}"#),
+            (b"\"x\"", r#"{"type":"string"}"#),
+            (b"[]", r#"{"type":"array"}"#),
+            (b"[1,2.5]", r#"{"type":"array","items":{"type":"number"}}"#),
+            (b"[1,\"a\"]", r#"{"type":"array","items":{"type":"any"}}"#),
+            (
+                b"{\"a\":1,\"b\":{\"c\":null}}",
+                r#"{"type":"object","fields":{"a":{"type":"integer"},"b":{"type":"object","fields":{"c":{"type":"null"}}}}}"#,
+            ),
+            (
+                b"{\"a\":1,\"b\":\"trunc",
+                r#"{"type":"object","fields":{"a":{"type":"integer"},"b":{"type":"string"}},"truncated":true}"#,
+            ),
+            (
+                b"{\"a\":1,\"b",
+                r#"{"type":"object","fields":{"a":{"type":"integer"}},"truncated":true}"#,
+            ),
+            (
+                b"[{\"a\":1},{\"b\":true,\"a\":2.0}]",
+                r#"{"type":"array","items":{"type":"object","fields":{"a":{"type":"number"},"b":{"type":"boolean"}}}}"#,
+            ),
+            (
+                b"{\"k\\u0065y\":1,\"q\\\"\":2}",
+                r#"{"type":"object","fields":{"key":{"type":"integer"},"q\"":{"type":"integer"}}}"#,
+            ),
+            (
+                b"{\"123\":1,\"alice@example.com\":2,\"a\":3}",
+                r#"{"type":"object","fields":{"a":{"type":"integer"},"{key}":{"type":"integer"}}}"#,
+            ),
+            (b"\xEF\xBB\xBF{}", r#"{"type":"object","fields":{}}"#),
+            (
+                b"{\"a\" 1}",
+                r#"{"type":"object","fields":{},"truncated":true}"#,
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                shape_json(input),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_nesting_is_bounded() {
+        let deep = vec![b'['; 100_000];
+        let s = infer(&deep).unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.matches("array").count() <= MAX_DEPTH);
+        let mut deep_obj = Vec::new();
+        for _ in 0..50_000 {
+            deep_obj.extend_from_slice(b"{\"a\":");
+        }
+        let s = infer(&deep_obj).unwrap();
+        assert!(serde_json::to_string(&s).unwrap().contains("truncated"));
+        // Closed deep nesting followed by more fields: the scanner resumes.
+        let mut v = b"{\"deep\":".to_vec();
+        v.extend(std::iter::repeat_n(b'[', 1000));
+        v.extend(std::iter::repeat_n(b']', 1000));
+        v.extend_from_slice(b",\"after\":1}");
+        let json = serde_json::to_string(&infer(&v).unwrap()).unwrap();
+        assert!(json.contains("\"after\":{\"type\":\"integer\"}"), "{json}");
+        assert!(json.contains("\"truncated\":true"), "{json}");
+    }
+
+    #[test]
+    fn caps_width_and_keys() {
+        let mut v = b"{".to_vec();
+        for i in 0..200 {
+            v.extend_from_slice(format!("\"field_{i}_x\":{i},").as_bytes());
+        }
+        v.extend_from_slice(b"\"z\":1}");
+        match infer(&v).unwrap() {
+            Shape::Object { fields, truncated } => {
+                assert_eq!(fields.len(), MAX_FIELDS);
+                assert!(truncated);
+            }
+            other => panic!("{other:?}"),
+        }
+        let huge = format!("{{\"{}\":1}}", "k_".repeat(50_000));
+        match infer(huge.as_bytes()).unwrap() {
+            Shape::Object { fields, .. } => {
+                assert!(fields.keys().all(|k| k.len() <= MAX_KEY_BYTES));
+            }
+            other => panic!("{other:?}"),
+        }
+        let arr = format!("[{}1]", "\"s\",".repeat(1000));
+        assert_eq!(
+            shape_json(arr.as_bytes()),
+            r#"{"type":"array","items":{"type":"string"}}"#
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_and_garbage_never_panic() {
+        let inputs: &[&[u8]] = &[
+            b"{\"\xff\xfe\":1}",
+            b"{\"a\":\"\xff",
+            b"[\"\\",
+            b"{\"a\":\\u",
+            b"{\"\\ud800\":1}",
+            b"[tru, fals, nul]",
+            b"{,,,:}",
+            b"]]]]}}}}",
+            b"[-,.,e]",
+        ];
+        for i in inputs {
+            let _ = infer(i);
+        }
+        // Every prefix of a realistic document.
+        let doc = br#"{"user":{"id":1,"email":"a@b.co","tags":["x",{"k":[1,2]}]},"ok":true}"#;
+        for n in 0..=doc.len() {
+            let _ = infer(&doc[..n]);
+        }
+        assert_eq!(
+            shape_json(b"{\"\xff\":1}"),
+            r#"{"type":"object","fields":{"\ufffd":{"type":"integer"}}}"#
+                .replace("\\ufffd", "\u{fffd}")
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! Request-target, `Host` and `name=value` list handling: everything that
+//! turns URL-ish bytes into exportable names.
+//!
+//! Only *names* leave this module (path, host, query parameter and form field
+//! names); values are looked at only to find an API key for the principal
+//! fingerprint and never stored.
+
+use std::net::SocketAddr;
+
+use super::values::key_looks_like_value;
+
+/// Longest exported path, in bytes (truncated on a character boundary).
+pub const MAX_PATH_BYTES: usize = 2048;
+/// Longest exported host, in bytes; a longer `Host` is not plausible.
+pub const MAX_HOST_BYTES: usize = 255;
+/// Most query parameter (or form field) names kept per message.
+pub const MAX_PARAM_NAMES: usize = 64;
+/// Longest query parameter (or form field) name, in bytes.
+pub const MAX_PARAM_NAME_BYTES: usize = 128;
+/// Placeholder for a name that looks like a value (id, email, token).
+pub const REDACTED_NAME: &str = "{key}";
+
+/// The parts of a request target the record needs.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Target<'a> {
+    /// Raw (still percent-encoded) path, or `*`; empty for authority form.
+    pub(crate) path: &'a [u8],
+    /// Raw query string without the `?`, if any.
+    pub(crate) query: Option<&'a [u8]>,
+    /// Authority of an absolute-form or authority-form target, userinfo removed.
+    pub(crate) authority: Option<&'a [u8]>,
+    /// The target was in authority form (`CONNECT host:port`).
+    pub(crate) authority_form: bool,
+}
+
+/// Splits a raw request target into path, query and authority.
+pub(crate) fn split_target<'a>(target: &'a [u8], method: &str) -> Target<'a> {
+    // The fragment is never sent by conforming clients; drop it if present.
+    let target = match memchr::memchr(b'#', target) {
+        Some(i) => &target[..i],
+        None => target,
+    };
+    if target == b"*" {
+        return Target {
+            path: target,
+            query: None,
+            authority: None,
+            authority_form: false,
+        };
+    }
+    if let Some(rest) = strip_scheme(target) {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .unwrap_or(rest.len());
+        let authority = strip_userinfo(&rest[..end]);
+        let (path, query) = split_query(&rest[end..]);
+        let path: &[u8] = if path.is_empty() { b"/" } else { path };
+        return Target {
+            path,
+            query,
+            authority: Some(authority),
+            authority_form: false,
+        };
+    }
+    if method.eq_ignore_ascii_case("CONNECT") && target.first() != Some(&b'/') {
+        return Target {
+            path: b"",
+            query: None,
+            authority: Some(strip_userinfo(target)),
+            authority_form: true,
+        };
+    }
+    let (path, query) = split_query(target);
+    Target {
+        path,
+        query,
+        authority: None,
+        authority_form: false,
+    }
+}
+
+fn split_query(b: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match memchr::memchr(b'?', b) {
+        Some(i) => (&b[..i], Some(&b[i + 1..])),
+        None => (b, None),
+    }
+}
+
+/// `scheme://rest` → `rest`, for an RFC 3986 scheme.
+fn strip_scheme(b: &[u8]) -> Option<&[u8]> {
+    let colon = b.iter().take(32).position(|&c| c == b':')?;
+    let scheme = &b[..colon];
+    let ok = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+    if ok {
+        b[colon + 1..].strip_prefix(b"//")
+    } else {
+        None
+    }
+}
+
+/// Removes `user:password@` from an authority: it is a credential.
+fn strip_userinfo(a: &[u8]) -> &[u8] {
+    match memchr::memrchr(b'@', a) {
+        Some(i) => &a[i + 1..],
+        None => a,
+    }
+}
+
+/// Normalises a `Host` value or an authority: trimmed, lower-cased, trailing
+/// dot of the name removed, port kept. `None` if it is not a plausible
+/// `hostname`, `IPv4` or `[IPv6]`, with an optional port.
+pub(crate) fn normalize_host(raw: &[u8]) -> Option<String> {
+    let raw = raw.trim_ascii();
+    if raw.is_empty() || raw.len() > MAX_HOST_BYTES {
+        return None;
+    }
+    let plausible = raw
+        .iter()
+        .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'));
+    if !plausible {
+        return None;
+    }
+    let mut host = String::with_capacity(raw.len());
+    // Split off a port unless this is a bare IPv6 literal.
+    let (name, port) = match memchr::memrchr(b':', raw) {
+        Some(i) if !raw[..i].contains(&b':') || raw[..i].ends_with(b"]") => {
+            (&raw[..i], Some(&raw[i..]))
+        }
+        _ => (raw, None),
+    };
+    let name = name.strip_suffix(b".").unwrap_or(name);
+    if name.is_empty() {
+        return None;
+    }
+    for part in [name, port.unwrap_or(b"")] {
+        host.extend(part.iter().map(|&c| char::from(c.to_ascii_lowercase())));
+    }
+    Some(host)
+}
+
+/// The server address as a host, `ip:port` (`[v6]:port`).
+pub(crate) fn socket_host(addr: SocketAddr) -> String {
+    addr.to_string()
+}
+
+/// Percent-decodes `raw` (and `+` as space when `plus` is set). Invalid
+/// escapes are kept literally.
+pub(crate) fn percent_decode(raw: &[u8], plus: bool) -> std::borrow::Cow<'_, [u8]> {
+    if !raw.iter().any(|&c| c == b'%' || (plus && c == b'+')) {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        if c == b'%' {
+            if let (Some(h), Some(l)) = (
+                raw.get(i + 1).and_then(hex_val),
+                raw.get(i + 2).and_then(hex_val),
+            ) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if plus && c == b'+' { b' ' } else { c });
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn hex_val(c: &u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Lossy UTF-8 with control characters (NUL included) replaced by U+FFFD,
+/// truncated to at most `cap` bytes on a character boundary.
+pub(crate) fn clean_text(bytes: &[u8], cap: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len().min(cap));
+    for ch in text.chars() {
+        let ch = if ch.is_control() {
+            char::REPLACEMENT_CHARACTER
+        } else {
+            ch
+        };
+        if out.len() + ch.len_utf8() > cap {
+            break;
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The exported path for a split target.
+pub(crate) fn export_path(t: &Target<'_>) -> String {
+    clean_text(&percent_decode(t.path, false), MAX_PATH_BYTES)
+}
+
+/// Adds the decoded names of a `name=value&…` list to `out` (deduplicated,
+/// capped). With `drop_partial_tail`, a last pair without `=` is ignored:
+/// the sample ended inside its name.
+pub(crate) fn collect_names(list: &[u8], out: &mut Vec<String>, drop_partial_tail: bool) {
+    let mut pairs = list.split(|&c| c == b'&').peekable();
+    while let Some(pair) = pairs.next() {
+        if out.len() >= MAX_PARAM_NAMES {
+            return;
+        }
+        let has_eq = memchr::memchr(b'=', pair);
+        if drop_partial_tail && has_eq.is_none() && pairs.peek().is_none() {
+            return;
+        }
+        let name = &pair[..has_eq.unwrap_or(pair.len())];
+        if name.is_empty() {
+            continue;
+        }
+        push_name(out, &percent_decode(name, true), MAX_PARAM_NAME_BYTES);
+    }
+}
+
+/// Pushes one cleaned name unless already present; a name that looks like a
+/// value is replaced by [`REDACTED_NAME`].
+pub(crate) fn push_name(out: &mut Vec<String>, raw: &[u8], cap: usize) {
+    let name = clean_text(raw, MAX_HOST_BYTES.max(cap));
+    let name = if key_looks_like_value(&name) {
+        REDACTED_NAME.to_owned()
+    } else {
+        let mut name = name;
+        truncate_on_char(&mut name, cap);
+        name
+    };
+    if !out.contains(&name) {
+        out.push(name);
+    }
+}
+
+pub(crate) fn truncate_on_char(s: &mut String, cap: usize) {
+    if s.len() > cap {
+        let mut end = cap;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
+/// The decoded value of the first `name` parameter whose (decoded,
+/// case-insensitive) name is in `names`: `(name, value)`.
+pub(crate) fn find_param<'a>(
+    query: &'a [u8],
+    names: &[&'static str],
+) -> Option<(&'static str, std::borrow::Cow<'a, [u8]>)> {
+    for pair in query.split(|&c| c == b'&') {
+        let eq = memchr::memchr(b'=', pair).unwrap_or(pair.len());
+        let name = percent_decode(&pair[..eq], true);
+        if let Some(known) = names
+            .iter()
+            .find(|n| n.as_bytes().eq_ignore_ascii_case(&name))
+        {
+            let value = pair.get(eq + 1..).unwrap_or(b"");
+            return Some((known, percent_decode(value, true)));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_of(target: &str, method: &str) -> String {
+        export_path(&split_target(target.as_bytes(), method))
+    }
+
+    #[test]
+    fn paths() {
+        let cases: &[(&[u8], &str, &str)] = &[
+            (b"/a/b?x=1", "GET", "/a/b"),
+            (b"/a%20b/%C3%A9", "GET", "/a b/\u{e9}"),
+            (b"/bad%zz%4", "GET", "/bad%zz%4"),
+            (b"/nul%00x%0a", "GET", "/nul\u{fffd}x\u{fffd}"),
+            (b"/x#frag?no", "GET", "/x"),
+            (b"/\xff\xfe", "GET", "/\u{fffd}\u{fffd}"),
+            (b"/%ff", "GET", "/\u{fffd}"),
+            (b"http://h.example/p?q=1", "GET", "/p"),
+            (b"http://user:pw@h.example", "GET", "/"),
+            (b"example.com:443", "CONNECT", ""),
+            (b"*", "OPTIONS", "*"),
+            (b"/a+b", "GET", "/a+b"),
+        ];
+        for (t, m, want) in cases {
+            let got = export_path(&split_target(t, m));
+            assert_eq!(got, *want, "{:?}", String::from_utf8_lossy(t));
+        }
+        let long = format!("/{}", "\u{e9}".repeat(2000));
+        let p = path_of(&long, "GET");
+        assert!(p.len() <= MAX_PATH_BYTES && p.len() >= MAX_PATH_BYTES - 1);
+    }
+
+    #[test]
+    fn authority_and_userinfo() {
+        let t = split_target(b"https://user:s3cret@API.example.com:8443/v1?a=b", "GET");
+        assert_eq!(t.authority, Some(&b"API.example.com:8443"[..]));
+        assert_eq!(t.query, Some(&b"a=b"[..]));
+        let t = split_target(b"db.internal:5432", "CONNECT");
+        assert!(t.authority_form);
+        assert_eq!(t.authority, Some(&b"db.internal:5432"[..]));
+    }
+
+    #[test]
+    fn hosts() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"Example.COM", Some("example.com")),
+            (b"example.com.", Some("example.com")),
+            (b"example.com.:8080", Some("example.com:8080")),
+            (b" api.example.com:443 ", Some("api.example.com:443")),
+            (b"10.0.0.1:80", Some("10.0.0.1:80")),
+            (b"[::1]:8080", Some("[::1]:8080")),
+            (b"[::1]", Some("[::1]")),
+            (b"evil/host", None),
+            (b"user@host", None),
+            (b"", None),
+            (b"h\x00st", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                normalize_host(raw).as_deref(),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        assert_eq!(normalize_host(&[b'a'; 256]), None);
+    }
+
+    #[test]
+    fn query_names() {
+        let mut out = Vec::new();
+        collect_names(
+            b"a=1&b=2&a=3&c%5B%5D=x&d+e=&&=v&flag&user%40example.com=1",
+            &mut out,
+            false,
+        );
+        assert_eq!(out, ["a", "b", "c[]", "d e", "flag", REDACTED_NAME]);
+        let mut out = Vec::new();
+        collect_names(b"name=x&pass", &mut out, true);
+        assert_eq!(out, ["name"]);
+        let mut out = Vec::new();
+        let many: Vec<String> = (0..200).map(|i| format!("p{i}x=1")).collect();
+        collect_names(many.join("&").as_bytes(), &mut out, false);
+        assert_eq!(out.len(), MAX_PARAM_NAMES);
+        let mut out = Vec::new();
+        collect_names(format!("{}=1", "n".repeat(500)).as_bytes(), &mut out, false);
+        assert_eq!(out[0].len(), MAX_PARAM_NAME_BYTES);
+    }
+
+    #[test]
+    fn finds_params_case_insensitively() {
+        let (n, v) = find_param(b"x=1&API_KEY=a%2Bb+c", &["api_key"]).unwrap();
+        assert_eq!((n, &*v), ("api_key", &b"a+b c"[..]));
+        assert!(find_param(b"x=1", &["api_key"]).is_none());
+    }
+}

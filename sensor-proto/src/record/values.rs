@@ -1,0 +1,229 @@
+//! Recognising values by their look: string formats for JSON shapes, and
+//! names (keys, parameters, cookies) that are really identifiers.
+//!
+//! Both only *classify*: the inspected text is never kept.
+
+/// Longest string value examined for a format; longer ones get none.
+pub(crate) const MAX_FORMAT_BYTES: usize = 256;
+
+/// True for names that are really values: all digits, UUIDs, emails, long
+/// hex strings, base64 JSON (`eyJ…`), anything with a recognised string
+/// format (date, IP, URI, JWT), and high-entropy strings of 20 characters
+/// or more.
+pub(crate) fn key_looks_like_value(k: &str) -> bool {
+    let b = k.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    if b.iter().all(u8::is_ascii_digit) || is_uuid(b) || looks_like_email(b) {
+        return true;
+    }
+    if b.len() >= 16 && b.iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
+    // Base64(url) of a JSON object (a JWT part, an encoded cursor or token).
+    if b.len() >= 8 && b.starts_with(b"eyJ") && b.iter().all(is_base64_char) {
+        return true;
+    }
+    // Dates, IPs, URIs and JWTs as keys are data, too.
+    if b.len() <= MAX_FORMAT_BYTES && string_format(b).is_some() {
+        return true;
+    }
+    b.len() >= 20 && high_entropy(b)
+}
+
+fn is_base64_char(c: &u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'+' | b'/' | b'=')
+}
+
+/// Random-looking: near-maximal character entropy and either digits or a
+/// large share of upper-case letters (camelCase words have few).
+fn high_entropy(b: &[u8]) -> bool {
+    let mut counts = [0u16; 256];
+    for &c in b {
+        counts[c as usize] += 1;
+    }
+    let n = b.len() as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum();
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
+    let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    let mixed = digits >= 2 || upper * 4 >= letters.max(1);
+    entropy / n.log2() >= 0.85 && mixed
+}
+
+fn is_uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+fn looks_like_email(b: &[u8]) -> bool {
+    match memchr::memchr(b'@', b) {
+        Some(at) => at > 0 && b[at + 1..].contains(&b'.'),
+        None => false,
+    }
+}
+
+/// A recognised format for a string value, from its raw (unescaped) bytes.
+pub(crate) fn string_format(b: &[u8]) -> Option<&'static str> {
+    if is_uuid(b) {
+        return Some("uuid");
+    }
+    if is_date(b) {
+        if b.len() == 10 {
+            return Some("date");
+        }
+        if b.len() >= 19
+            && matches!(b[10], b'T' | b't' | b' ')
+            && b[11..13].iter().all(u8::is_ascii_digit)
+            && b[13] == b':'
+            && b[14..16].iter().all(u8::is_ascii_digit)
+        {
+            return Some("date-time");
+        }
+        return None;
+    }
+    if is_jwt(b) {
+        return Some("jwt");
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    if s.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Some("ipv4");
+    }
+    if s.contains(':') && s.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Some("ipv6");
+    }
+    if is_email(b) {
+        return Some("email");
+    }
+    if is_uri(b) {
+        return Some("uri");
+    }
+    None
+}
+
+fn is_date(b: &[u8]) -> bool {
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit)
+}
+
+fn is_email(b: &[u8]) -> bool {
+    let Some(at) = memchr::memchr(b'@', b) else {
+        return false;
+    };
+    let (local, domain) = (&b[..at], &b[at + 1..]);
+    !local.is_empty()
+        && !local.iter().any(|c| c.is_ascii_whitespace() || *c == b'@')
+        && domain.len() >= 3
+        && domain.contains(&b'.')
+        && !domain.starts_with(b".")
+        && !domain.ends_with(b".")
+        && domain
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-'))
+}
+
+fn is_uri(b: &[u8]) -> bool {
+    let Some(colon) = memchr::memchr(b':', b) else {
+        return false;
+    };
+    let scheme = &b[..colon];
+    !scheme.is_empty()
+        && scheme.len() <= 32
+        && scheme[0].is_ascii_alphabetic()
+        && scheme
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        && b[colon + 1..].starts_with(b"//")
+        && b.len() > colon + 3
+        && !b.iter().any(|c| c.is_ascii_whitespace())
+}
+
+/// Three base64url segments, the first one a JSON object (`eyJ`).
+pub(crate) fn is_jwt(b: &[u8]) -> bool {
+    let mut parts = 0;
+    for seg in b.split(|&c| c == b'.') {
+        parts += 1;
+        let ok = seg
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'='));
+        if !ok || (parts < 3 && seg.is_empty()) {
+            return false;
+        }
+    }
+    parts == 3 && b.starts_with(b"eyJ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("123e4567-e89b-12d3-a456-426614174000", Some("uuid")),
+            ("2024-01-02", Some("date")),
+            ("2024-01-02T03:04:05Z", Some("date-time")),
+            ("2024-01-02T03:04:05.123+01:00", Some("date-time")),
+            ("a.b@example.com", Some("email")),
+            ("https://example.com/x", Some("uri")),
+            ("10.1.2.3", Some("ipv4")),
+            ("2001:db8::1", Some("ipv6")),
+            ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig", Some("jwt")),
+            ("hello world", None),
+            ("12:30", None),
+            ("2024-01-0", None),
+            ("@x.y", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(string_format(s.as_bytes()), *want, "{s}");
+        }
+    }
+
+    #[test]
+    fn value_like_keys() {
+        for k in [
+            "12345",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "bob@example.com",
+            "deadbeefcafebabe0123",
+            "aZ3kQ9xLm2Pq7RtY8wVn",
+            "sk_live_51HxY2KLm9aBcDeFgHiJ",
+            "eyJraWQiOiJ0ZXN0In0",
+            "2024-01-02",
+            "10.0.0.1",
+            "https://example.com/a",
+        ] {
+            assert!(key_looks_like_value(k), "{k}");
+        }
+        for k in [
+            "id",
+            "name",
+            "preferredContactMethod",
+            "created_at",
+            "shipping_address_line_2",
+            "X-Request-Id",
+            "userId",
+            "",
+        ] {
+            assert!(!key_looks_like_value(k), "{k}");
+        }
+    }
+}
