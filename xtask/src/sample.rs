@@ -5,7 +5,8 @@
 //! tcpdump -i lo -U -s 0 -w samples/demo-api.pcap 'tcp port P'   (wait for "listening on")
 //! python3 samples/demo_client.py --port P --expected samples/demo-api.expected.txt
 //! SIGINT tcpdump, wait; stop the server
-//! check: every line of samples/demo-api.secrets.txt occurs in the pcap bytes
+//! python3 samples/demo_server.py --print-secrets > samples/demo-api.secrets.txt
+//! check: size < 200 KiB, every line of samples/demo-api.secrets.txt occurs in the pcap bytes
 //! ```
 //!
 //! Needs root (capturing on `lo`) and installs tcpdump with apt if it is missing.
@@ -56,7 +57,7 @@ fn wait_for_line(
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(reader).lines().map_while(Result::ok) {
-            eprintln!("    [{needle:.8}] {line}");
+            eprintln!("    [{what}] {line}");
             if line.contains(needle) {
                 let _ = tx.send(());
             }
@@ -130,7 +131,16 @@ pub(crate) fn run(args: &SampleArgs) -> Result<ExitCode> {
     }
     fs::rename(&tmp, PCAP)?;
 
-    banner("sample: verify");
+    banner("sample: write secrets list and verify");
+    let secrets = Command::new("python3")
+        .args(["samples/demo_server.py", "--print-secrets"])
+        .output()
+        .context("demo_server.py --print-secrets")?;
+    ensure!(
+        secrets.status.success(),
+        "demo_server.py --print-secrets failed"
+    );
+    fs::write(SECRETS, &secrets.stdout)?;
     let pcap = fs::read(PCAP)?;
     let size = pcap.len() as u64;
     ensure!(
