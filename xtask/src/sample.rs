@@ -52,7 +52,7 @@ impl Drop for Guard {
 fn wait_for_line(
     reader: impl Read + Send + 'static,
     needle: &'static str,
-    what: &str,
+    what: &'static str,
 ) -> Result<()> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
