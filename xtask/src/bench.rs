@@ -52,6 +52,9 @@ pub(crate) struct BenchArgs {
     /// Exit 1 when a floor fails (default: report only).
     #[arg(long)]
     enforce: bool,
+    /// Use this sensor binary instead of building `target/release/shadowtap-sensor`.
+    #[arg(long, value_name = "PATH")]
+    sensor: Option<PathBuf>,
 }
 
 /// Median, min and max of a set of samples.
@@ -209,6 +212,15 @@ pub(crate) fn tshark_count(tshark: &Path, file: &Path, stderr_to: &Path) -> Resu
     Ok((wall, lines))
 }
 
+/// `requests` from the generator's `FILE.truth.json` sidecar, when there is one.
+pub(crate) fn read_truth_requests(pcap: &Path) -> Option<u64> {
+    let text = fs::read_to_string(format!("{}.truth.json", pcap.display())).ok()?;
+    serde_json::from_str::<Value>(&text)
+        .ok()?
+        .get("requests")?
+        .as_u64()
+}
+
 fn prepare_input(args: &BenchArgs) -> Result<PathBuf> {
     if let Some(file) = &args.file {
         ensure!(file.is_file(), "--file {} does not exist", file.display());
@@ -228,19 +240,19 @@ fn prepare_input(args: &BenchArgs) -> Result<PathBuf> {
         std::process::exit(2);
     }
     fs::create_dir_all(BENCH_DIR)?;
-    let partial = PathBuf::from(format!("{DEFAULT_PCAP}.partial"));
-    run_checked(
-        Command::new("python3")
-            .arg(GENERATOR)
-            .arg("-o")
-            .arg(&partial)
-            .args(["--target-mb", "300", "--seed", "1"]),
-    )?;
-    fs::rename(&partial, &pcap)?;
-    // The generator writes its ground truth next to the output it was given.
-    let truth_partial = PathBuf::from(format!("{}.truth.json", partial.display()));
-    if truth_partial.is_file() {
-        fs::rename(truth_partial, format!("{DEFAULT_PCAP}.truth.json"))?;
+    let generated = run_checked(Command::new("python3").arg(GENERATOR).args([
+        "-o",
+        DEFAULT_PCAP,
+        "--target-mb",
+        "300",
+        "--seed",
+        "1",
+    ]));
+    if let Err(error) = generated {
+        // Never leave a truncated capture behind to be "reused" next time.
+        let _ = fs::remove_file(&pcap);
+        let _ = fs::remove_file(format!("{DEFAULT_PCAP}.truth.json"));
+        return Err(error);
     }
     Ok(pcap)
 }
@@ -252,9 +264,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     let file_bytes = fs::metadata(&file)?.len();
     eprintln!("    {} ({:.1} MB)", file.display(), file_bytes as f64 / 1e6);
 
-    banner("bench: build release sensor");
-    run_checked(cargo().args(["build", "--release", "-p", "shadowtap-sensor"]))?;
-    let sensor = target_dir().join("release/shadowtap-sensor");
+    let sensor = match &args.sensor {
+        Some(path) => path.clone(),
+        None => {
+            banner("bench: build release sensor");
+            run_checked(cargo().args(["build", "--release", "-p", "shadowtap-sensor"]))?;
+            target_dir().join("release/shadowtap-sensor")
+        }
+    };
     ensure!(
         sensor.is_file(),
         "sensor binary not found at {}",
@@ -328,6 +345,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     } else {
         eprintln!("    tshark not installed; comparison skipped (apt-get install tshark)");
     }
+    let truth_requests = read_truth_requests(&file);
     let ratio = tshark_result.map(|(t, _)| t.median / wall.median);
     let checks = check_floors(
         mbps,
@@ -384,6 +402,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             "requests", requests, last.exchanges
         );
     }
+    if let Some(n) = truth_requests {
+        println!(
+            "{:<22} {:>10} (generator ground truth)",
+            "truth requests", n
+        );
+    }
     let mut failed = false;
     for c in &checks {
         let verdict = match c.pass {
@@ -424,6 +448,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             "requests": requests,
             "ratio_tshark_over_sensor": t.median / wall.median,
         })),
+        "truth_requests": truth_requests,
         "floors": checks.iter().map(|c| json!({
             "name": c.name, "want": c.wanted, "measured": c.measured, "pass": c.pass,
         })).collect::<Vec<_>>(),
