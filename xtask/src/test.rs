@@ -159,6 +159,21 @@ mod tests {
         );
     }
 
+    /// CI runs `.ci/run`, which must run exactly the README's test command.
+    #[test]
+    fn ci_script_and_readme_agree() {
+        let root = crate::util::repo_root();
+        let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+        assert!(ci.starts_with("#!") && ci.contains("set -euo pipefail"));
+        let commands: Vec<&str> = ci.lines().filter(|l| l.starts_with("cargo ")).collect();
+        assert_eq!(commands, ["cargo xtask test"]);
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        assert!(readme.contains("```sh\ncargo xtask test\n```"));
+        assert!(readme.contains(
+            "```sh\ncargo run --release -p shadowtap-sensor -- -r samples/demo-api.pcap -w -\n```"
+        ));
+    }
+
     #[test]
     fn lints_run_before_tests() {
         let names: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
