@@ -1,1 +1,68 @@
-fn main() {}
+//! `cargo xtask`: the project's operational scaffolding.
+//!
+//! ```text
+//! cargo xtask test     provision tools, then fmt --check -> clippy -D warnings -> cargo test
+//! cargo xtask bench    sensor throughput on a large pcap, compared with tshark
+//! cargo xtask sample   regenerate samples/demo-api.pcap from a real loopback capture
+//! ```
+//!
+//! Every subcommand runs from the repository root, whatever the caller's working directory.
+#![expect(
+    clippy::print_stdout,
+    reason = "xtask is a CLI; its reports go to stdout"
+)]
+
+mod bench;
+mod provision;
+mod sample;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "shadowtap developer tasks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole test suite (installs missing tools first when root).
+    Test(test::TestArgs),
+    /// Benchmark the release sensor against tshark on a large pcap.
+    Bench(bench::BenchArgs),
+    /// Regenerate samples/demo-api.pcap from a real loopback capture (needs root).
+    Sample(sample::SampleArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = util::repo_root();
+    if let Err(error) = std::env::set_current_dir(&root) {
+        eprintln!(
+            "xtask: cannot enter repository root {}: {error}",
+            root.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let result = match cli.command {
+        Command::Test(args) => test::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Sample(args) => sample::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `cargo xtask test`: the one command that runs the whole test suite.
+//!
+//! 1. Provision: system tools (apt, only as root, only when missing) and rustfmt/clippy.
+//! 2. Run [`STEPS`] in order, failing fast, with a banner and the elapsed time for each.
+//!
+//! The last step is `cargo test`, so cargo's own `test result:` lines end the output
+//! (CI reads them); after it xtask prints only its closing timing lines.
+//!
+//! # Adding a step
+//!
+//! Append a [`Step`] to [`STEPS`]: a plain cargo invocation is [`Action::Cargo`], anything else
+//! (start postgres, run privileged netns tests through `sudo -E`, ...) is an
+//! [`Action::Custom`] function. List the system tools it needs in `needs`; when one is missing
+//! the step is skipped with a printed reason instead of failing. Keep `cargo test` last.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::provision::{ensure_rust_components, ensure_tools, Tool};
+use crate::util::{banner, cargo, run_checked, secs};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TestArgs {
+    /// Never install anything; only report what is missing.
+    #[arg(long)]
+    no_install: bool,
+    /// List the steps and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Action {
+    /// `cargo <args>`, run from the repository root.
+    Cargo(&'static [&'static str]),
+    /// Any other work; an error fails the run.
+    #[expect(
+        dead_code,
+        reason = "extension point for later steps (netns tests, postgres)"
+    )]
+    Custom(fn() -> Result<()>),
+}
+
+/// One step of the test suite.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Step {
+    pub(crate) name: &'static str,
+    /// System tools the step cannot run without; if one is missing the step is skipped.
+    pub(crate) needs: &'static [Tool],
+    pub(crate) action: Action,
+}
+
+/// The test suite, in order. Extension point: add steps here (see the module docs).
+pub(crate) const STEPS: &[Step] = &[
+    Step {
+        name: "format check",
+        needs: &[],
+        action: Action::Cargo(&["fmt", "--all", "--", "--check"]),
+    },
+    Step {
+        name: "clippy",
+        needs: &[],
+        action: Action::Cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    },
+    // Later: privileged netns capture tests (root, `cargo xtask integration-test`),
+    // postgres startup for the analyzer store tests.
+    Step {
+        name: "cargo test",
+        needs: &[],
+        action: Action::Cargo(&["test", "--workspace"]),
+    },
+];
+
+/// System tools installed up front: tests that replay captures through tshark need it, and
+/// `cargo xtask sample` needs tcpdump. Tests skip themselves (with a reason) if one is absent.
+const PROVISIONED_TOOLS: &[Tool] = &[Tool::Tshark, Tool::Tcpdump];
+
+pub(crate) fn run(args: &TestArgs) -> Result<ExitCode> {
+    if args.list {
+        for (i, step) in STEPS.iter().enumerate() {
+            println!("{}. {} ({})", i + 1, step.name, describe(step.action));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let total = Instant::now();
+    let allow_install = !args.no_install;
+
+    banner("provision: system tools (tshark, tcpdump)");
+    let started = Instant::now();
+    let missing = ensure_tools(PROVISIONED_TOOLS, allow_install);
+    banner("provision: rust components (rustfmt, clippy)");
+    ensure_rust_components(allow_install)?;
+    eprintln!("--> provision done ({})", secs(started.elapsed()));
+
+    let mut timings: Vec<(&str, Option<Duration>)> = Vec::new();
+    for (i, step) in STEPS.iter().enumerate() {
+        banner(&format!("step {}/{}: {}", i + 1, STEPS.len(), step.name));
+        if let Some(tool) = step.needs.iter().find(|t| missing.contains(t)) {
+            eprintln!(
+                "--> SKIPPED {}: needs `{}`, which is not installed",
+                step.name,
+                tool.binary()
+            );
+            timings.push((step.name, None));
+            continue;
+        }
+        let started = Instant::now();
+        let result = match step.action {
+            Action::Cargo(args) => run_checked(cargo().args(args)).map(drop),
+            Action::Custom(f) => f(),
+        };
+        let elapsed = started.elapsed();
+        if let Err(error) = result {
+            eprintln!("--> FAILED {} after {}", step.name, secs(elapsed));
+            return Err(error).with_context(|| format!("step `{}` failed", step.name));
+        }
+        eprintln!("--> ok: {} ({})", step.name, secs(elapsed));
+        timings.push((step.name, Some(elapsed)));
+    }
+    let summary: Vec<String> = timings
+        .iter()
+        .map(|(name, t)| format!("{name} {}", t.map_or_else(|| "skipped".to_owned(), secs)))
+        .collect();
+    eprintln!(
+        "==> all steps passed in {}: {}",
+        secs(total.elapsed()),
+        summary.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(action: Action) -> String {
+    match action {
+        Action::Cargo(args) => format!("cargo {}", args.join(" ")),
+        Action::Custom(_) => "custom".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_test_is_the_last_step() {
+        let last = STEPS.last().map(|s| s.action);
+        assert!(
+            matches!(last, Some(Action::Cargo(["test", ..]))),
+            "CI reads `test result:` last"
+        );
+    }
+
+    /// CI runs `.ci/run`, which must run exactly the README's test command.
+    #[test]
+    fn ci_script_and_readme_agree() {
+        let root = crate::util::repo_root();
+        let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+        assert!(ci.starts_with("#!") && ci.contains("set -euo pipefail"));
+        let commands: Vec<&str> = ci.lines().filter(|l| l.starts_with("cargo ")).collect();
+        assert_eq!(commands, ["cargo xtask test"]);
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        assert!(readme.contains("```sh\ncargo xtask test\n```"));
+        assert!(readme.contains(
+            "```sh\ncargo run --release -p shadowtap-sensor -- -r samples/demo-api.pcap -w -\n```"
+        ));
+    }
+
+    #[test]
+    fn lints_run_before_tests() {
+        let names: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
+        assert_eq!(names.first(), Some(&"format check"));
+        assert!(names.contains(&"clippy"));
+    }
+}
