@@ -902,3 +902,256 @@ impl HttpConnection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::limits::{BODY_SAMPLE_MAX, MAX_PENDING_REQUESTS};
+
+    const C2S: Direction = Direction::ToServer;
+    const S2C: Direction = Direction::ToClient;
+
+    fn exchanges(events: &[HttpEvent]) -> Vec<&Exchange> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                HttpEvent::Exchange(x) => Some(&**x),
+                HttpEvent::Anomaly { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn timestamps_follow_first_and_last_bytes() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        c.on_data(
+            C2S,
+            Timestamp(10),
+            b"\r\nPOST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n",
+            &mut out,
+        );
+        c.on_data(C2S, Timestamp(11), b"\r\nab", &mut out);
+        c.on_data(C2S, Timestamp(12), b"c", &mut out);
+        c.on_data(
+            S2C,
+            Timestamp(20),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\no",
+            &mut out,
+        );
+        c.on_data(S2C, Timestamp(21), b"k", &mut out);
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 1);
+        assert_eq!(
+            (x[0].request.start, x[0].request.end),
+            (Timestamp(10), Timestamp(12))
+        );
+        let r = x[0].response.as_ref().expect("response");
+        assert_eq!((r.start, r.end), (Timestamp(20), Timestamp(21)));
+        assert_eq!(&x[0].request.body.sample[..], b"abc");
+        assert_eq!(&r.body.sample[..], b"ok");
+        assert_eq!(r.head.headers[0].name.as_ref(), "content-length");
+    }
+
+    #[test]
+    fn megabyte_body_byte_by_byte_is_linear() {
+        const N: usize = 1 << 20;
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        let head = format!("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: {N}\r\n\r\n");
+        for b in head.as_bytes() {
+            c.on_data(C2S, Timestamp(1), std::slice::from_ref(b), &mut out);
+        }
+        let body = vec![b'x'; N];
+        for b in &body {
+            c.on_data(C2S, Timestamp(2), std::slice::from_ref(b), &mut out);
+        }
+        c.on_data(
+            S2C,
+            Timestamp(3),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            &mut out,
+        );
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 1);
+        assert_eq!(x[0].request.body.len, N as u64);
+        assert_eq!(x[0].request.body.sample.len(), BODY_SAMPLE_MAX);
+        assert!(x[0].request.body.complete);
+    }
+
+    #[test]
+    fn megabyte_of_junk_byte_by_byte_is_linear() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        let junk: Vec<u8> = (0..1u32 << 20)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        for b in &junk {
+            c.on_data(S2C, Timestamp(1), std::slice::from_ref(b), &mut out);
+        }
+        c.on_data(
+            S2C,
+            Timestamp(1),
+            b"\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            &mut out,
+        );
+        let kinds: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                HttpEvent::Anomaly { anomaly, .. } => Some(*anomaly),
+                HttpEvent::Exchange(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                HttpAnomaly::GarbageSkipped,
+                HttpAnomaly::ResponseWithoutRequest
+            ]
+        );
+    }
+
+    #[test]
+    fn large_head_byte_by_byte_stays_bounded() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        let mut head = b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: ".to_vec();
+        head.resize(MAX_HEADER_BYTES + 100, b'a');
+        for b in &head {
+            c.on_data(C2S, Timestamp(1), std::slice::from_ref(b), &mut out);
+            assert!(c.sides[0].buf.len() < MAX_HEADER_BYTES);
+        }
+        assert!(out.iter().any(|e| matches!(
+            e,
+            HttpEvent::Anomaly {
+                anomaly: HttpAnomaly::HeaderSectionTooLarge,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn too_many_pending_requests_flushes_the_oldest() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        for _ in 0..=MAX_PENDING_REQUESTS {
+            c.on_data(
+                C2S,
+                Timestamp(1),
+                b"GET /p HTTP/1.1\r\nHost: h\r\n\r\n",
+                &mut out,
+            );
+        }
+        assert_eq!(c.pairing.len(), MAX_PENDING_REQUESTS);
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 1);
+        assert!(x[0].response.is_none());
+        assert!(x[0].anomalies.contains(HttpAnomaly::TooManyPendingRequests));
+        c.on_data(
+            S2C,
+            Timestamp(2),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            &mut out,
+        );
+        assert_eq!(exchanges(&out).len(), 2);
+        c.finish(Timestamp(3), &mut out);
+        c.finish(Timestamp(4), &mut out);
+        assert_eq!(exchanges(&out).len(), MAX_PENDING_REQUESTS + 1);
+    }
+
+    #[test]
+    fn server_close_flushes_unanswered_and_ignores_later_data() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        c.on_data(
+            C2S,
+            Timestamp(1),
+            b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+            &mut out,
+        );
+        c.on_data(
+            S2C,
+            Timestamp(2),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            &mut out,
+        );
+        c.on_close(S2C, Timestamp(3), &mut out);
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 2);
+        assert!(x[1].response.is_none());
+        c.on_data(S2C, Timestamp(4), b"HTTP/1.1 200 OK\r\n\r\n", &mut out);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn partial_head_at_close_is_truncated() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        c.on_data(C2S, Timestamp(1), b"GET / HTTP/1.1\r\nHo", &mut out);
+        c.on_close(C2S, Timestamp(2), &mut out);
+        c.finish(Timestamp(3), &mut out);
+        assert_eq!(
+            out,
+            [HttpEvent::Anomaly {
+                ts: Timestamp(2),
+                dir: C2S,
+                anomaly: HttpAnomaly::TruncatedMessage
+            }]
+        );
+    }
+
+    #[test]
+    fn finish_ends_close_delimited_body_incomplete() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        c.on_data(C2S, Timestamp(1), b"GET / HTTP/1.0\r\n\r\n", &mut out);
+        c.on_data(S2C, Timestamp(2), b"HTTP/1.0 200 OK\r\n\r\nabc", &mut out);
+        assert!(out.is_empty());
+        c.finish(Timestamp(3), &mut out);
+        let x = exchanges(&out);
+        let body = &x[0].response.as_ref().expect("response").body;
+        assert_eq!(
+            (body.framing, body.len, body.complete),
+            (Framing::CloseDelimited, 3, false)
+        );
+    }
+
+    #[test]
+    fn tunnel_stops_parsing() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        c.on_data(
+            C2S,
+            Timestamp(1),
+            b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n\x16\x03\x01",
+            &mut out,
+        );
+        assert!(!c.is_tunnel());
+        c.on_data(
+            S2C,
+            Timestamp(2),
+            b"HTTP/1.1 200 OK\r\n\r\n\x16\x03\x03",
+            &mut out,
+        );
+        assert!(c.is_tunnel());
+        c.on_gap(C2S, Timestamp(3), 10, &mut out);
+        c.on_data(C2S, Timestamp(3), b"GET / HTTP/1.1\r\n\r\n", &mut out);
+        c.finish(Timestamp(4), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(exchanges(&out)[0].tunnel, Some(Tunnel::Connect));
+    }
+
+    #[test]
+    fn fuzz_hook_survives_odd_input() {
+        for seed in 0..200u32 {
+            let data: Vec<u8> = (0..512u32)
+                .map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect();
+            crate::internal::fuzz_http(&data);
+        }
+        crate::internal::fuzz_http(b"");
+        crate::internal::fuzz_http(b"\x00GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab");
+    }
+
+    use crate::http::message::Framing;
+}

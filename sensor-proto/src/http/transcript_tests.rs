@@ -147,7 +147,11 @@ fn parse(name: &str, text: &str) -> Transcript {
         }
     }
     assert!(in_expect, "{name}: missing `=== expect`");
-    Transcript { name: name.to_string(), ops, expect }
+    Transcript {
+        name: name.to_string(),
+        ops,
+        expect,
+    }
 }
 
 fn load_all() -> Vec<Transcript> {
@@ -227,10 +231,15 @@ fn dir_str(d: Direction) -> &'static str {
 
 fn render(ev: &HttpEvent) -> String {
     let x = match ev {
-        HttpEvent::Anomaly { dir, anomaly, .. } => return format!("! {} {}", dir_str(*dir), anomaly),
+        HttpEvent::Anomaly { dir, anomaly, .. } => {
+            return format!("! {} {}", dir_str(*dir), anomaly)
+        }
         HttpEvent::Exchange(x) => x,
     };
-    let status = x.response.as_ref().map_or("-".to_string(), |r| r.head.status.to_string());
+    let status = x
+        .response
+        .as_ref()
+        .map_or("-".to_string(), |r| r.head.status.to_string());
     let mut s = format!(
         "{} {} -> {status}",
         x.request.head.method,
@@ -273,7 +282,9 @@ fn check_invariants(name: &str, events: &[HttpEvent]) {
             assert!(b.sample.len() <= BODY_SAMPLE_MAX, "{name}: sample over cap");
             assert!(b.len <= b.wire_len, "{name}: payload longer than wire");
             if b.complete {
-                let want = usize::try_from(b.len).unwrap_or(usize::MAX).min(BODY_SAMPLE_MAX);
+                let want = usize::try_from(b.len)
+                    .unwrap_or(usize::MAX)
+                    .min(BODY_SAMPLE_MAX);
                 assert_eq!(b.sample.len(), want, "{name}: sample of a complete body");
             }
         }
@@ -294,7 +305,13 @@ fn transcripts_produce_the_expected_events() {
         check_invariants(&t.name, &events);
         let got: Vec<String> = events.iter().map(render).collect();
         if got != t.expect {
-            let _ = writeln!(failures, "--- {}\nexpected:\n  {}\ngot:\n  {}", t.name, t.expect.join("\n  "), got.join("\n  "));
+            let _ = writeln!(
+                failures,
+                "--- {}\nexpected:\n  {}\ngot:\n  {}",
+                t.name,
+                t.expect.join("\n  "),
+                got.join("\n  ")
+            );
         }
     }
     assert!(failures.is_empty(), "transcript mismatches:\n{failures}");
@@ -331,16 +348,36 @@ fn output_is_independent_of_chunk_splits() {
                 }
                 v
             });
-            assert_eq!(split, whole, "{}: random split (seed {seed}) differs", t.name);
+            assert_eq!(
+                split, whole,
+                "{}: random split (seed {seed}) differs",
+                t.name
+            );
         }
-        let total: usize = t.ops.iter().map(|o| if let Op::Data(_, _, b) = o { b.len() } else { 0 }).sum();
+        let total: usize = t
+            .ops
+            .iter()
+            .map(|o| {
+                if let Op::Data(_, _, b) = o {
+                    b.len()
+                } else {
+                    0
+                }
+            })
+            .sum();
         if total > 4096 {
             continue;
         }
         for (j, op) in t.ops.iter().enumerate() {
             let Op::Data(_, _, bytes) = op else { continue };
             for k in 1..bytes.len() {
-                let got = run(&t.ops, &mut |i, _| if i == j { vec![k] } else { Vec::new() });
+                let got = run(&t.ops, &mut |i, _| {
+                    if i == j {
+                        vec![k]
+                    } else {
+                        Vec::new()
+                    }
+                });
                 assert_eq!(got, whole, "{}: split of op {j} at {k} differs", t.name);
             }
         }
