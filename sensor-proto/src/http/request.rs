@@ -1,6 +1,8 @@
 //! Request heads: httparse wrapper, header capture and request framing
 //! (RFC 9112 §6.3), plus the header analysis shared with responses.
 
+use std::mem::MaybeUninit;
+
 use crate::http::events::{AnomalySet, HttpAnomaly};
 use crate::http::limits::MAX_HEADERS;
 use crate::http::message::{Header, HttpVersion, RequestHead, Tunnel};
@@ -200,9 +202,9 @@ fn config() -> httparse::ParserConfig {
 
 /// Parses a complete head (`head` ends with the empty line).
 pub(crate) fn parse_request_head(head: &[u8]) -> RequestParse {
-    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut raw);
-    match config().parse_request(&mut req, head) {
+    let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match config().parse_request_with_uninit_headers(&mut req, head, &mut raw) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return RequestParse::Invalid(HttpAnomaly::InvalidHeader),
         Err(e) => {

@@ -1,6 +1,8 @@
 //! Response heads: httparse wrapper (with the leniency real servers need)
 //! and response framing (RFC 9112 §6.3).
 
+use std::mem::MaybeUninit;
+
 use crate::http::events::{AnomalySet, HttpAnomaly};
 use crate::http::limits::MAX_HEADERS;
 use crate::http::message::{HttpVersion, ResponseHead};
@@ -35,9 +37,9 @@ fn config() -> httparse::ParserConfig {
 
 /// Parses a complete head (`head` ends with the empty line).
 pub(crate) fn parse_response_head(head: &[u8]) -> ResponseParse {
-    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut raw);
-    match config().parse_response(&mut resp, head) {
+    let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    match config().parse_response_with_uninit_headers(&mut resp, head, &mut raw) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
             return ResponseParse::Invalid(HttpAnomaly::InvalidHeader);

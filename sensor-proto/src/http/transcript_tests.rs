@@ -383,3 +383,59 @@ fn output_is_independent_of_chunk_splits() {
         }
     }
 }
+
+/// Mutated transcripts (flipped bytes, stray CR/LF, digits) must not panic
+/// and must still give split-independent output.
+#[test]
+fn mutated_transcripts_are_split_invariant() {
+    let mut rng = XorShift(0x5EED_1234_ABCD_0001);
+    for t in load_all() {
+        let total: usize = t
+            .ops
+            .iter()
+            .map(|o| {
+                if let Op::Data(_, _, b) = o {
+                    b.len()
+                } else {
+                    0
+                }
+            })
+            .sum();
+        if total > 4096 {
+            continue;
+        }
+        for _ in 0..12 {
+            let mut ops = t.ops.clone();
+            for op in &mut ops {
+                let Op::Data(_, _, bytes) = op else { continue };
+                for _ in 0..1 + rng.next() % 4 {
+                    if bytes.is_empty() {
+                        break;
+                    }
+                    let at = (rng.next() % bytes.len() as u64) as usize;
+                    bytes[at] = match rng.next() % 5 {
+                        0 => b'\r',
+                        1 => b'\n',
+                        2 => b'0' + (rng.next() % 10) as u8,
+                        3 => b' ',
+                        _ => rng.next() as u8,
+                    };
+                }
+            }
+            let whole = run(&ops, &mut |_, _| Vec::new());
+            check_invariants(&t.name, &whole);
+            let bytewise = run(&ops, &mut |_, len| (1..len).collect());
+            assert_eq!(bytewise, whole, "{}: mutated byte-by-byte differs", t.name);
+            let split = run(&ops, &mut |_, len| {
+                let mut v = Vec::new();
+                let mut p = 0;
+                while p < len {
+                    p += 1 + (rng.next() % 9) as usize;
+                    v.push(p);
+                }
+                v
+            });
+            assert_eq!(split, whole, "{}: mutated random split differs", t.name);
+        }
+    }
+}
