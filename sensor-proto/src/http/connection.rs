@@ -41,6 +41,11 @@
 //!   `gap`/`GapInResponse` when caused by a gap): after the resync, only
 //!   requests parsed later are paired, so a response is never paired with
 //!   the wrong request.
+//! - After a `CONNECT` request, client bytes are ignored until its response
+//!   decides: 2xx makes a tunnel, anything else resumes HTTP parsing.
+//! - Junk skipped while resyncing is never buffered (only a probe-sized
+//!   tail of at most 24 bytes at a line start), so `MAX_RESYNC_SCAN` is
+//!   never reached.
 
 use std::fmt;
 use std::mem;
@@ -848,7 +853,9 @@ impl HttpConnection {
         }
     }
 
-    /// A head in `dir` could not be used: report it and resync.
+    /// A head in `dir` could not be used: report it and resync. A request
+    /// head that passed the start-line probe was a real request: its
+    /// placeholder keeps its slot.
     fn head_lost(
         &mut self,
         dir: Direction,
@@ -858,8 +865,7 @@ impl HttpConnection {
         out: &mut Vec<HttpEvent>,
     ) {
         out.push(HttpEvent::Anomaly { ts, dir, anomaly });
-        let placeholder = self.sides[dir.index()].seen_message;
-        self.sync_lost(dir, placeholder, false, at_line_start, out);
+        self.sync_lost(dir, true, false, at_line_start, out);
     }
 
     /// `dir` lost its framing: apply the pairing policy and resync.
