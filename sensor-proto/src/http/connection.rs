@@ -270,6 +270,12 @@ impl HttpConnection {
                     dir,
                     anomaly: ga,
                 });
+                if dir == Direction::ToClient {
+                    // Responses to requests parsed since the last loss may
+                    // have been in the gap too.
+                    self.pairing.flush_waiting(true);
+                    self.pairing.drain_ready(out);
+                }
                 return;
             }
             Phase::Idle | Phase::Head { .. } => None,
