@@ -60,7 +60,7 @@ use crate::http::events::{AnomalySet, HttpAnomaly};
 use crate::http::limits::MAX_HEADER_BYTES;
 use crate::http::message::{Body, Exchange, Request, Response, ResponseHead, Tunnel};
 use crate::http::pairing::Pairing;
-use crate::http::request::{parse_request_head, upgrade_kind, BodyPlan, RequestParse};
+use crate::http::request::{list_values, parse_request_head, upgrade_kind, BodyPlan, RequestParse};
 use crate::http::response::{parse_response_head, ResponseParse};
 use crate::time::Timestamp;
 
@@ -101,6 +101,9 @@ struct Side {
     /// A start line was parsed in this direction (else we may have picked
     /// the flow up mid-stream, and probe strictly).
     seen_message: bool,
+    /// The last response announced `Connection: close`: more data from the
+    /// server is `UnexpectedData`.
+    closing: bool,
 }
 
 #[derive(Debug, Default)]
@@ -267,6 +270,12 @@ impl HttpConnection {
                     dir,
                     anomaly: ga,
                 });
+                if dir == Direction::ToClient {
+                    // Responses to requests parsed since the last loss may
+                    // have been in the gap too.
+                    self.pairing.flush_waiting(true);
+                    self.pairing.drain_ready(out);
+                }
                 return;
             }
             Phase::Idle | Phase::Head { .. } => None,
@@ -345,6 +354,13 @@ impl HttpConnection {
                     .take_while(|&&b| b == b'\r' || b == b'\n')
                     .count();
                 if pos + skip < data.len() {
+                    if mem::take(&mut side.closing) {
+                        out.push(HttpEvent::Anomaly {
+                            ts,
+                            dir,
+                            anomaly: HttpAnomaly::UnexpectedData,
+                        });
+                    }
                     side.head_ts = ts;
                     side.phase = Phase::Head {
                         probed: false,
@@ -647,6 +663,8 @@ impl HttpConnection {
         side.seen_message = true;
         let start = side.head_ts;
         let status = p.head.status;
+        let closing =
+            list_values(&p.head.headers, "connection").any(|v| v.eq_ignore_ascii_case(b"close"));
         let (claim, is_head, is_connect, req_upgrade) = match self.pairing.waiting() {
             Some(t) => match &t.req {
                 Some(r) => (
@@ -699,6 +717,7 @@ impl HttpConnection {
             }
             return;
         }
+        self.sides[dir.index()].closing = closing;
         if is_connect {
             let req_side = &mut self.sides[Direction::ToServer.index()];
             if matches!(req_side.phase, Phase::ConnectWait) {
@@ -890,6 +909,7 @@ impl HttpConnection {
         }
         let side = &mut self.sides[dir.index()];
         side.buf.clear();
+        side.closing = false;
         side.phase = Phase::Resync {
             at_line_start,
             reported: false,
