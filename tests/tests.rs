@@ -1,1 +1,13 @@
 //! One integration-test binary, built from the modules below.
+//!
+//! - `support`: capture builders and a runner over the real reader + engine.
+//! - `tcp`: TCP edge cases with generated captures, exact exchanges asserted.
+
+#![allow(
+    unreachable_pub,
+    reason = "support items are shared between test modules of this one binary"
+)]
+
+mod reassembly;
+mod support;
+mod tcp;

@@ -19,6 +19,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod engine;
 pub mod flow;
 pub mod http;
 pub mod reassembly;
@@ -31,42 +32,5 @@ pub use flow::Direction;
 pub use record::ExchangeRecord;
 pub use time::Timestamp;
 
-/// Hooks for fuzz targets and benches; not a stable API.
 #[doc(hidden)]
-pub mod internal {
-    use crate::flow::Direction;
-    use crate::http::HttpConnection;
-    use crate::time::Timestamp;
-
-    /// Feeds `data` to an [`HttpConnection`] as a deterministic script: each
-    /// control byte picks a direction (bit 0) and an operation (bits 1-2:
-    /// data twice as often as gaps; bits 3-7 = 31 means close), followed by a
-    /// length byte; data operations take that many following bytes.
-    pub fn fuzz_http(data: &[u8]) {
-        let mut conn = HttpConnection::new();
-        let mut out = Vec::new();
-        let mut i = 0;
-        let mut ts = 0u64;
-        while i + 1 < data.len() {
-            let (ctl, len) = (data[i], usize::from(data[i + 1]) + 1);
-            i += 2;
-            ts += 1;
-            let dir = if ctl & 1 == 0 {
-                Direction::ToServer
-            } else {
-                Direction::ToClient
-            };
-            if ctl >> 3 == 31 {
-                conn.on_close(dir, Timestamp(ts), &mut out);
-            } else if (ctl >> 1) & 3 == 3 {
-                conn.on_gap(dir, Timestamp(ts), len as u64, &mut out);
-            } else {
-                let end = (i + len).min(data.len());
-                conn.on_data(dir, Timestamp(ts), &data[i..end], &mut out);
-                i = end;
-            }
-            out.clear();
-        }
-        conn.finish(Timestamp(ts + 1), &mut out);
-    }
-}
+pub mod internal;

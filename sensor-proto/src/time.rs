@@ -10,7 +10,10 @@ pub struct Timestamp(pub u64);
 impl Timestamp {
     /// Builds a timestamp from whole seconds and nanoseconds.
     pub const fn from_parts(secs: u64, nanos: u32) -> Self {
-        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos as u64))
+        Timestamp(
+            secs.saturating_mul(1_000_000_000)
+                .saturating_add(nanos as u64),
+        )
     }
 
     /// Nanoseconds since the epoch.
@@ -143,7 +146,13 @@ mod tests {
 
     #[test]
     fn parses_what_it_formats() {
-        for t in [0, 1, 951_782_400_123_456_789, 1_700_000_000_000_000_001, 4_102_444_800_000_000_000] {
+        for t in [
+            0,
+            1,
+            951_782_400_123_456_789,
+            1_700_000_000_000_000_001,
+            4_102_444_800_000_000_000,
+        ] {
             let ts = Timestamp(t);
             assert_eq!(Timestamp::parse_rfc3339(&ts.to_string()), Some(ts));
         }
@@ -155,7 +164,13 @@ mod tests {
             Timestamp::parse_rfc3339("2023-11-14T22:13:20.5Z"),
             Some(Timestamp::from_parts(1_700_000_000, 500_000_000))
         );
-        for bad in ["", "2023-11-14 22:13:20Z", "2023-13-14T22:13:20Z", "2023-11-14T22:13:20.Z", "x"] {
+        for bad in [
+            "",
+            "2023-11-14 22:13:20Z",
+            "2023-13-14T22:13:20Z",
+            "2023-11-14T22:13:20.Z",
+            "x",
+        ] {
             assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
         }
     }

@@ -1,6 +1,17 @@
-//! shadowtap sensor library: capture sources and the offline runtime.
+//! # shadowtap-sensor
+//!
+//! Capture backends and the runtime that drives the sans-IO core
+//! ([`shadowtap_proto`]) with them.
+//!
+//! ```text
+//!  capture::FileSource ─┐                               ┌─► JSON Lines (-w)
+//!  (libpcap, eBPF: next)├─► CaptureSource ─► Engine ────┤
+//!                       ┘                               └─► summary, --stats-json
+//! ```
 
 pub mod capture;
+pub mod runtime;
+pub mod summary;
 
 /// Hooks for fuzz targets and benchmarks; not a stable API.
 #[doc(hidden)]
@@ -9,5 +20,23 @@ pub mod internal {
     /// Never panics on any input; for the `file_reader` fuzz target.
     pub fn fuzz_file_reader(data: &[u8]) {
         crate::capture::fuzz_file_reader(data);
+    }
+
+    /// Reads `data` as a capture file and runs every packet through an
+    /// engine with small caps; for the `reassembly` fuzz target.
+    pub fn fuzz_pipeline(data: &[u8]) {
+        use crate::capture::{CaptureSource, FileSource};
+        let reader = Box::new(std::io::Cursor::new(data.to_vec()));
+        let Ok(mut source) = FileSource::from_reader("fuzz", reader, Some(data.len() as u64))
+        else {
+            return;
+        };
+        let mut engine = shadowtap_proto::internal::fuzz_engine();
+        let mut out = Vec::new();
+        while let Ok(Some(p)) = source.next_packet() {
+            engine.on_packet(p.ts, p.link_type, p.data, &mut out);
+            out.clear();
+        }
+        engine.finish(&mut out);
     }
 }

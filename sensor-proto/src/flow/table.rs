@@ -220,12 +220,12 @@ impl<H: FlowHandler> FlowTable<H> {
         };
         if reuse {
             self.stats.flows_reused += 1;
-            if let Some(flow) = self.flows.remove(&key) {
-                self.end_flow(flow, out);
+            if let Some(mut flow) = self.flows.remove(&key) {
+                self.end_flow(&mut flow, out);
             }
         }
         if !self.flows.contains_key(&key) {
-            if !(flags.syn() || !seg.payload.is_empty()) || flags.rst() {
+            if flags.rst() || (!flags.syn() && seg.payload.is_empty()) {
                 self.stats.segments_without_flow += 1;
                 return;
             }
@@ -352,11 +352,15 @@ impl<H: FlowHandler> FlowTable<H> {
             stats: &mut self.reassembly,
             sink: &mut sink,
         };
-        half[side].segment(ts, seq, seg.payload, flags.fin(), &mut cx);
+        // The acknowledgement first: the sender had the peer's bytes before it
+        // sent this payload, so the peer's stream (and any loss in it) comes
+        // first. This keeps a response ahead of the next pipelined request.
         if flags.ack() {
             cx.dir = other_dir;
             half[other].acked(ts, seg.ack, &mut cx);
+            cx.dir = dir;
         }
+        half[side].segment(ts, seq, seg.payload, flags.fin(), &mut cx);
         if half[0].is_closed() && half[1].is_closed() {
             if let Some(h) = handler.as_mut() {
                 h.finish(ts, out);
@@ -376,8 +380,8 @@ impl<H: FlowHandler> FlowTable<H> {
     /// Ends every flow (end of input).
     pub fn finish(&mut self, out: &mut Vec<H::Event>) {
         let flows: Vec<_> = self.flows.drain().map(|(_, f)| f).collect();
-        for flow in flows {
-            self.end_flow(flow, out);
+        for mut flow in flows {
+            self.end_flow(&mut flow, out);
         }
     }
 
@@ -401,11 +405,11 @@ impl<H: FlowHandler> FlowTable<H> {
             .map(|(k, _)| *k)
             .collect();
         for key in expired {
-            if let Some(flow) = self.flows.remove(&key) {
+            if let Some(mut flow) = self.flows.remove(&key) {
                 if flow.state != State::Closed {
                     self.stats.flows_timed_out += 1;
                 }
-                self.end_flow(flow, out);
+                self.end_flow(&mut flow, out);
             }
         }
     }
@@ -419,24 +423,26 @@ impl<H: FlowHandler> FlowTable<H> {
         let n = (self.flows.len() / EVICTION_BATCH_DIVISOR).max(1);
         let (_, cutoff, _) = ages.select_nth_unstable(n - 1);
         let cutoff = *cutoff;
-        let victims: Vec<FlowKey> = self
+        let mut victims: Vec<(Timestamp, FlowKey)> = self
             .flows
             .iter()
             .filter(|(_, f)| f.last_seen <= cutoff)
-            .map(|(k, _)| *k)
-            .take(n)
+            .map(|(k, f)| (f.last_seen, *k))
             .collect();
-        for key in victims {
-            if let Some(flow) = self.flows.remove(&key) {
+        // Oldest first, so what they flush comes out in time order.
+        victims.sort_unstable_by_key(|(ts, k)| (*ts, k.lo, k.hi));
+        victims.truncate(n);
+        for (_, key) in victims {
+            if let Some(mut flow) = self.flows.remove(&key) {
                 self.stats.flows_evicted += 1;
-                self.end_flow(flow, out);
+                self.end_flow(&mut flow, out);
             }
         }
     }
 
     /// Flushes a flow that leaves the table: holes become gaps, pending
     /// messages are flushed, buffers are released.
-    fn end_flow(&mut self, mut flow: Box<Flow<H>>, out: &mut Vec<H::Event>) {
+    fn end_flow(&mut self, flow: &mut Flow<H>, out: &mut Vec<H::Event>) {
         if flow.state != State::Closed {
             let now = self.now;
             let client = flow.client;

@@ -53,8 +53,8 @@ use std::mem;
 use crate::flow::Direction;
 use crate::http::body::{BodyDecoder, BodyKind, Feed, GapFit};
 use crate::http::detect::{
-    probe_request_loose, probe_request_strict, probe_response_loose, probe_response_strict, window,
-    Probe, PROBE_MAX,
+    find_start_in_line, probe_request_loose, probe_request_strict, probe_response_loose,
+    probe_response_strict, window, Probe, PROBE_MAX,
 };
 use crate::http::events::{AnomalySet, HttpAnomaly};
 use crate::http::limits::MAX_HEADER_BYTES;
@@ -104,7 +104,15 @@ struct Side {
     /// The last response announced `Connection: close`: more data from the
     /// server is `UnexpectedData`.
     closing: bool,
+    /// While resynchronising: the unfinished line seen so far (its last
+    /// [`MAX_RESYNC_LINE`] bytes), searched for a start line once it ends.
+    line_tail: Vec<u8>,
+    /// Time of the first byte in `line_tail`.
+    line_tail_ts: Timestamp,
 }
+
+/// Longest tail of an unfinished line kept while resynchronising.
+const MAX_RESYNC_LINE: usize = 8 * 1024;
 
 #[derive(Debug, Default)]
 enum Phase {
@@ -265,6 +273,7 @@ impl HttpConnection {
             Phase::Resync { at_line_start, .. } => {
                 *at_line_start = true;
                 side.buf.clear();
+                side.line_tail.clear();
                 out.push(HttpEvent::Anomaly {
                     ts,
                     dir,
@@ -410,6 +419,10 @@ impl HttpConnection {
                 }
                 Probe::No => {
                     let reported = has_non_ws(&side.buf);
+                    // What was buffered is the start of the line resync searches.
+                    side.line_tail.clear();
+                    side.line_tail_ts = side.head_ts;
+                    side.line_tail.extend_from_slice(&side.buf);
                     side.buf.clear();
                     side.phase = Phase::Resync {
                         at_line_start: false,
@@ -507,6 +520,7 @@ impl HttpConnection {
         let side = &mut self.sides[dir.index()];
         let mut garbage = false;
         let mut found = None;
+        let mut ts_override = None;
         let mut at = pos;
         if !side.buf.is_empty() {
             let mut win = [0u8; PROBE_MAX];
@@ -525,6 +539,12 @@ impl HttpConnection {
                 }
                 Probe::No => {
                     garbage = has_non_ws(&side.buf);
+                    // Not a start at the line start; the line is still
+                    // searched for one in its middle once it ends.
+                    if side.line_tail.is_empty() {
+                        side.line_tail_ts = side.head_ts;
+                    }
+                    side.line_tail.extend_from_slice(&side.buf);
                     side.buf.clear();
                     at_line_start = false;
                 }
@@ -554,6 +574,43 @@ impl HttpConnection {
                 Some(k) => (k + 1, true),
                 None => (rest.len(), false),
             };
+            // A start line may also begin mid-line (right after the tail of a
+            // lost body). Lines are searched once complete, so the result does
+            // not depend on how the stream was split into packets.
+            if !eol {
+                if side.line_tail.is_empty() {
+                    side.line_tail_ts = ts;
+                }
+                side.line_tail.extend_from_slice(&rest[..n]);
+                if side.line_tail.len() > MAX_RESYNC_LINE {
+                    let excess = side.line_tail.len() - MAX_RESYNC_LINE;
+                    side.line_tail.drain(..excess);
+                }
+            } else if side.line_tail.is_empty() {
+                if let Some(start) = find_start_in_line(&rest[..n], dir == Direction::ToServer) {
+                    garbage = true;
+                    found = Some(at + start);
+                    break;
+                }
+            } else {
+                let tail_len = side.line_tail.len();
+                side.line_tail.extend_from_slice(&rest[..n]);
+                let hit = find_start_in_line(&side.line_tail, dir == Direction::ToServer);
+                let line = mem::take(&mut side.line_tail);
+                if let Some(start) = hit {
+                    garbage = true;
+                    if start < tail_len {
+                        // The start line began in an earlier packet.
+                        side.buf.clear();
+                        side.buf.extend_from_slice(&line[start..tail_len]);
+                        ts_override = Some(side.line_tail_ts);
+                        found = Some(at);
+                    } else {
+                        found = Some(at + (start - tail_len));
+                    }
+                    break;
+                }
+            }
             if !reported && !garbage {
                 garbage = has_non_ws(&rest[..n]);
             }
@@ -570,7 +627,8 @@ impl HttpConnection {
         }
         match found {
             Some(start) => {
-                side.head_ts = ts;
+                side.line_tail.clear();
+                side.head_ts = ts_override.unwrap_or(ts);
                 side.phase = Phase::Head {
                     probed: true,
                     scan_from: 0,

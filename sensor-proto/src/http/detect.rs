@@ -106,6 +106,44 @@ pub(crate) fn probe_response_strict(b: &[u8]) -> Probe {
     probe_prefix(b, b"HTTP/1.")
 }
 
+/// Finds a message start in the middle of `line` (one line of resync data,
+/// up to and including its `\n`): the tail of a lost body is often
+/// followed directly by the next start line, with no line break between.
+/// A request needs its whole request line (`METHOD SP target SP HTTP/1.x`);
+/// a response needs `HTTP/1.x NNN`. Returns the offset of the start.
+pub(crate) fn find_start_in_line(line: &[u8], request: bool) -> Option<usize> {
+    let needle: &[u8] = if request { b" HTTP/1." } else { b"HTTP/1." };
+    let finder = memchr::memmem::Finder::new(needle);
+    for hit in finder.find_iter(line) {
+        if request {
+            // Back over the target, its SP, then the method token.
+            let target_start = line[..hit].iter().rposition(|&b| b == b' ')? + 1;
+            if target_start == hit {
+                continue;
+            }
+            let sp = target_start - 1;
+            let method_len = line[..sp]
+                .iter()
+                .rev()
+                .take_while(|&&b| b.is_ascii_uppercase())
+                .count();
+            if (3..=MAX_METHOD_LEN).contains(&method_len) {
+                return Some(sp - method_len);
+            }
+        } else {
+            let rest = &line[hit + 7..];
+            let ok = rest.len() >= 5
+                && matches!(rest[0], b'0' | b'1')
+                && rest[1] == b' '
+                && rest[2..5].iter().all(u8::is_ascii_digit);
+            if ok {
+                return Some(hit);
+            }
+        }
+    }
+    None
+}
+
 /// True if `start` begins like an HTTP/1 request line: an upper-case method
 /// token, SP and a target byte. Cheap; meant for deciding which side of a
 /// flow picked up mid-stream is the client.
@@ -157,6 +195,31 @@ mod tests {
         assert_eq!(probe_response_strict(b"HTT"), Probe::NeedMore);
         assert_eq!(probe_response_loose(b"HTTP/2"), Probe::Yes);
         assert_eq!(probe_response_loose(b"xTTP/"), Probe::No);
+    }
+
+    #[test]
+    fn finds_starts_in_the_middle_of_a_line() {
+        assert_eq!(
+            find_start_in_line(b"\"tail\"}GET /after HTTP/1.1\r\n", true),
+            Some(7)
+        );
+        assert_eq!(
+            find_start_in_line(b"xxPOST /a?b=c HTTP/1.0\n", true),
+            Some(2)
+        );
+        assert_eq!(
+            find_start_in_line(b"no request here HTTP/1.1 is text\n", true),
+            None
+        );
+        assert_eq!(find_start_in_line(b"GE /x HTTP/1.1\r\n", true), None);
+        assert_eq!(
+            find_start_in_line(b"</html>HTTP/1.1 200 OK\r\n", false),
+            Some(7)
+        );
+        assert_eq!(
+            find_start_in_line(b"about HTTP/1.1 and more\n", false),
+            None
+        );
     }
 
     #[test]

@@ -108,7 +108,10 @@ impl AnomalySet {
 
     /// The kinds in the set, in declaration order.
     pub fn iter(self) -> impl Iterator<Item = HttpAnomaly> {
-        HttpAnomaly::ALL.iter().copied().filter(move |a| self.contains(*a))
+        HttpAnomaly::ALL
+            .iter()
+            .copied()
+            .filter(move |a| self.contains(*a))
     }
 }
 

@@ -64,7 +64,13 @@ pub struct Body {
 impl Body {
     /// A body-less message.
     pub const fn empty() -> Self {
-        Body { framing: Framing::None, wire_len: 0, len: 0, sample: Vec::new(), complete: true }
+        Body {
+            framing: Framing::None,
+            wire_len: 0,
+            len: 0,
+            sample: Vec::new(),
+            complete: true,
+        }
     }
 }
 

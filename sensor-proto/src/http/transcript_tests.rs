@@ -425,6 +425,13 @@ fn mutated_transcripts_are_split_invariant() {
             let whole = run(&ops, &mut |_, _| Vec::new());
             check_invariants(&t.name, &whole);
             let bytewise = run(&ops, &mut |_, len| (1..len).collect());
+            if bytewise != whole {
+                for op in &ops {
+                    if let Op::Data(_, _, b) = op {
+                        eprintln!("DATA {:?}", String::from_utf8_lossy(b));
+                    }
+                }
+            }
             assert_eq!(bytewise, whole, "{}: mutated byte-by-byte differs", t.name);
             let split = run(&ops, &mut |_, len| {
                 let mut v = Vec::new();

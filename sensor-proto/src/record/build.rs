@@ -62,9 +62,9 @@ pub fn build(exchange: &Exchange, flow: &FlowContext, key: &FingerprintKey) -> E
     let (auth, principal) = auth::analyze(&req.head.headers, target.query, key);
 
     let resp = exchange.response.as_ref();
-    let truncated = !req.body.complete
-        || resp.is_some_and(|r| !r.body.complete)
-        || exchange.anomalies.contains(HttpAnomaly::TruncatedMessage);
+    // A body with a gap is incomplete but not cut short: `gap` says so.
+    let truncated = exchange.anomalies.contains(HttpAnomaly::TruncatedMessage)
+        || (!exchange.gap && (!req.body.complete || resp.is_some_and(|r| !r.body.complete)));
 
     ExchangeRecord {
         schema: RECORD_SCHEMA_VERSION,

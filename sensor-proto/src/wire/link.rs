@@ -8,6 +8,13 @@ const ETHERTYPE_IPV6: u16 = 0x86DD;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88A8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const ETHERTYPE_MPLS: u16 = 0x8847;
+const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+/// Most MPLS labels peeled off one frame.
+const MAX_MPLS_LABELS: usize = 8;
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
@@ -68,12 +75,37 @@ pub(super) fn strip(link: LinkType, frame: &[u8]) -> Network<'_> {
 
 type Network<'a> = Result<Option<(&'a [u8], usize)>, WireError>;
 
+/// The payload of an ethertype at `at`: IP directly, or IP inside a PPPoE
+/// session or under an MPLS label stack.
 fn by_ethertype(ethertype: u16, frame: &[u8], at: usize) -> Network<'_> {
-    let rest = frame
-        .get(at..)
-        .ok_or(WireError::new(K::TruncatedLinkHeader, 0))?;
-    Ok(match ethertype {
-        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => Some((rest, at)),
-        _ => None,
-    })
+    let truncated = |at| WireError::new(K::TruncatedLinkHeader, at);
+    let rest = frame.get(at..).ok_or(truncated(0))?;
+    match ethertype {
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => Ok(Some((rest, at))),
+        ETHERTYPE_PPPOE_SESSION => {
+            // 6-byte PPPoE header, then the 2-byte PPP protocol.
+            let proto = be16(frame, at + 6).ok_or(truncated(at))?;
+            match proto {
+                PPP_IPV4 | PPP_IPV6 => Ok(frame.get(at + 8..).map(|n| (n, at + 8))),
+                _ => Ok(None),
+            }
+        }
+        ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => {
+            let mut at = at;
+            for _ in 0..MAX_MPLS_LABELS {
+                let entry = frame.get(at..at + 4).ok_or(truncated(at))?;
+                at += 4;
+                if entry[2] & 0x01 != 0 {
+                    // Bottom of stack: no protocol field, guess IP by its version.
+                    let net = frame.get(at..).ok_or(truncated(at))?;
+                    return Ok(match net.first().map(|b| b >> 4) {
+                        Some(4 | 6) => Some((net, at)),
+                        _ => None,
+                    });
+                }
+            }
+            Err(WireError::new(K::TooManyVlanTags, at))
+        }
+        _ => Ok(None),
+    }
 }

@@ -1,0 +1,288 @@
+//! The whole sans-IO pipeline: frames in, exchange records out.
+//!
+//! [`Engine`] owns the defragmenter and the flow table, runs the HTTP parser
+//! on every flow and turns finished exchanges into [`ExchangeRecord`]s. It
+//! is driven by whichever capture backend the caller has:
+//!
+//! ```text
+//! loop { engine.on_packet(ts, link, frame, &mut records); write(records.drain(..)) }
+//! engine.finish(&mut records);
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::flow::{Direction, Endpoints, FlowHandler, FlowLimits, FlowStats, FlowTable};
+use crate::http::{self, HttpAnomaly, HttpConnection, HttpEvent};
+use crate::reassembly::ReassemblyStats;
+use crate::record::{self, ExchangeRecord, FingerprintKey, FlowContext};
+use crate::time::Timestamp;
+use crate::wire::{
+    self, Decoded, DefragLimits, DefragOutcome, DefragStats, Defragmenter, LinkType, WireErrorKind,
+};
+
+/// Everything the engine needs to start.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub flows: FlowLimits,
+    pub defrag: DefragLimits,
+    /// Key of the principal fingerprints.
+    pub fingerprint_key: FingerprintKey,
+}
+
+impl EngineConfig {
+    pub fn new(fingerprint_key: FingerprintKey) -> Self {
+        EngineConfig {
+            flows: FlowLimits::default(),
+            defrag: DefragLimits::default(),
+            fingerprint_key,
+        }
+    }
+}
+
+/// A flow's HTTP parser plus what the record builder needs to know of the flow.
+struct HttpFlow {
+    ctx: FlowContext,
+    conn: HttpConnection,
+    scratch: Vec<HttpEvent>,
+}
+
+/// An HTTP event and the flow it came from.
+struct FlowEvent {
+    ctx: FlowContext,
+    event: HttpEvent,
+}
+
+impl HttpFlow {
+    fn emit(&mut self, out: &mut Vec<FlowEvent>) {
+        out.extend(self.scratch.drain(..).map(|event| FlowEvent {
+            ctx: self.ctx,
+            event,
+        }));
+    }
+}
+
+impl FlowHandler for HttpFlow {
+    type Event = FlowEvent;
+
+    fn new(endpoints: Endpoints, mid_stream: bool) -> Self {
+        HttpFlow {
+            ctx: FlowContext {
+                client: endpoints.client,
+                server: endpoints.server,
+                mid_stream,
+            },
+            conn: HttpConnection::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn classify(first: &[u8]) -> Option<bool> {
+        if http::looks_like_request(first) {
+            Some(true)
+        } else if http::looks_like_response(first) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    fn data(&mut self, dir: Direction, ts: Timestamp, bytes: &[u8], out: &mut Vec<FlowEvent>) {
+        if self.conn.is_tunnel() {
+            return;
+        }
+        self.conn.on_data(dir, ts, bytes, &mut self.scratch);
+        self.emit(out);
+    }
+
+    fn gap(&mut self, dir: Direction, ts: Timestamp, len: u64, out: &mut Vec<FlowEvent>) {
+        if self.conn.is_tunnel() {
+            return;
+        }
+        self.conn.on_gap(dir, ts, len, &mut self.scratch);
+        self.emit(out);
+    }
+
+    fn close(&mut self, dir: Direction, ts: Timestamp, out: &mut Vec<FlowEvent>) {
+        self.conn.on_close(dir, ts, &mut self.scratch);
+        self.emit(out);
+    }
+
+    fn finish(&mut self, ts: Timestamp, out: &mut Vec<FlowEvent>) {
+        self.conn.finish(ts, &mut self.scratch);
+        self.emit(out);
+    }
+}
+
+/// HTTP-level counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HttpStats {
+    pub exchanges: u64,
+    pub requests: u64,
+    pub responses: u64,
+    pub unanswered: u64,
+    pub with_gap: u64,
+    pub truncated: u64,
+    pub tunnels: u64,
+    /// Anomalies by kind, in exchanges and on connections.
+    pub anomalies: BTreeMap<&'static str, u64>,
+}
+
+/// A snapshot of every counter, for the end-of-run summary and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+    pub not_tcp: u64,
+    /// Frames that could not be decoded, by reason.
+    pub dropped: BTreeMap<&'static str, u64>,
+    pub defrag: DefragStats,
+    pub flows: FlowStats,
+    pub reassembly: ReassemblyStats,
+    /// Peak out-of-order bytes buffered across all flows.
+    pub reassembly_peak_buffered_bytes: u64,
+    pub http: HttpStats,
+}
+
+/// The sensor core. See the module docs.
+pub struct Engine {
+    flows: FlowTable<HttpFlow>,
+    defrag: Defragmenter,
+    key: FingerprintKey,
+    events: Vec<FlowEvent>,
+    packets: u64,
+    bytes: u64,
+    not_tcp: u64,
+    dropped: [u64; WireErrorKind::ALL.len()],
+    http: HttpStats,
+    anomalies: [u64; HttpAnomaly::ALL.len()],
+    last_expiry: Timestamp,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            flows: FlowTable::new(config.flows),
+            defrag: Defragmenter::new(config.defrag),
+            key: config.fingerprint_key,
+            events: Vec::new(),
+            packets: 0,
+            bytes: 0,
+            not_tcp: 0,
+            dropped: [0; WireErrorKind::ALL.len()],
+            http: HttpStats::default(),
+            anomalies: [0; HttpAnomaly::ALL.len()],
+            last_expiry: Timestamp(0),
+        }
+    }
+
+    /// One captured frame. Finished exchanges are appended to `out`.
+    pub fn on_packet(
+        &mut self,
+        ts: Timestamp,
+        link: LinkType,
+        frame: &[u8],
+        out: &mut Vec<ExchangeRecord>,
+    ) {
+        self.packets += 1;
+        self.bytes += frame.len() as u64;
+        match wire::decode(link, frame) {
+            Ok(Decoded::Tcp(seg)) => self.flows.on_segment(ts, &seg, &mut self.events),
+            Ok(Decoded::NotTcp) => self.not_tcp += 1,
+            Ok(Decoded::Fragment(frag)) => {
+                if let DefragOutcome::Complete {
+                    src,
+                    dst,
+                    protocol,
+                    payload,
+                } = self.defrag.push(ts, &frag)
+                {
+                    match wire::decode_transport(src, dst, protocol, &payload) {
+                        Ok(Decoded::Tcp(seg)) => self.flows.on_segment(ts, &seg, &mut self.events),
+                        Ok(_) => self.not_tcp += 1,
+                        Err(e) => self.dropped[e.kind as usize] += 1,
+                    }
+                }
+            }
+            Err(e) => self.dropped[e.kind as usize] += 1,
+        }
+        if ts.nanos_since(self.last_expiry) >= crate::flow::SWEEP_INTERVAL_NS {
+            self.last_expiry = ts;
+            self.defrag.expire(ts);
+        }
+        if !self.events.is_empty() {
+            self.drain(out);
+        }
+    }
+
+    /// Expires idle state as of `now` (packet or arrival time) without a packet.
+    pub fn advance(&mut self, now: Timestamp, out: &mut Vec<ExchangeRecord>) {
+        self.flows.advance(now, &mut self.events);
+        self.defrag.expire(now);
+        self.drain(out);
+    }
+
+    /// End of input: flushes every flow (pending requests come out unanswered).
+    pub fn finish(&mut self, out: &mut Vec<ExchangeRecord>) {
+        self.flows.finish(&mut self.events);
+        self.drain(out);
+    }
+
+    /// Flows currently tracked.
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// All counters as of now.
+    pub fn counters(&self) -> Counters {
+        let named = |names: &mut dyn Iterator<Item = &'static str>, values: &[u64]| {
+            names
+                .zip(values.iter().copied())
+                .filter(|(_, v)| *v > 0)
+                .collect::<BTreeMap<_, _>>()
+        };
+        let mut http = self.http.clone();
+        http.anomalies = named(
+            &mut HttpAnomaly::ALL.iter().map(|a| a.name()),
+            &self.anomalies,
+        );
+        Counters {
+            packets: self.packets,
+            bytes: self.bytes,
+            not_tcp: self.not_tcp,
+            dropped: named(
+                &mut WireErrorKind::ALL.iter().map(|k| k.name()),
+                &self.dropped,
+            ),
+            defrag: self.defrag.stats(),
+            flows: self.flows.stats(),
+            reassembly: self.flows.reassembly_stats(),
+            reassembly_peak_buffered_bytes: self.flows.buffered_bytes().1 as u64,
+            http,
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<ExchangeRecord>) {
+        for FlowEvent { ctx, event } in self.events.drain(..) {
+            match event {
+                HttpEvent::Exchange(ex) => {
+                    let rec = record::build(&ex, &ctx, &self.key);
+                    let h = &mut self.http;
+                    h.exchanges += 1;
+                    h.requests += 1;
+                    h.responses += u64::from(ex.response.is_some());
+                    h.unanswered += u64::from(rec.flags.unanswered);
+                    h.with_gap += u64::from(rec.flags.gap);
+                    h.truncated += u64::from(rec.flags.truncated);
+                    h.tunnels += u64::from(rec.tunnel.is_some());
+                    for a in ex.anomalies.iter() {
+                        self.anomalies[a as usize] += 1;
+                    }
+                    out.push(rec);
+                }
+                HttpEvent::Anomaly { anomaly, .. } => self.anomalies[anomaly as usize] += 1,
+            }
+        }
+    }
+}

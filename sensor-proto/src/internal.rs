@@ -1,0 +1,65 @@
+//! Entry points for fuzz targets and benchmarks. Not a stable API.
+
+use crate::engine::{Engine, EngineConfig};
+use crate::flow::Direction;
+use crate::http::HttpConnection;
+use crate::record::FingerprintKey;
+use crate::time::Timestamp;
+use crate::wire::{self, LinkType};
+
+/// Decodes `data` as a frame of every supported link type.
+pub fn fuzz_decode(data: &[u8]) {
+    for link in [
+        LinkType::ETHERNET,
+        LinkType::LINUX_SLL,
+        LinkType::LINUX_SLL2,
+        LinkType::NULL,
+        LinkType::LOOP,
+        LinkType::RAW,
+        LinkType(0xdead),
+    ] {
+        let _ = wire::decode(link, data);
+    }
+}
+
+/// An engine with small caps and short timeouts, so that fuzzing reaches
+/// eviction, expiry and overflow paths quickly.
+pub fn fuzz_engine() -> Engine {
+    let mut config = EngineConfig::new(FingerprintKey::new([1; 32]));
+    config.flows.max_flows = 8;
+    config.flows.ooo_memcap_bytes = 64 * 1024;
+    config.defrag.max_trackers = 8;
+    Engine::new(config)
+}
+
+/// Feeds `data` to an [`HttpConnection`] as a deterministic script: each
+/// control byte picks a direction (bit 0) and an operation (bits 1-2:
+/// data twice as often as gaps; bits 3-7 = 31 means close), followed by a
+/// length byte; data operations take that many following bytes.
+pub fn fuzz_http(data: &[u8]) {
+    let mut conn = HttpConnection::new();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut ts = 0u64;
+    while i + 1 < data.len() {
+        let (ctl, len) = (data[i], usize::from(data[i + 1]) + 1);
+        i += 2;
+        ts += 1;
+        let dir = if ctl & 1 == 0 {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
+        if ctl >> 3 == 31 {
+            conn.on_close(dir, Timestamp(ts), &mut out);
+        } else if (ctl >> 1) & 3 == 3 {
+            conn.on_gap(dir, Timestamp(ts), len as u64, &mut out);
+        } else {
+            let end = (i + len).min(data.len());
+            conn.on_data(dir, Timestamp(ts), &data[i..end], &mut out);
+            i = end;
+        }
+        out.clear();
+    }
+    conn.finish(Timestamp(ts + 1), &mut out);
+}

@@ -1,0 +1,207 @@
+//! The offline runtime: capture files → engine → JSON Lines.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use shadowtap_proto::engine::{Counters, Engine, EngineConfig};
+use shadowtap_proto::record::FingerprintKey;
+use shadowtap_proto::ExchangeRecord;
+
+use crate::capture::{CaptureSource, ErrorKind, FileSource};
+use crate::summary;
+
+/// What the command line asked for.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub inputs: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub stats_json: Option<PathBuf>,
+    pub fingerprint_key_file: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    /// Inputs that could not be opened or read at all.
+    pub unreadable_inputs: usize,
+    /// Inputs that were truncated or corrupt (read up to the damage).
+    pub damaged_inputs: usize,
+    /// One line per damaged or unreadable input.
+    pub input_errors: Vec<String>,
+    pub elapsed_s: f64,
+    pub peak_rss_bytes: Option<u64>,
+    /// False when no key was given and fingerprints use a per-run key.
+    pub fingerprint_key_persistent: bool,
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
+/// Reads every input in order through one engine and writes the records.
+pub fn run(options: &Options) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let (key, persistent) = load_key(options.fingerprint_key_file.as_deref())?;
+    let mut engine = Engine::new(EngineConfig::new(key));
+    let mut writer = RecordWriter::open(&options.output)?;
+    let mut records = Vec::new();
+    let mut damaged = 0;
+    let mut unreadable = 0;
+    let mut input_errors = Vec::new();
+
+    for input in &options.inputs {
+        let mut source = match FileSource::open(input) {
+            Ok(s) => s,
+            Err(error) => {
+                // A file that can't be opened or isn't a capture: report it, go on.
+                eprintln!("shadowtap-sensor: {error}");
+                input_errors.push(error.to_string());
+                match error.kind() {
+                    ErrorKind::Io => unreadable += 1,
+                    _ => damaged += 1,
+                }
+                continue;
+            }
+        };
+        let bar = progress_bar(options.quiet, source.progress().1);
+        let mut since_tick = 0u32;
+        loop {
+            match source.next_packet() {
+                Ok(Some(pkt)) => {
+                    engine.on_packet(pkt.ts, pkt.link_type, pkt.data, &mut records);
+                    if !records.is_empty() {
+                        writer.write_all(&records)?;
+                        records.clear();
+                    }
+                    since_tick += 1;
+                    if since_tick == 4096 {
+                        since_tick = 0;
+                        if let Some(bar) = &bar {
+                            bar.set_position(source.progress().0);
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    // Everything before the damage has been processed.
+                    eprintln!("shadowtap-sensor: {error}");
+                    input_errors.push(error.to_string());
+                    damaged += 1;
+                    break;
+                }
+            }
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+    }
+    engine.finish(&mut records);
+    writer.write_all(&records)?;
+    writer.finish()?;
+
+    let outcome = Outcome {
+        unreadable_inputs: unreadable,
+        damaged_inputs: damaged,
+        input_errors,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        peak_rss_bytes: peak_rss_bytes(),
+        fingerprint_key_persistent: persistent,
+        counters: engine.counters(),
+    };
+    if let Some(path) = &options.stats_json {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        serde_json::to_writer_pretty(BufWriter::new(file), &outcome)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if !options.quiet {
+        eprint!("{}", summary::render(&outcome));
+    }
+    Ok(outcome)
+}
+
+fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
+    if quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match total {
+        Some(total) => ProgressBar::new(total).with_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner(),
+    };
+    Some(bar)
+}
+
+/// Loads the fingerprint key, or makes a random one for this run.
+fn load_key(path: Option<&Path>) -> anyhow::Result<(FingerprintKey, bool)> {
+    if let Some(path) = path {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading fingerprint key {}", path.display()))?;
+        let key = FingerprintKey::from_slice(&bytes).with_context(|| {
+            format!(
+                "fingerprint key {} is shorter than 16 bytes",
+                path.display()
+            )
+        })?;
+        return Ok((key, true));
+    }
+    let mut bytes = [0u8; 32];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading a random fingerprint key from /dev/urandom")?;
+    Ok((FingerprintKey::new(bytes), false))
+}
+
+/// Peak resident set size of this process (`VmHWM`), where the OS tells it.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// JSON Lines output: one record per line, nothing else in the stream.
+struct RecordWriter {
+    out: BufWriter<Box<dyn Write>>,
+    name: String,
+}
+
+impl RecordWriter {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let (sink, name): (Box<dyn Write>, String) = if path == Path::new("-") {
+            (Box::new(io::stdout().lock()), "standard output".into())
+        } else {
+            let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            (Box::new(f), path.display().to_string())
+        };
+        Ok(RecordWriter {
+            out: BufWriter::with_capacity(1 << 20, sink),
+            name,
+        })
+    }
+
+    fn write_all(&mut self, records: &[ExchangeRecord]) -> anyhow::Result<()> {
+        for r in records {
+            serde_json::to_writer(&mut self.out, r)
+                .with_context(|| format!("writing {}", self.name))?;
+            self.out
+                .write_all(b"\n")
+                .with_context(|| format!("writing {}", self.name))?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.out
+            .flush()
+            .with_context(|| format!("writing {}", self.name))
+    }
+}

@@ -1,0 +1,91 @@
+//! The end-of-run summary printed on standard error.
+
+use std::fmt::Write as _;
+
+use crate::runtime::Outcome;
+
+/// A few lines a person reads after a run: volume, flows, exchanges, loss,
+/// drops by reason and anomalies by kind.
+pub fn render(o: &Outcome) -> String {
+    let c = &o.counters;
+    let mut s = String::new();
+    let mb = c.bytes as f64 / 1e6;
+    let rate = if o.elapsed_s > 0.0 {
+        mb / o.elapsed_s
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        s,
+        "shadowtap-sensor: {} packets, {:.1} MB in {:.2} s ({:.0} MB/s)",
+        c.packets, mb, o.elapsed_s, rate
+    );
+    let _ = writeln!(
+        s,
+        "  flows: {} ({} mid-stream, {} reset, {} timed out, {} evicted)",
+        c.flows.flows_created,
+        c.flows.flows_mid_stream,
+        c.flows.flows_reset,
+        c.flows.flows_timed_out,
+        c.flows.flows_evicted
+    );
+    let h = &c.http;
+    let _ = writeln!(
+        s,
+        "  exchanges: {} ({} answered, {} unanswered, {} with gaps, {} truncated, {} tunnels)",
+        h.exchanges, h.responses, h.unanswered, h.with_gap, h.truncated, h.tunnels
+    );
+    let r = &c.reassembly;
+    let _ = writeln!(
+        s,
+        "  reassembly: {} gaps ({} bytes), {} retransmissions ({} with different data), {} out of order, {} overflow skips",
+        r.gaps,
+        r.gap_bytes,
+        r.retransmitted_segments,
+        r.retransmit_different_data,
+        r.out_of_order_segments,
+        r.ooo_overflow + r.memcap_skips
+    );
+    let mut drops: Vec<String> = c.dropped.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if c.not_tcp > 0 {
+        drops.insert(0, format!("not_tcp={}", c.not_tcp));
+    }
+    let d = &c.defrag;
+    for (name, v) in [
+        ("defrag_too_many_trackers", d.dropped_too_many_trackers),
+        ("defrag_memcap", d.dropped_memcap),
+        ("defrag_too_many_fragments", d.dropped_too_many_fragments),
+        ("defrag_oversized", d.dropped_oversized),
+        ("defrag_inconsistent_length", d.dropped_inconsistent_length),
+        ("defrag_expired", d.trackers_expired),
+    ] {
+        if v > 0 {
+            drops.push(format!("{name}={v}"));
+        }
+    }
+    if !drops.is_empty() {
+        let _ = writeln!(s, "  dropped: {}", drops.join(" "));
+    }
+    if !h.anomalies.is_empty() {
+        let list: Vec<String> = h
+            .anomalies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(s, "  anomalies: {}", list.join(" "));
+    }
+    if let Some(rss) = o.peak_rss_bytes {
+        let _ = writeln!(
+            s,
+            "  peak memory: {:.1} MiB",
+            rss as f64 / (1024.0 * 1024.0)
+        );
+    }
+    if !o.fingerprint_key_persistent {
+        let _ = writeln!(s, "  note: no --fingerprint-key-file; principal fingerprints compare within this run only");
+    }
+    for e in &o.input_errors {
+        let _ = writeln!(s, "  input error: {e}");
+    }
+    s
+}

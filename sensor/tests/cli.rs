@@ -1,0 +1,149 @@
+//! The `shadowtap-sensor` command line: output stream, exit codes, errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/pcapplusplus")
+        .join(rel)
+}
+
+fn sensor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shadowtap-sensor"))
+        .args(args)
+        .output()
+        .expect("sensor runs")
+}
+
+fn records(stdout: &[u8]) -> Vec<serde_json::Value> {
+    std::str::from_utf8(stdout)
+        .expect("utf-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON record: {e}: {l}")))
+        .collect()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shadowtap-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+const HTTP2: &str = "ExamplesTest/pcap_examples/http-packets2.pcap";
+
+#[test]
+fn stdout_carries_only_records_and_stderr_the_summary() {
+    let out = sensor(&[
+        "-r",
+        fixture(HTTP2).to_str().expect("utf-8 path"),
+        "-w",
+        "-",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = records(&out.stdout);
+    assert_eq!(recs.len(), 57);
+    assert!(recs
+        .iter()
+        .all(|r| r["schema"] == 1 && r["method"] == "GET"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("222 packets"), "{stderr}");
+    assert!(stderr.contains("exchanges: 57"), "{stderr}");
+}
+
+#[test]
+fn several_inputs_are_read_in_order_and_stats_are_written() {
+    let stats = tmp("stats.json");
+    let a = fixture("Pcap++Test/PcapExamples/one_http_stream_fin.pcap");
+    let b = fixture("Pcap++Test/PcapExamples/three_http_streams.pcap");
+    let out = sensor(&[
+        "-q",
+        "-r",
+        a.to_str().expect("path"),
+        "-r",
+        b.to_str().expect("path"),
+        "--stats-json",
+        stats.to_str().expect("path"),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "-q prints nothing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(records(&out.stdout).len(), 4);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stats).expect("stats written")).expect("json");
+    assert_eq!(s["packets"], 15 + 28);
+    assert_eq!(s["http"]["exchanges"], 4);
+    assert_eq!(s["damaged_inputs"], 0);
+    assert!(s["peak_rss_bytes"].as_u64().is_some_and(|v| v > 0));
+}
+
+#[test]
+fn a_truncated_pcap_keeps_what_came_before_and_exits_3() {
+    let whole = std::fs::read(fixture(HTTP2)).expect("fixture");
+    let cut = tmp("cut.pcap");
+    std::fs::write(&cut, &whole[..whole.len() / 2 + 7]).expect("write");
+    let out = sensor(&["-r", cut.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cut.pcap") && stderr.contains("byte offset"),
+        "{stderr}"
+    );
+    let recs = records(&out.stdout);
+    assert!(!recs.is_empty() && recs.len() < 57, "{}", recs.len());
+}
+
+#[test]
+fn a_truncated_pcapng_exits_3_with_the_offset() {
+    let whole = std::fs::read(fixture(
+        "Packet++Test/PacketExamples/HttpMalformedResponse.pcapng",
+    ))
+    .expect("fixture");
+    let cut = tmp("cut.pcapng");
+    std::fs::write(&cut, &whole[..whole.len() - 10]).expect("write");
+    let out = sensor(&["-r", cut.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cut.pcapng") && stderr.contains("byte offset"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn garbage_is_not_a_capture() {
+    let junk = tmp("junk.pcap");
+    std::fs::write(&junk, b"this is not a capture file at all").expect("write");
+    let out = sensor(&["-r", junk.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_input_exits_1() {
+    let out = sensor(&["-r", "/nonexistent/capture.pcap"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/capture.pcap"));
+}
+
+#[test]
+fn output_to_a_file() {
+    let path = tmp("out.jsonl");
+    let out = sensor(&[
+        "-q",
+        "-r",
+        fixture(HTTP2).to_str().expect("path"),
+        "-w",
+        path.to_str().expect("path"),
+    ]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    assert_eq!(records(&std::fs::read(&path).expect("written")).len(), 57);
+}

@@ -1,0 +1,447 @@
+//! TCP edge cases (DEVELOPERS.md item 3): each test builds a capture, runs
+//! the real reader + engine over it, and asserts the exact exchanges.
+
+use shadowtap_proto::engine::EngineConfig;
+use shadowtap_proto::flow::FlowLimits;
+
+use crate::support::pcap::{pcap_of, Conn, Link, Seg, ACK, FIN, PSH, RST, SYN};
+use crate::support::{run_capture, run_capture_with, summarize, test_key};
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: api.test\r\nAccept: */*\r\n\r\n").into_bytes()
+}
+
+fn ok(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Handshake, two keep-alive exchanges, close.
+fn conversation(conn: &mut Conn) -> Vec<Seg> {
+    let mut v = conn.handshake();
+    v.extend(conn.send(true, &get("/users/1")));
+    v.extend(conn.send(
+        false,
+        &ok(&format!("{{\"id\":1,\"pad\":\"{}\"}}", "x".repeat(3000))),
+    ));
+    v.extend(conn.send(true, &get("/users/2")));
+    v.extend(conn.send(false, &ok("{\"id\":2}")));
+    v.extend(conn.close());
+    v
+}
+
+const TWO: [&str; 2] = ["GET /users/1 -> 200", "GET /users/2 -> 200"];
+
+#[test]
+fn in_order_conversation() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &conversation(&mut c)));
+    assert_eq!(summarize(&recs), TWO);
+    assert_eq!(counters.flows.flows_created, 1);
+    assert_eq!(counters.flows.flows_closed, 1);
+    assert_eq!(counters.reassembly.gaps, 0);
+    assert_eq!(recs[0].client.to_string(), "10.0.0.1:40000");
+    assert_eq!(recs[0].server.to_string(), "10.0.0.2:80");
+    assert_eq!(recs[0].host, "api.test");
+    assert!(recs[0].latency_us.is_some());
+}
+
+#[test]
+fn out_of_order_segments_are_reordered() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    c.mss = 500;
+    let mut segs = conversation(&mut c);
+    // Swap data segments of the first (multi-segment) response pairwise.
+    let resp: Vec<usize> = (0..segs.len())
+        .filter(|&i| !segs[i].from_client && segs[i].ip.len() > 400)
+        .collect();
+    assert!(resp.len() >= 4);
+    for pair in resp.chunks(2) {
+        if let [a, b] = *pair {
+            segs.swap(a, b);
+        }
+    }
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs), TWO);
+    assert!(counters.reassembly.out_of_order_segments >= 2);
+    assert_eq!(counters.reassembly.gaps, 0);
+}
+
+#[test]
+fn duplicate_retransmissions_add_no_bytes() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let segs = conversation(&mut c);
+    let mut doubled = Vec::new();
+    for s in segs {
+        doubled.push(s.clone());
+        doubled.push(s);
+    }
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &doubled));
+    assert_eq!(summarize(&recs), TWO);
+    assert!(counters.reassembly.retransmitted_segments >= 6);
+    assert_eq!(counters.reassembly.retransmit_different_data, 0);
+    assert_eq!(recs[0].response.as_ref().map(|r| r.body.bytes), Some(3017));
+}
+
+#[test]
+fn retransmission_with_different_data_keeps_the_first() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let mut segs = c.handshake();
+    let first = c.send(true, &get("/users/1"));
+    // The same bytes positions, different path: first wins.
+    let mut evil = c.clone_at(first[0].clone(), &get("/admin/1"));
+    segs.extend(first);
+    segs.push(evil.remove(0));
+    segs.extend(c.send(false, &ok("{}")));
+    segs.extend(c.close());
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs), ["GET /users/1 -> 200"]);
+    assert_eq!(counters.reassembly.retransmit_different_data, 1);
+}
+
+#[test]
+fn sequence_numbers_wrap_around() {
+    for (cisn, sisn) in [(0xFFFF_FFF0, 0xFFFF_FF00), (u32::MAX, u32::MAX - 1)] {
+        let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", cisn, sisn);
+        c.mss = 100;
+        let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &conversation(&mut c)));
+        assert_eq!(summarize(&recs), TWO);
+        assert_eq!(counters.reassembly.gaps, 0);
+    }
+}
+
+#[test]
+fn data_before_the_handshake_completes() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let syn = c.raw(true, SYN, b"");
+    let sisn = c.sseq;
+    let req = c.raw(true, PSH, &get("/early"));
+    c.sseq = sisn;
+    let synack = c.raw(false, SYN | ACK, b"");
+    let mut segs = vec![syn, req, synack];
+    segs.extend(c.send(false, &ok("{}")));
+    segs.extend(c.close());
+    let (recs, _) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs), ["GET /early -> 200"]);
+}
+
+#[test]
+fn data_on_syn_fast_open() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let mut segs = vec![c.raw(true, SYN, &get("/tfo"))];
+    segs.push(c.raw(false, SYN | ACK, b""));
+    segs.extend(c.send(false, &ok("{}")));
+    segs.extend(c.close());
+    let (recs, _) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs), ["GET /tfo -> 200"]);
+}
+
+#[test]
+fn mid_stream_pickup_decides_roles_by_the_request_line() {
+    // No handshake, and the client uses the lower port: only the payload can tell.
+    let mut c = Conn::new("10.0.0.1:80", "10.0.0.2:9999", 1000, 5000);
+    let mut segs = c.send(true, &get("/mid"));
+    segs.extend(c.send(false, &ok("{}")));
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs), ["GET /mid -> 200 +mid_stream"]);
+    assert_eq!(recs[0].client.to_string(), "10.0.0.1:80");
+    assert_eq!(counters.flows.flows_mid_stream, 1);
+    assert_eq!(counters.flows.roles_by_payload, 1);
+}
+
+#[test]
+fn mid_stream_pickup_starting_with_a_response() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let mut segs = c.send(false, &ok("{\"tail\":true}"));
+    segs.extend(c.send(true, &get("/next")));
+    segs.extend(c.send(false, &ok("{}")));
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs), ["GET /next -> 200 +mid_stream"]);
+    assert_eq!(recs[0].client.to_string(), "10.0.0.1:40000");
+    assert_eq!(
+        counters.http.anomalies.get("response_without_request"),
+        Some(&1)
+    );
+}
+
+#[test]
+fn roles_fall_back_to_the_port() {
+    let mut c = Conn::new("10.0.0.1:51000", "10.0.0.2:8080", 1000, 5000);
+    // Starts with the tail of a request body: no start line to go by.
+    let mut segs = c.send(true, b"\"tail of a body\"}");
+    segs.extend(c.send(true, &get("/after")));
+    segs.extend(c.send(false, &ok("{}")));
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(counters.flows.roles_by_port, 1);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].server.to_string(), "10.0.0.2:8080");
+    assert_eq!(recs[0].path, "/after");
+}
+
+#[test]
+fn a_lost_segment_in_a_body_is_a_gap_and_parsing_continues() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    c.mss = 1000;
+    let mut segs = c.handshake();
+    segs.extend(c.send(true, &get("/big")));
+    let mut resp = c.send(false, &ok(&"y".repeat(5000)));
+    resp.remove(2); // a middle body segment never reaches the capture
+    segs.extend(resp);
+    segs.extend(c.send(true, &get("/after")));
+    segs.extend(c.send(false, &ok("{}")));
+    segs.extend(c.close());
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(
+        summarize(&recs),
+        ["GET /big -> 200 +gap !gap_in_response", "GET /after -> 200"]
+    );
+    assert_eq!(counters.reassembly.gaps, 1);
+    assert_eq!(counters.reassembly.gap_bytes, 1000);
+}
+
+#[test]
+fn a_lost_segment_in_request_headers_resyncs_on_the_next_request() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    c.mss = 20;
+    let mut segs = c.handshake();
+    let mut req = c.send(true, &get("/lost"));
+    req.remove(1);
+    segs.extend(req);
+    segs.extend(c.send(false, &ok("{}")));
+    c.mss = 1400;
+    segs.extend(c.send(true, &get("/found")));
+    segs.extend(c.send(false, &ok("{}")));
+    segs.extend(c.close());
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    let lines = summarize(&recs);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("GET /found -> 200"),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("GET /lost")),
+        "{lines:?}"
+    );
+    assert!(counters.reassembly.gaps >= 1);
+}
+
+#[test]
+fn fin_then_rst_and_reset_mid_response() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let mut segs = c.handshake();
+    segs.extend(c.send(true, &get("/reset")));
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial";
+    segs.push(c.raw(false, PSH | ACK, head));
+    segs.push(c.raw(false, RST | ACK, b"connection reset diagnostic"));
+    segs.push(c.raw(true, ACK, b"")); // after the reset: ignored
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(
+        summarize(&recs),
+        ["GET /reset -> 200 +truncated !truncated_message"]
+    );
+    assert_eq!(counters.flows.flows_reset, 1);
+    assert_eq!(counters.flows.rst_with_data, 1);
+}
+
+#[test]
+fn unanswered_request_at_end_of_capture() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let mut segs = c.handshake();
+    segs.extend(c.send(true, &get("/waiting")));
+    let (recs, _) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs), ["GET /waiting -> - +unanswered"]);
+}
+
+#[test]
+fn idle_timeout_runs_on_packet_time() {
+    let mut a = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let mut segs = a.handshake();
+    segs.extend(a.send(true, &get("/idle")));
+    // A second connection 301 s later (packet time) expires the first.
+    let mut b = Conn::new("10.0.0.3:40000", "10.0.0.2:80", 1, 2);
+    b.now_us = a.now_us + 301_000_000;
+    segs.extend(b.handshake());
+    segs.extend(b.send(true, &get("/later")));
+    segs.extend(b.send(false, &ok("{}")));
+    let later = b.now_us + 2_000_000;
+    b.now_us = later;
+    segs.extend(b.close());
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(
+        summarize(&recs),
+        ["GET /idle -> - +unanswered", "GET /later -> 200"]
+    );
+    assert_eq!(counters.flows.flows_timed_out, 1);
+}
+
+#[test]
+fn flow_table_cap_evicts_the_oldest() {
+    let mut segs = Vec::new();
+    let mut t = 1_700_000_000_000_000u64;
+    for i in 0..100u32 {
+        let mut c = Conn::new(
+            &format!("10.0.{}.{}:40000", i / 250, i % 250 + 1),
+            "10.0.0.2:80",
+            i,
+            7,
+        );
+        c.now_us = t;
+        segs.extend(c.handshake());
+        segs.extend(c.send(true, &get(&format!("/n/{i}"))));
+        t = c.now_us;
+    }
+    let mut config = EngineConfig::new(test_key());
+    config.flows = FlowLimits {
+        max_flows: 32,
+        ..FlowLimits::default()
+    };
+    let (recs, counters) = run_capture_with(pcap_of(Link::Ethernet, &segs), config);
+    assert_eq!(recs.len(), 100, "every request is still reported");
+    assert!(recs.iter().all(|r| r.flags.unanswered));
+    assert!(counters.flows.flows_evicted >= 68);
+    assert!(counters.flows.peak_flows <= 32);
+    // Evicted first are the oldest.
+    assert_eq!(recs[0].path, "/n/0");
+}
+
+#[test]
+fn a_new_syn_on_a_closed_tuple_is_a_new_connection() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let mut segs = conversation(&mut c);
+    let mut again = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 777_777, 888_888);
+    again.now_us = c.now_us;
+    segs.extend(again.handshake());
+    segs.extend(again.send(true, &get("/again")));
+    segs.extend(again.send(false, &ok("{}")));
+    segs.extend(again.close());
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs)[2], "GET /again -> 200");
+    assert_eq!(counters.flows.flows_created, 2);
+    assert_eq!(counters.flows.flows_reused, 1);
+}
+
+#[test]
+fn fin_retransmitted_and_syn_retransmitted() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let mut segs = c.handshake();
+    segs.insert(1, segs[0].clone()); // SYN retransmitted
+    segs.extend(c.send(true, &get("/x")));
+    segs.extend(c.send(false, &ok("{}")));
+    let close = c.close();
+    segs.push(close[0].clone());
+    segs.push(close[0].clone()); // FIN retransmitted
+    segs.extend(close[1..].iter().cloned());
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs), ["GET /x -> 200"]);
+    assert_eq!(counters.flows.flows_created, 1);
+    assert_eq!(counters.flows.flows_reused, 0);
+}
+
+#[test]
+fn every_link_type_and_vlan_stack() {
+    for link in [
+        Link::Ethernet,
+        Link::Vlan(vec![100]),
+        Link::Vlan(vec![10, 20]),
+        Link::Sll,
+        Link::Sll2,
+        Link::Null,
+        Link::Loop,
+        Link::Raw,
+    ] {
+        let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+        let (recs, _) = run_capture(pcap_of(link.clone(), &conversation(&mut c)));
+        assert_eq!(summarize(&recs), TWO, "{link:?}");
+        let mut c6 = Conn::new("[2001:db8::1]:40000", "[2001:db8::2]:80", 1000, 5000);
+        let (recs, _) = run_capture(pcap_of(link.clone(), &conversation(&mut c6)));
+        assert_eq!(summarize(&recs), TWO, "{link:?} over IPv6");
+        assert_eq!(recs[0].server.to_string(), "[2001:db8::2]:80");
+    }
+}
+
+#[test]
+fn ipv6_extension_headers_are_skipped() {
+    use crate::support::pcap::{ip_packet, Pcap};
+    let mut c = Conn::new("[2001:db8::1]:40000", "[2001:db8::2]:80", 1000, 5000);
+    let segs = conversation(&mut c);
+    let mut p = Pcap::new(Link::Ethernet);
+    let hop = (0u8, vec![0, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop, PadN
+    let dst = (60u8, vec![0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // dest options, 16 bytes
+    for s in &segs {
+        // Re-wrap the TCP segment with extension headers.
+        let tcp = &s.ip[40..];
+        let (src, dstip) = if s.from_client {
+            (c.client.ip(), c.server.ip())
+        } else {
+            (c.server.ip(), c.client.ip())
+        };
+        p.push_ip(
+            s.ts_us,
+            &ip_packet(src, dstip, 6, tcp, &[hop.clone(), dst.clone()]),
+        );
+    }
+    let (recs, _) = run_capture(p.to_bytes());
+    assert_eq!(summarize(&recs), TWO);
+}
+
+#[test]
+fn ipv4_fragments_are_reassembled() {
+    use crate::support::pcap::{fragment_v4, Pcap};
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let segs = conversation(&mut c);
+    let mut p = Pcap::new(Link::Ethernet);
+    for (i, s) in segs.iter().enumerate() {
+        if s.ip.len() > 100 {
+            let mut frags = fragment_v4(&s.ip, 64, i as u16);
+            frags.reverse(); // and out of order
+            for f in frags {
+                p.push_ip(s.ts_us, &f);
+            }
+        } else {
+            p.push_ip(s.ts_us, &s.ip);
+        }
+    }
+    let (recs, counters) = run_capture(p.to_bytes());
+    assert_eq!(summarize(&recs), TWO);
+    assert!(counters.defrag.datagrams_reassembled >= 4);
+}
+
+#[test]
+fn out_of_order_overflow_is_counted_and_bounded() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    c.mss = 1000;
+    let mut segs = c.handshake();
+    segs.extend(c.send(true, &get("/huge")));
+    let body = "z".repeat(600_000);
+    let mut resp = c.send(false, &ok(&body));
+    let ack = resp.pop();
+    resp.remove(0); // the head segment is lost: everything after is out of order
+    segs.extend(resp);
+    segs.extend(ack);
+    segs.extend(c.close());
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert!(counters.reassembly.ooo_overflow > 0);
+    assert!(counters.reassembly_peak_buffered_bytes <= 256 * 1024);
+    // The request is reported; its response head was lost.
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].path, "/huge");
+    assert!(recs[0].flags.unanswered || recs[0].flags.gap);
+}
+
+#[test]
+fn stray_packets_create_no_flows() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let segs = vec![
+        c.raw(true, ACK, b""),
+        c.raw(false, RST, b""),
+        c.raw(true, FIN | ACK, b""),
+    ];
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert!(recs.is_empty());
+    assert_eq!(counters.flows.flows_created, 0);
+    assert_eq!(counters.flows.segments_without_flow, 3);
+}
