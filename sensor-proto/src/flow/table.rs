@@ -15,6 +15,8 @@
 
 use std::net::SocketAddr;
 
+use std::collections::hash_map::Entry;
+
 use rustc_hash::FxHashMap;
 
 use super::{Direction, Endpoints};
@@ -94,11 +96,31 @@ pub struct FlowStats {
     pub rst_with_data: u64,
 }
 
-/// Canonical (order-independent) key of a TCP connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Canonical (order-independent) key of a TCP connection: the two
+/// endpoints as (IPv6 or IPv4-mapped address, port), lower one first.
+/// Plain integers hash and compare faster than `SocketAddr`s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FlowKey {
-    lo: SocketAddr,
-    hi: SocketAddr,
+    lo: (u128, u16),
+    hi: (u128, u16),
+}
+
+impl FlowKey {
+    fn new(a: SocketAddr, b: SocketAddr) -> Self {
+        let flat = |s: SocketAddr| {
+            let ip = match s.ip() {
+                std::net::IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+                std::net::IpAddr::V6(v6) => u128::from(v6),
+            };
+            (ip, s.port())
+        };
+        let (a, b) = (flat(a), flat(b));
+        if a <= b {
+            FlowKey { lo: a, hi: b }
+        } else {
+            FlowKey { lo: b, hi: a }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,39 +225,38 @@ impl<H: FlowHandler> FlowTable<H> {
         }
         let src = SocketAddr::new(seg.src, seg.sport);
         let dst = SocketAddr::new(seg.dst, seg.dport);
-        let key = if src <= dst {
-            FlowKey { lo: src, hi: dst }
-        } else {
-            FlowKey { lo: dst, hi: src }
-        };
+        let key = FlowKey::new(src, dst);
         let flags = seg.flags;
 
-        let reuse = match self.flows.get(&key) {
-            Some(f) if flags.syn() && !flags.ack() => {
+        if flags.syn() && !flags.ack() {
+            let reuse = self.flows.get(&key).is_some_and(|f| {
                 let side = usize::from(f.side0 != src);
                 // A SYN with a new ISN starts a new connection on the same tuple.
                 f.half[side].isn().is_some_and(|isn| isn != seg.seq) || f.state == State::Closed
-            }
-            _ => false,
-        };
-        if reuse {
-            self.stats.flows_reused += 1;
-            if let Some(mut flow) = self.flows.remove(&key) {
-                self.end_flow(&mut flow, out);
+            });
+            if reuse {
+                self.stats.flows_reused += 1;
+                if let Some(mut flow) = self.flows.remove(&key) {
+                    self.end_flow(&mut flow, out);
+                }
             }
         }
-        if !self.flows.contains_key(&key) {
-            if flags.rst() || (!flags.syn() && seg.payload.is_empty()) {
+        // Only a SYN or a segment with payload starts tracking a connection.
+        let creates = !flags.rst() && (flags.syn() || !seg.payload.is_empty());
+        if creates && self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
+            self.make_room(out);
+        }
+        let tracked = self.flows.len() as u64;
+        let flow = match self.flows.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(_) if !creates => {
                 self.stats.segments_without_flow += 1;
                 return;
             }
-            if self.flows.len() >= self.limits.max_flows {
-                self.make_room(out);
-            }
-            self.stats.flows_created += 1;
-            self.flows.insert(
-                key,
-                Box::new(Flow {
+            Entry::Vacant(v) => {
+                self.stats.flows_created += 1;
+                self.stats.peak_flows = self.stats.peak_flows.max(tracked + 1);
+                v.insert(Box::new(Flow {
                     side0: src,
                     side1: dst,
                     half: [HalfStream::default(), HalfStream::default()],
@@ -244,12 +265,8 @@ impl<H: FlowHandler> FlowTable<H> {
                     state: State::Embryonic,
                     last_seen: ts,
                     mid_stream: false,
-                }),
-            );
-            self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
-        }
-        let Some(flow) = self.flows.get_mut(&key) else {
-            return;
+                }))
+            }
         };
         flow.last_seen = self.now;
         if flow.state == State::Closed {
@@ -430,7 +447,7 @@ impl<H: FlowHandler> FlowTable<H> {
             .map(|(k, f)| (f.last_seen, *k))
             .collect();
         // Oldest first, so what they flush comes out in time order.
-        victims.sort_unstable_by_key(|(ts, k)| (*ts, k.lo, k.hi));
+        victims.sort_unstable();
         victims.truncate(n);
         for (_, key) in victims {
             if let Some(mut flow) = self.flows.remove(&key) {
