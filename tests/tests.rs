@@ -1,6 +1,8 @@
 //! One integration-test binary, built from the modules below.
 //!
 //! - `support`: capture builders and a runner over the real reader + engine.
+//! - `privacy`: canary captures; no secret survives in any encoding.
+//! - `reassembly`: byte-exact TCP reassembly against PcapPlusPlus outputs.
 //! - `tcp`: TCP edge cases with generated captures, exact exchanges asserted.
 
 #![allow(
@@ -8,6 +10,8 @@
     reason = "support items are shared between test modules of this one binary"
 )]
 
+mod golden;
+mod privacy;
 mod reassembly;
 mod support;
 mod tcp;

@@ -147,3 +147,26 @@ fn output_to_a_file() {
     assert!(out.stdout.is_empty());
     assert_eq!(records(&std::fs::read(&path).expect("written")).len(), 57);
 }
+
+#[test]
+fn no_secret_reaches_stdout_or_the_logs_even_at_trace_level() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let secrets =
+        std::fs::read_to_string(root.join("samples/demo-api.secrets.txt")).expect("secrets");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadowtap-sensor"))
+        .args([
+            "-r",
+            root.join("samples/demo-api.pcap").to_str().expect("path"),
+        ])
+        .env("SHADOWTAP_LOG", "trace")
+        .output()
+        .expect("sensor runs");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(records(&out.stdout).len(), 85);
+    for s in secrets.lines().filter(|l| !l.is_empty()) {
+        assert!(!stdout.contains(s), "{s:?} in the records");
+        assert!(!stderr.contains(s), "{s:?} in the logs");
+    }
+}

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo xtask test     provision tools, then fmt --check -> clippy -D warnings -> cargo test
 //! cargo xtask bench    sensor throughput on a large pcap, compared with tshark
+//! cargo xtask fuzz     seed the fuzz corpora, run each cargo-fuzz target (nightly)
 //! cargo xtask sample   regenerate samples/demo-api.pcap from a real loopback capture
 //! ```
 //!
@@ -13,6 +14,7 @@
 )]
 
 mod bench;
+mod fuzz;
 mod provision;
 mod sample;
 mod test;
@@ -39,6 +41,8 @@ enum Command {
     Test(test::TestArgs),
     /// Benchmark the release sensor against tshark on a large pcap.
     Bench(bench::BenchArgs),
+    /// Seed the fuzz corpora and run the cargo-fuzz targets (nightly).
+    Fuzz(fuzz::FuzzArgs),
     /// Regenerate samples/demo-api.pcap from a real loopback capture (needs root).
     Sample(sample::SampleArgs),
 }
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Test(args) => test::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Sample(args) => sample::run(&args),
     };
     match result {

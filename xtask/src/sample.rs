@@ -117,17 +117,18 @@ pub(crate) fn run(args: &SampleArgs) -> Result<ExitCode> {
         "--expected",
         EXPECTED,
     ]))?;
-    thread::sleep(Duration::from_millis(500));
-
-    banner("sample: stop tcpdump and server");
+    // Stop the server first (its last segments and FINs go out), give the
+    // capture time to see them, then stop tcpdump.
+    banner("sample: stop server and tcpdump");
+    if let Some(mut child) = server.0.take() {
+        signal(child.id(), "-TERM")?;
+        let _ = child.wait();
+    }
+    thread::sleep(Duration::from_millis(1500));
     signal(tcpdump_pid, "-INT")?;
     if let Some(mut child) = tcpdump.0.take() {
         let status = child.wait()?;
         ensure!(status.success(), "tcpdump exited with {status}");
-    }
-    if let Some(mut child) = server.0.take() {
-        signal(child.id(), "-TERM")?;
-        let _ = child.wait();
     }
     fs::rename(&tmp, PCAP)?;
 

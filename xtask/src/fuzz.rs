@@ -1,0 +1,271 @@
+//! `cargo xtask fuzz`: seed the fuzz corpora and run the cargo-fuzz targets.
+//!
+//! Seeds come from the repository's own captures and HTTP transcripts (a
+//! user's clone has everything needed). Each target runs for `--seconds`
+//! (libFuzzer `-max_total_time`) on the nightly toolchain, which this
+//! command installs with cargo-fuzz when they are missing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::util::{banner, display_cmd, run_checked};
+
+/// The targets in `fuzz/Cargo.toml`.
+pub(crate) const TARGETS: &[&str] = &["file_reader", "packet_decoder", "reassembly", "http"];
+
+/// Largest capture copied into a corpus as a seed.
+const MAX_SEED_BYTES: u64 = 64 * 1024;
+/// Frames taken from each capture as `packet_decoder` seeds.
+const FRAMES_PER_CAPTURE: usize = 40;
+
+#[derive(Debug, Args)]
+pub(crate) struct FuzzArgs {
+    /// Seconds per target.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Only these targets (default: all).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(TARGETS))]
+    targets: Vec<String>,
+    /// Write the seed corpora and stop.
+    #[arg(long)]
+    seeds_only: bool,
+    /// Pin the fuzzer to this CPU (taskset), to leave the others free.
+    #[arg(long)]
+    cpu: Option<u32>,
+}
+
+pub(crate) fn run(args: &FuzzArgs) -> Result<()> {
+    let corpus = Path::new("fuzz/corpus");
+    let written = write_seeds(corpus)?;
+    eprintln!(
+        "xtask fuzz: {written} seed files under {}",
+        corpus.display()
+    );
+    if args.seeds_only {
+        return Ok(());
+    }
+    ensure_cargo_fuzz()?;
+    let targets: Vec<&str> = if args.targets.is_empty() {
+        TARGETS.to_vec()
+    } else {
+        args.targets.iter().map(String::as_str).collect()
+    };
+    for target in targets {
+        banner(&format!("fuzz {target} for {} s", args.seconds));
+        let mut cmd = match args.cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu.to_string(), "cargo"]);
+                c
+            }
+            None => Command::new("cargo"),
+        };
+        cmd.current_dir("fuzz")
+            .args(["+nightly", "fuzz", "run", "-O", target])
+            .arg(format!("corpus/{target}"))
+            .args([
+                "--",
+                &format!("-max_total_time={}", args.seconds),
+                "-rss_limit_mb=2048",
+                "-timeout=10",
+            ]);
+        run_checked(&mut cmd)
+            .with_context(|| format!("fuzz target {target} failed: {}", display_cmd(&cmd)))?;
+    }
+    Ok(())
+}
+
+fn ensure_cargo_fuzz() -> Result<()> {
+    let nightly = Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .output();
+    if !nightly.is_ok_and(|o| o.status.success()) {
+        run_checked(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+        ]))?;
+    }
+    let has_fuzz = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output();
+    if !has_fuzz.is_ok_and(|o| o.status.success()) {
+        run_checked(Command::new("cargo").args(["+nightly", "install", "cargo-fuzz", "--locked"]))?;
+    }
+    Ok(())
+}
+
+/// Writes `seed-*` files into `corpus/<target>/`; returns how many.
+pub(crate) fn write_seeds(corpus: &Path) -> Result<usize> {
+    let captures = captures(Path::new("tests/fixtures"))?
+        .into_iter()
+        .chain([PathBuf::from("samples/demo-api.pcap")])
+        .collect::<Vec<_>>();
+    let mut n = 0;
+    for target in TARGETS {
+        fs::create_dir_all(corpus.join(target))?;
+    }
+    for (i, path) in captures.iter().enumerate() {
+        let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if bytes.len() as u64 <= MAX_SEED_BYTES {
+            for target in ["file_reader", "reassembly"] {
+                fs::write(
+                    corpus.join(target).join(format!("seed-capture-{i:03}")),
+                    &bytes,
+                )?;
+                n += 1;
+            }
+        }
+        for (j, frame) in pcap_frames(&bytes)
+            .into_iter()
+            .take(FRAMES_PER_CAPTURE)
+            .enumerate()
+        {
+            fs::write(
+                corpus
+                    .join("packet_decoder")
+                    .join(format!("seed-frame-{i:03}-{j:03}")),
+                frame,
+            )?;
+            n += 1;
+        }
+    }
+    let transcripts = Path::new("sensor-proto/src/http/testdata");
+    let mut entries: Vec<_> = fs::read_dir(transcripts)
+        .with_context(|| format!("reading {}", transcripts.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "t"))
+        .collect();
+    entries.sort();
+    for (i, path) in entries.iter().enumerate() {
+        let text = fs::read_to_string(path)?;
+        fs::write(
+            corpus.join("http").join(format!("seed-transcript-{i:03}")),
+            http_script(&text),
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn captures(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|x| x == "pcap" || x == "pcapng")
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The frames of a classic pcap (either byte order); nothing for other formats.
+pub(crate) fn pcap_frames(b: &[u8]) -> Vec<&[u8]> {
+    let Some(magic) = b.get(..4) else {
+        return Vec::new();
+    };
+    let le = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => return Vec::new(),
+    };
+    let u32_at = |at: usize| -> Option<usize> {
+        let w: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+        Some(if le {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        } as usize)
+    };
+    let mut frames = Vec::new();
+    let mut at = 24;
+    while let Some(caplen) = u32_at(at + 8) {
+        let Some(frame) = b.get(at + 16..at + 16 + caplen) else {
+            break;
+        };
+        frames.push(frame);
+        at += 16 + caplen;
+    }
+    frames
+}
+
+/// Turns a `.t` transcript into the `fuzz_http` script format: per section,
+/// a control byte (bit 0: direction) and a length byte, then the bytes.
+pub(crate) fn http_script(transcript: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut dir = 0u8;
+    let mut section = Vec::new();
+    let flush = |dir: u8, section: &mut Vec<u8>, out: &mut Vec<u8>| {
+        for chunk in section.chunks(256) {
+            out.push(dir);
+            out.push((chunk.len() - 1) as u8);
+            out.extend_from_slice(chunk);
+        }
+        section.clear();
+    };
+    for line in transcript.lines() {
+        if line.starts_with("===") {
+            break;
+        }
+        if line.starts_with(">>>") || line.starts_with("<<<") {
+            flush(dir, &mut section, &mut out);
+            dir = u8::from(line.starts_with("<<<"));
+            continue;
+        }
+        if line.starts_with('#')
+            || line.starts_with("!!!")
+            || line.starts_with("><>")
+            || line.starts_with("@@@")
+        {
+            continue;
+        }
+        section.extend_from_slice(line.as_bytes());
+        section.extend_from_slice(b"\r\n");
+    }
+    flush(dir, &mut section, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_encodes_sections_with_direction_and_length() {
+        let s =
+            http_script(">>>\nGET / HTTP/1.1\n<<<\nHTTP/1.1 200 OK\n=== expect\nGET / -> 200\n");
+        assert_eq!(s[0], 0);
+        assert_eq!(usize::from(s[1]) + 1, "GET / HTTP/1.1\r\n".len());
+        let second = 2 + usize::from(s[1]) + 1;
+        assert_eq!(s[second], 1);
+    }
+
+    #[test]
+    fn frames_of_a_little_endian_pcap() {
+        let mut b = vec![0xd4, 0xc3, 0xb2, 0xa1];
+        b.extend_from_slice(&[0; 20]);
+        for payload in [&b"abc"[..], b"de"] {
+            b.extend_from_slice(&[0; 8]);
+            b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            b.extend_from_slice(payload);
+        }
+        assert_eq!(pcap_frames(&b), vec![&b"abc"[..], b"de"]);
+        assert!(pcap_frames(b"junk").is_empty());
+    }
+}
