@@ -15,3 +15,4 @@ mod privacy;
 mod reassembly;
 mod support;
 mod tcp;
+mod tshark_parity;

@@ -301,6 +301,10 @@ impl HttpConnection {
                 self.end_body(dir, false, None, out);
                 self.sync_lost(dir, false, true, true, out);
             }
+            None if self.salvage_head(dir, ts, ga, out) => {
+                // The cut head was recorded (flagged); its response still pairs.
+                self.sync_lost(dir, false, true, true, out);
+            }
             Some(GapFit::Overflow) | None => {
                 if fit.is_some() {
                     self.end_body(dir, true, None, out);
@@ -913,13 +917,16 @@ impl HttpConnection {
         let side = &mut self.sides[dir.index()];
         match &side.phase {
             Phase::Head { .. } => {
+                if !self.salvage_head(dir, ts, HttpAnomaly::TruncatedMessage, out) {
+                    out.push(HttpEvent::Anomaly {
+                        ts,
+                        dir,
+                        anomaly: HttpAnomaly::TruncatedMessage,
+                    });
+                }
+                let side = &mut self.sides[dir.index()];
                 side.buf.clear();
                 side.phase = Phase::Idle;
-                out.push(HttpEvent::Anomaly {
-                    ts,
-                    dir,
-                    anomaly: HttpAnomaly::TruncatedMessage,
-                });
             }
             Phase::Body(inb) if inb.dec.is_close_delimited() => {
                 self.end_body(dir, by_close, None, out)
@@ -927,6 +934,76 @@ impl HttpConnection {
             Phase::Body(inb) if inb.dec.is_done() => self.end_body(dir, true, None, out),
             Phase::Body(_) => self.end_body(dir, false, Some(HttpAnomaly::TruncatedMessage), out),
             Phase::Idle | Phase::Resync { .. } | Phase::ConnectWait | Phase::Closed => {}
+        }
+    }
+
+    /// A gap or a close cut the head being read in `dir` short. When its
+    /// start line and at least that much of the header section are buffered,
+    /// the message is recorded from the complete lines (body unknown, so
+    /// incomplete), carrying `anomaly`: losing a request's continuation
+    /// should not lose the request line, which is what an inventory needs
+    /// most. Returns false (nothing recorded) when no start line is complete.
+    fn salvage_head(
+        &mut self,
+        dir: Direction,
+        ts: Timestamp,
+        anomaly: HttpAnomaly,
+        out: &mut Vec<HttpEvent>,
+    ) -> bool {
+        let side = &mut self.sides[dir.index()];
+        if !matches!(side.phase, Phase::Head { probed: true, .. }) {
+            return false;
+        }
+        let Some(nl) = memchr::memrchr(b'\n', &side.buf) else {
+            return false;
+        };
+        let mut head = Vec::with_capacity(nl + 3);
+        head.extend_from_slice(&side.buf[..=nl]);
+        head.extend_from_slice(b"\r\n");
+        let start = side.head_ts;
+        let gap = anomaly != HttpAnomaly::TruncatedMessage;
+        match dir {
+            Direction::ToServer => {
+                let RequestParse::Ok(p) = parse_request_head(&head) else {
+                    return false;
+                };
+                side.seen_message = true;
+                side.buf.clear();
+                let mut anomalies = p.anomalies;
+                // The header section is incomplete: a missing Host proves nothing.
+                anomalies.remove(HttpAnomaly::InvalidHost);
+                anomalies.insert(anomaly);
+                let mut body = Body::empty();
+                body.complete = false;
+                let request = Request {
+                    start,
+                    end: ts,
+                    head: p.head,
+                    body,
+                };
+                let tx = self.pairing.push(Some(request), true, anomalies, out);
+                if let Some(t) = self.pairing.get_mut(tx) {
+                    t.gap = gap;
+                }
+                self.pairing.drain_ready(out);
+                true
+            }
+            Direction::ToClient => {
+                if !matches!(parse_response_head(&head), ResponseParse::Ok(_)) {
+                    return false;
+                }
+                side.buf.clear();
+                self.on_response_head(ts, &head, out);
+                let side = &mut self.sides[dir.index()];
+                if let Phase::Body(inb) = &mut side.phase {
+                    inb.gap |= gap;
+                    inb.anomalies.insert(anomaly);
+                    self.end_body(dir, false, None, out);
+                } else {
+                    out.push(HttpEvent::Anomaly { ts, dir, anomaly });
+                }
+                true
+            }
         }
     }
 
@@ -1168,12 +1245,29 @@ mod tests {
     }
 
     #[test]
-    fn partial_head_at_close_is_truncated() {
+    fn partial_head_at_close_is_recorded_truncated() {
         let mut c = HttpConnection::new();
         let mut out = Vec::new();
-        c.on_data(C2S, Timestamp(1), b"GET / HTTP/1.1\r\nHo", &mut out);
+        c.on_data(C2S, Timestamp(1), b"GET /cut HTTP/1.1\r\nHo", &mut out);
         c.on_close(C2S, Timestamp(2), &mut out);
         c.finish(Timestamp(3), &mut out);
+        let [HttpEvent::Exchange(x)] = out.as_slice() else {
+            panic!("one exchange expected: {out:?}");
+        };
+        assert_eq!(&*x.request.head.target, b"/cut");
+        assert!(!x.request.body.complete && x.response.is_none() && !x.gap);
+        assert_eq!(
+            x.anomalies.iter().collect::<Vec<_>>(),
+            [HttpAnomaly::TruncatedMessage]
+        );
+    }
+
+    #[test]
+    fn partial_start_line_at_close_is_only_counted() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        c.on_data(C2S, Timestamp(1), b"GET /cu", &mut out);
+        c.on_close(C2S, Timestamp(2), &mut out);
         assert_eq!(
             out,
             [HttpEvent::Anomaly {

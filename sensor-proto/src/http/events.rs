@@ -94,6 +94,10 @@ impl AnomalySet {
         self.0 |= 1 << (a as u8);
     }
 
+    pub fn remove(&mut self, a: HttpAnomaly) {
+        self.0 &= !(1 << (a as u8));
+    }
+
     pub const fn contains(self, a: HttpAnomaly) -> bool {
         self.0 & (1 << (a as u8)) != 0
     }

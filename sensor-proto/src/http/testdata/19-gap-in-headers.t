@@ -1,5 +1,6 @@
-# Loss inside a request head: the request is dropped (a placeholder eats its
-# response) and parsing resumes at the next request line.
+# Loss inside a request head: the request is recorded from its complete lines
+# (flagged gap, body unknown), pairs with its response, and parsing resumes at
+# the next request line.
 >>>
 GET /first HTTP/1.1
 Host: h
@@ -26,7 +27,6 @@ Content-Length: 0
 
 === expect
 GET /first -> 200 resp_body=cl:0
-! to_server gap_in_request
 ! to_server garbage_skipped
-! to_client response_without_request
+GET /lost -> 400 req_body=none:0! resp_body=cl:0 anomalies=gap_in_request gap
 GET /second -> 200 resp_body=cl:0
