@@ -109,7 +109,11 @@ pub(crate) fn parse_stats(text: &str) -> Result<SensorStats> {
     Ok(SensorStats {
         packets: u("packets")?,
         bytes: u("bytes")?,
-        exchanges: u("exchanges")?,
+        // The sensor nests it under `http`; older stats had it at the top.
+        exchanges: match v.pointer("/http/exchanges").and_then(Value::as_u64) {
+            Some(n) => n,
+            None => u("exchanges")?,
+        },
         elapsed_s,
         peak_rss_bytes: u("peak_rss_bytes")?,
     })
@@ -346,6 +350,30 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
         eprintln!("    tshark not installed; comparison skipped (apt-get install tshark)");
     }
     let truth_requests = read_truth_requests(&file);
+    let accuracy = match crate::accuracy::truth_counts(&file) {
+        Ok(truth) => {
+            banner("bench: accuracy against the generator's ground truth");
+            let records = PathBuf::from(format!("{BENCH_DIR}/records.jsonl"));
+            let status = Command::new(&sensor)
+                .arg("-q")
+                .arg("-r")
+                .arg(&file)
+                .arg("-w")
+                .arg(&records)
+                .status()
+                .context("running the sensor for the accuracy check")?;
+            ensure!(status.success(), "sensor failed on {}", file.display());
+            let report = crate::accuracy::compare(&fs::read_to_string(&records)?, &truth)?;
+            for (t, want, got) in report.mismatches.iter().take(20) {
+                eprintln!("    mismatch {t}: truth {want}, sensor {got}");
+            }
+            Some(report)
+        }
+        Err(error) => {
+            eprintln!("    no ground truth for this file ({error:#}); accuracy not checked");
+            None
+        }
+    };
     let ratio = tshark_result.map(|(t, _)| t.median / wall.median);
     let checks = check_floors(
         mbps,
@@ -408,7 +436,15 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             "truth requests", n
         );
     }
-    let mut failed = false;
+    if let Some(a) = &accuracy {
+        println!(
+            "{:<22} {:>10} of {} truth requests matched per method+template; {} templates differ, {} unmatched, {} ambiguous records",
+            "accuracy", a.found_total, a.truth_total, a.mismatches.len(), a.unmatched, a.ambiguous
+        );
+    }
+    let mut failed = accuracy
+        .as_ref()
+        .is_some_and(|a| !a.mismatches.is_empty() || a.unmatched > 0);
     for c in &checks {
         let verdict = match c.pass {
             Some(true) => "PASS",
@@ -449,6 +485,13 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             "ratio_tshark_over_sensor": t.median / wall.median,
         })),
         "truth_requests": truth_requests,
+        "accuracy": accuracy.as_ref().map(|a| json!({
+            "truth_requests": a.truth_total,
+            "matched": a.found_total,
+            "templates_differing": a.mismatches.len(),
+            "unmatched_records": a.unmatched,
+            "ambiguous_records": a.ambiguous,
+        })),
         "floors": checks.iter().map(|c| json!({
             "name": c.name, "want": c.wanted, "measured": c.measured, "pass": c.pass,
         })).collect::<Vec<_>>(),

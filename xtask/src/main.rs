@@ -13,6 +13,7 @@
     reason = "xtask is a CLI; its reports go to stdout"
 )]
 
+mod accuracy;
 mod bench;
 mod fuzz;
 mod provision;
