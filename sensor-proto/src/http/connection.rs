@@ -43,9 +43,13 @@
 //!   the wrong request.
 //! - After a `CONNECT` request, client bytes are ignored until its response
 //!   decides: 2xx makes a tunnel, anything else resumes HTTP parsing.
-//! - Junk skipped while resyncing is never buffered (only a probe-sized
-//!   tail of at most 24 bytes at a line start), so `MAX_RESYNC_SCAN` is
-//!   never reached.
+//! - Junk skipped while resyncing is not buffered beyond the tail of the
+//!   current line ([`MAX_RESYNC_LINE`]), searched once the line ends for a
+//!   start line in its middle (a lost body's tail is often followed directly
+//!   by the next message).
+//! - A head cut short by a gap or a close is still recorded when its start
+//!   line is complete: from its complete lines, body unknown, flagged; the
+//!   request line is what an inventory needs most.
 
 use std::fmt;
 use std::mem;

@@ -16,6 +16,3 @@ pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
 /// Requests waiting for a response on one connection (pipelining); past
 /// this the oldest is flushed unanswered (`TooManyPendingRequests`).
 pub const MAX_PENDING_REQUESTS: usize = 100;
-/// Bytes scanned for the next message start after garbage or a gap before
-/// the buffered junk is dropped (the scan continues in later data).
-pub const MAX_RESYNC_SCAN: usize = 64 * 1024;
