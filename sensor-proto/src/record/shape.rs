@@ -10,9 +10,10 @@
 //! [`MAX_DEPTH`]; deeper values are skipped by an iterative bracket counter,
 //! so hostile input (`[[[[…`) costs one pass and no stack.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::hash::Hasher as _;
 
-use super::url::{clean_text, truncate_on_char, REDACTED_NAME};
+use super::url::{clean_text, plain_ascii, truncate_on_char, REDACTED_NAME};
 use super::values::{key_looks_like_value, string_format, MAX_FORMAT_BYTES};
 use super::Shape;
 
@@ -64,7 +65,7 @@ struct Scanner<'a> {
     cut: bool,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -118,7 +119,9 @@ impl Scanner<'_> {
 
     fn object(&mut self, depth: usize) -> Shape {
         self.pos += 1; // '{'
-        let mut fields = BTreeMap::new();
+                       // Small and short-lived: a vector with key hashes beats a map, and
+                       // keys borrow the input until the object is complete.
+        let mut fields: Vec<(u64, Cow<'a, str>, Shape)> = Vec::new();
         let mut truncated = false;
         // Depth cuts are reported by the nearest enclosing object.
         let outer_cut = std::mem::take(&mut self.cut);
@@ -138,7 +141,7 @@ impl Scanner<'_> {
                 Some(b'"') => {
                     let (raw, escaped, complete) = self.string();
                     let key = if escaped {
-                        export_key(&unescape(raw))
+                        Cow::Owned(export_key(&unescape(raw)).into_owned())
                     } else {
                         export_key(raw)
                     };
@@ -149,15 +152,20 @@ impl Scanner<'_> {
                         break;
                     }
                     self.pos += 1;
-                    let known = fields.contains_key(&key);
-                    if !known && fields.len() >= MAX_FIELDS {
+                    let hash = key_hash(&key);
+                    let known = fields.iter().position(|(h, k, _)| *h == hash && *k == key);
+                    if known.is_none() && fields.len() >= MAX_FIELDS {
                         truncated = true;
                         self.skip_ws();
                         self.skip_value();
                     } else {
-                        match self.value(depth + 1) {
-                            Some(shape) => insert_merged(&mut fields, key, shape),
-                            None => truncated = true,
+                        match (self.value(depth + 1), known) {
+                            (Some(shape), Some(i)) => {
+                                let prev = std::mem::replace(&mut fields[i].2, Shape::Null);
+                                fields[i].2 = merge(prev, shape);
+                            }
+                            (Some(shape), None) => fields.push((hash, key, shape)),
+                            (None, _) => truncated = true,
                         }
                     }
                 }
@@ -173,6 +181,11 @@ impl Scanner<'_> {
         }
         truncated |= self.cut;
         self.cut = outer_cut;
+        fields.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        let fields = fields
+            .into_iter()
+            .map(|(_, k, v)| (k.into_owned(), v))
+            .collect();
         Shape::Object { fields, truncated }
     }
 
@@ -216,7 +229,7 @@ impl Scanner<'_> {
 
     /// A string at `pos` (on its opening quote): the raw bytes between the
     /// quotes, whether it contains escapes, whether the closing quote was seen.
-    fn string(&mut self) -> (&[u8], bool, bool) {
+    fn string(&mut self) -> (&'a [u8], bool, bool) {
         let start = self.pos + 1;
         let mut i = start;
         let mut escaped = false;
@@ -318,15 +331,10 @@ impl Scanner<'_> {
     }
 }
 
-fn insert_merged(fields: &mut BTreeMap<String, Shape>, key: String, shape: Shape) {
-    match fields.remove(&key) {
-        Some(prev) => {
-            fields.insert(key, merge(prev, shape));
-        }
-        None => {
-            fields.insert(key, shape);
-        }
-    }
+fn key_hash(key: &str) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(key.as_bytes());
+    h.finish()
 }
 
 /// Merges two element shapes: same types merge, objects take the union of
@@ -359,8 +367,11 @@ pub(crate) fn merge(a: Shape, b: Shape) -> Shape {
         ) => {
             let mut truncated = ta || tb;
             for (k, v) in fb {
-                if fa.contains_key(&k) || fa.len() < MAX_FIELDS {
-                    insert_merged(&mut fa, k, v);
+                if let Some(prev) = fa.get_mut(&k) {
+                    let p = std::mem::replace(prev, Shape::Null);
+                    *prev = merge(p, v);
+                } else if fa.len() < MAX_FIELDS {
+                    fa.insert(k, v);
                 } else {
                     truncated = true;
                 }
@@ -376,14 +387,22 @@ pub(crate) fn merge(a: Shape, b: Shape) -> Shape {
 
 /// The exported form of an object key: cleaned, capped, or [`REDACTED_NAME`]
 /// when it looks like a value (map-shaped JSON keyed by ids or emails).
-fn export_key(raw: &[u8]) -> String {
-    let key = clean_text(&raw[..raw.len().min(KEY_SCAN_BYTES)], KEY_SCAN_BYTES);
+fn export_key(raw: &[u8]) -> Cow<'_, str> {
+    let raw = &raw[..raw.len().min(KEY_SCAN_BYTES)];
+    if let Some(key) = plain_ascii(raw) {
+        // Printable ASCII: `clean_text` would return it unchanged.
+        if key_looks_like_value(key) {
+            return Cow::Borrowed(REDACTED_NAME);
+        }
+        return Cow::Borrowed(&key[..key.len().min(MAX_KEY_BYTES)]);
+    }
+    let key = clean_text(raw, KEY_SCAN_BYTES);
     if key_looks_like_value(&key) {
-        return REDACTED_NAME.to_owned();
+        return Cow::Borrowed(REDACTED_NAME);
     }
     let mut key = key;
     truncate_on_char(&mut key, MAX_KEY_BYTES);
-    key
+    Cow::Owned(key)
 }
 
 /// Decodes JSON string escapes (lossy: bad escapes are kept literally, lone

@@ -78,11 +78,15 @@ fn looks_like_email(b: &[u8]) -> bool {
 }
 
 /// A recognised format for a string value, from its raw (unescaped) bytes.
+///
+/// Every check starts with a cheap length / first-byte prefilter, and the
+/// std address parsers only see ASCII candidates that can possibly match.
 pub(crate) fn string_format(b: &[u8]) -> Option<&'static str> {
+    let first = *b.first()?;
     if is_uuid(b) {
         return Some("uuid");
     }
-    if is_date(b) {
+    if first.is_ascii_digit() && is_date(b) {
         if b.len() == 10 {
             return Some("date");
         }
@@ -96,23 +100,39 @@ pub(crate) fn string_format(b: &[u8]) -> Option<&'static str> {
         }
         return None;
     }
-    if is_jwt(b) {
+    if first == b'e' && is_jwt(b) {
         return Some("jwt");
     }
-    let s = std::str::from_utf8(b).ok()?;
-    if s.parse::<std::net::Ipv4Addr>().is_ok() {
+    // `Ipv4Addr` text is 7..=15 bytes of digits and dots.
+    if (7..=15).contains(&b.len())
+        && first.is_ascii_digit()
+        && b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+        && std::str::from_utf8(b)
+            .ok()
+            .is_some_and(|s| s.parse::<std::net::Ipv4Addr>().is_ok())
+    {
         return Some("ipv4");
     }
-    if s.contains(':') && s.parse::<std::net::Ipv6Addr>().is_ok() {
+    // `Ipv6Addr` text is at most 45 bytes of hex digits, colons and dots.
+    if b.len() <= 45
+        && b.iter()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, b':' | b'.'))
+        && b.contains(&b':')
+        && std::str::from_utf8(b)
+            .ok()
+            .is_some_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+    {
         return Some("ipv6");
     }
-    if is_email(b) {
-        return Some("email");
-    }
-    if is_uri(b) {
-        return Some("uri");
-    }
-    None
+    // Text that is not UTF-8 has no format.
+    let format = if is_email(b) {
+        "email"
+    } else if is_uri(b) {
+        "uri"
+    } else {
+        return None;
+    };
+    (b.is_ascii() || std::str::from_utf8(b).is_ok()).then_some(format)
 }
 
 fn is_date(b: &[u8]) -> bool {
