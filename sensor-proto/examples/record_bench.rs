@@ -91,6 +91,15 @@ fn hdr(name: &str, value: &str) -> Header {
     }
 }
 
+/// `RECORD_BENCH_NO_SHAPE=1` labels response bodies as text (no shape).
+fn content_type() -> &'static str {
+    if std::env::var_os("RECORD_BENCH_NO_SHAPE").is_some() {
+        "text/plain"
+    } else {
+        "application/json; charset=utf-8"
+    }
+}
+
 fn exchange(rng: &mut Rng) -> Exchange {
     let size = 100 + rng.below(50_000) as usize;
     let with_req_body = rng.below(3) == 0;
@@ -140,7 +149,7 @@ fn exchange(rng: &mut Rng) -> Exchange {
                     hdr("Server", "bench"),
                     hdr("Connection", "keep-alive"),
                     hdr("X-Request-Id", "d9a1e25f-ca7c-48d4-83db-9009935bab90"),
-                    hdr("Content-Type", "application/json; charset=utf-8"),
+                    hdr("Content-Type", content_type()),
                     hdr("Content-Length", "1234"),
                 ],
             },

@@ -13,8 +13,8 @@
 use std::borrow::Cow;
 use std::hash::Hasher as _;
 
-use super::url::{clean_text, plain_ascii, truncate_on_char, REDACTED_NAME};
-use super::values::{key_looks_like_value, string_format, MAX_FORMAT_BYTES};
+use super::url::{clean_text, truncate_on_char, REDACTED_NAME};
+use super::values::{bytes_look_like_value, key_looks_like_value, string_format, MAX_FORMAT_BYTES};
 use super::Shape;
 
 /// Deepest container level described (top level = 1); deeper values are `any`.
@@ -36,6 +36,7 @@ pub(crate) fn infer(b: &[u8]) -> Option<Shape> {
         pos: 0,
         stop: false,
         cut: false,
+        fields: Vec::with_capacity(MAX_FIELDS),
     };
     s.skip_ws();
     if s.b[s.pos..].starts_with(b"\xEF\xBB\xBF") {
@@ -63,7 +64,14 @@ struct Scanner<'a> {
     stop: bool,
     /// A container below the current object was skipped by the depth cap.
     cut: bool,
+    /// Fields of the objects being scanned, innermost last: `(key hash,
+    /// key, shape)`. Keys borrow the input until their object is complete.
+    /// Keys are UTF-8 (cleaned) text kept as bytes.
+    fields: Vec<(u64, Cow<'a, [u8]>, Shape)>,
 }
+
+/// Slots of an object's key index (open addressing, twice [`MAX_FIELDS`]).
+const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
 
 impl<'a> Scanner<'a> {
     fn peek(&self) -> Option<u8> {
@@ -121,7 +129,9 @@ impl<'a> Scanner<'a> {
         self.pos += 1; // '{'
                        // Small and short-lived: a vector with key hashes beats a map, and
                        // keys borrow the input until the object is complete.
-        let mut fields: Vec<(u64, Cow<'a, str>, Shape)> = Vec::new();
+        let base = self.fields.len();
+        // `index[slot]` is 1 + the field's offset from `base`, 0 if free.
+        let mut index = [0u8; INDEX_SLOTS];
         let mut truncated = false;
         // Depth cuts are reported by the nearest enclosing object.
         let outer_cut = std::mem::take(&mut self.cut);
@@ -153,18 +163,33 @@ impl<'a> Scanner<'a> {
                     }
                     self.pos += 1;
                     let hash = key_hash(&key);
-                    let known = fields.iter().position(|(h, k, _)| *h == hash && *k == key);
-                    if known.is_none() && fields.len() >= MAX_FIELDS {
+                    let mut slot = (hash >> 32) as usize % INDEX_SLOTS;
+                    let mut known = None;
+                    while index[slot] != 0 {
+                        let i = base + usize::from(index[slot]) - 1;
+                        if self.fields[i].0 == hash && self.fields[i].1 == key {
+                            known = Some(i);
+                            break;
+                        }
+                        slot = (slot + 1) % INDEX_SLOTS;
+                    }
+                    let len = self.fields.len() - base;
+                    if known.is_none() && len >= MAX_FIELDS {
                         truncated = true;
                         self.skip_ws();
                         self.skip_value();
                     } else {
                         match (self.value(depth + 1), known) {
                             (Some(shape), Some(i)) => {
-                                let prev = std::mem::replace(&mut fields[i].2, Shape::Null);
-                                fields[i].2 = merge(prev, shape);
+                                let prev = std::mem::replace(&mut self.fields[i].2, Shape::Null);
+                                self.fields[i].2 = merge(prev, shape);
                             }
-                            (Some(shape), None) => fields.push((hash, key, shape)),
+                            (Some(shape), None) => {
+                                // Nested objects have put back what they took.
+                                debug_assert_eq!(self.fields.len() - base, len);
+                                index[slot] = u8::try_from(len + 1).unwrap_or(u8::MAX);
+                                self.fields.push((hash, key, shape));
+                            }
                             (None, _) => truncated = true,
                         }
                     }
@@ -181,10 +206,13 @@ impl<'a> Scanner<'a> {
         }
         truncated |= self.cut;
         self.cut = outer_cut;
-        fields.sort_unstable_by(|a, b| a.1.cmp(&b.1));
-        let fields = fields
-            .into_iter()
-            .map(|(_, k, v)| (k.into_owned(), v))
+        // Sorted here with a cheap comparison, `BTreeMap::from_iter`'s own
+        // sort only confirms the order.
+        self.fields[base..].sort_unstable_by(|a, b| key_cmp(&a.1, &b.1));
+        let fields = self
+            .fields
+            .drain(base..)
+            .map(|(_, k, v)| (key_string(k), v))
             .collect();
         Shape::Object { fields, truncated }
     }
@@ -331,9 +359,28 @@ impl<'a> Scanner<'a> {
     }
 }
 
-fn key_hash(key: &str) -> u64 {
+/// Byte-wise order of two keys (the order of their `String`s), comparing
+/// eight bytes at a time.
+fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let (x, y) = (word(x), word(y));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    let n = (a.len().min(b.len()) / 8) * 8;
+    a[n..].cmp(&b[n..])
+}
+
+fn word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(b);
+    u64::from_be_bytes(w)
+}
+
+fn key_hash(key: &[u8]) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
-    h.write(key.as_bytes());
+    h.write(key);
     h.finish()
 }
 
@@ -387,22 +434,30 @@ pub(crate) fn merge(a: Shape, b: Shape) -> Shape {
 
 /// The exported form of an object key: cleaned, capped, or [`REDACTED_NAME`]
 /// when it looks like a value (map-shaped JSON keyed by ids or emails).
-fn export_key(raw: &[u8]) -> Cow<'_, str> {
+fn export_key(raw: &[u8]) -> Cow<'_, [u8]> {
     let raw = &raw[..raw.len().min(KEY_SCAN_BYTES)];
-    if let Some(key) = plain_ascii(raw) {
+    if raw.iter().all(|c| (0x20..0x7f).contains(c)) {
         // Printable ASCII: `clean_text` would return it unchanged.
-        if key_looks_like_value(key) {
-            return Cow::Borrowed(REDACTED_NAME);
+        if bytes_look_like_value(raw) {
+            return Cow::Borrowed(REDACTED_NAME.as_bytes());
         }
-        return Cow::Borrowed(&key[..key.len().min(MAX_KEY_BYTES)]);
+        return Cow::Borrowed(&raw[..raw.len().min(MAX_KEY_BYTES)]);
     }
     let key = clean_text(raw, KEY_SCAN_BYTES);
     if key_looks_like_value(&key) {
-        return Cow::Borrowed(REDACTED_NAME);
+        return Cow::Borrowed(REDACTED_NAME.as_bytes());
     }
     let mut key = key;
     truncate_on_char(&mut key, MAX_KEY_BYTES);
-    Cow::Owned(key)
+    Cow::Owned(key.into_bytes())
+}
+
+/// An exported key (always UTF-8) as a `String`.
+fn key_string(k: Cow<'_, [u8]>) -> String {
+    match String::from_utf8(k.into_owned()) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
 }
 
 /// Decodes JSON string escapes (lossy: bad escapes are kept literally, lone
