@@ -179,18 +179,22 @@ impl<'a> Scanner<'a> {
                         self.skip_ws();
                         self.skip_value();
                     } else {
-                        match (self.value(depth + 1), known) {
-                            (Some(shape), Some(i)) => {
-                                let prev = std::mem::replace(&mut self.fields[i].2, Shape::Null);
-                                self.fields[i].2 = merge(prev, shape);
+                        if let Some(i) = known {
+                            let mut prev = std::mem::replace(&mut self.fields[i].2, Shape::Null);
+                            if !self.merge_value(depth + 1, &mut prev) {
+                                truncated = true;
                             }
-                            (Some(shape), None) => {
-                                // Nested objects have put back what they took.
-                                debug_assert_eq!(self.fields.len() - base, len);
-                                index[slot] = u8::try_from(len + 1).unwrap_or(u8::MAX);
-                                self.fields.push((hash, key, shape));
+                            self.fields[i].2 = prev;
+                        } else {
+                            match self.value(depth + 1) {
+                                Some(shape) => {
+                                    // Nested objects have put back what they took.
+                                    debug_assert_eq!(self.fields.len() - base, len);
+                                    index[slot] = u8::try_from(len + 1).unwrap_or(u8::MAX);
+                                    self.fields.push((hash, key, shape));
+                                }
+                                None => truncated = true,
                             }
-                            (None, _) => truncated = true,
                         }
                     }
                 }
@@ -238,11 +242,11 @@ impl<'a> Scanner<'a> {
                 }
                 Some(_) => {
                     seen += 1;
-                    if let Some(shape) = self.value(depth + 1) {
-                        items = Some(match items.take() {
-                            None => shape,
-                            Some(prev) => merge(prev, shape),
-                        });
+                    match &mut items {
+                        Some(prev) => {
+                            self.merge_value(depth + 1, prev);
+                        }
+                        None => items = self.value(depth + 1),
                     }
                 }
             }
@@ -252,6 +256,37 @@ impl<'a> Scanner<'a> {
         }
         Shape::Array {
             items: items.map(Box::new),
+        }
+    }
+
+    /// Scans one value and merges it into `prev` as [`merge`] would, without
+    /// building a shape for a string; false if there was no value.
+    fn merge_value(&mut self, depth: usize, prev: &mut Shape) -> bool {
+        self.skip_ws();
+        if self.peek() == Some(b'"') {
+            let (raw, escaped, _complete) = self.string();
+            let format = if escaped || raw.len() > MAX_FORMAT_BYTES {
+                None
+            } else {
+                string_format(raw)
+            };
+            match prev {
+                Shape::String { format: f } => {
+                    if f.as_deref() != format {
+                        *f = None;
+                    }
+                }
+                _ => *prev = Shape::Any,
+            }
+            return true;
+        }
+        match self.value(depth) {
+            Some(shape) => {
+                let p = std::mem::replace(prev, Shape::Null);
+                *prev = merge(p, shape);
+                true
+            }
+            None => false,
         }
     }
 
