@@ -11,6 +11,7 @@
 //! so hostile input (`[[[[…`) costs one pass and no stack.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::hash::Hasher as _;
 
 use super::url::{clean_text, truncate_on_char, REDACTED_NAME};
@@ -69,6 +70,9 @@ struct Scanner<'a> {
     /// Keys are UTF-8 (cleaned) text kept as bytes.
     fields: Vec<(u64, Cow<'a, [u8]>, Shape)>,
 }
+
+/// Objects with at most this many fields are built by inserting.
+const SMALL_OBJECT: usize = 8;
 
 /// Slots of an object's key index (open addressing, twice [`MAX_FIELDS`]).
 const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
@@ -210,14 +214,23 @@ impl<'a> Scanner<'a> {
         }
         truncated |= self.cut;
         self.cut = outer_cut;
+        let len_now = self.fields.len() - base;
         // Sorted here with a cheap comparison, `BTreeMap::from_iter`'s own
         // sort only confirms the order.
         self.fields[base..].sort_unstable_by(|a, b| key_cmp(&a.1, &b.1));
-        let fields = self
+        let drained = self
             .fields
             .drain(base..)
-            .map(|(_, k, v)| (key_string(k), v))
-            .collect();
+            .map(|(_, k, v)| (key_string(k), v));
+        let fields = if len_now <= SMALL_OBJECT {
+            // A few ascending inserts into one leaf beat collecting and
+            // re-sorting a vector.
+            let mut map = BTreeMap::new();
+            map.extend(drained);
+            map
+        } else {
+            drained.collect()
+        };
         Shape::Object { fields, truncated }
     }
 

@@ -128,6 +128,19 @@ fn looks_like_email(b: &[u8]) -> bool {
 
 /// A recognised format for a string value, from its raw (unescaped) bytes.
 pub(crate) fn string_format(b: &[u8]) -> Option<&'static str> {
+    let first = *b.first()?;
+    // Every format needs one of: 36 bytes (uuid), a leading digit (date,
+    // ipv4), a leading `e` (jwt), an `@` (email) or a `:` (ipv6, uri).
+    // The `@`/`:` scan has no early exit so that it vectorises.
+    if b.len() != 36
+        && !first.is_ascii_digit()
+        && first != b'e'
+        && !b
+            .iter()
+            .fold(false, |seen, &c| seen | (c == b'@') | (c == b':'))
+    {
+        return None;
+    }
     classified_format(b, classify(b))
 }
 
