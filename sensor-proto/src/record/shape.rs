@@ -10,10 +10,12 @@
 //! [`MAX_DEPTH`]; deeper values are skipped by an iterative bracket counter,
 //! so hostile input (`[[[[…`) costs one pass and no stack.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::hash::Hasher as _;
 
 use super::url::{clean_text, truncate_on_char, REDACTED_NAME};
-use super::values::{key_looks_like_value, string_format, MAX_FORMAT_BYTES};
+use super::values::{bytes_look_like_value, key_looks_like_value, string_format, MAX_FORMAT_BYTES};
 use super::Shape;
 
 /// Deepest container level described (top level = 1); deeper values are `any`.
@@ -35,6 +37,7 @@ pub(crate) fn infer(b: &[u8]) -> Option<Shape> {
         pos: 0,
         stop: false,
         cut: false,
+        fields: Vec::with_capacity(MAX_FIELDS),
     };
     s.skip_ws();
     if s.b[s.pos..].starts_with(b"\xEF\xBB\xBF") {
@@ -62,9 +65,19 @@ struct Scanner<'a> {
     stop: bool,
     /// A container below the current object was skipped by the depth cap.
     cut: bool,
+    /// Fields of the objects being scanned, innermost last: `(key hash,
+    /// key, shape)`. Keys borrow the input until their object is complete.
+    /// Keys are UTF-8 (cleaned) text kept as bytes.
+    fields: Vec<(u64, Cow<'a, [u8]>, Shape)>,
 }
 
-impl Scanner<'_> {
+/// Objects with at most this many fields are built by inserting.
+const SMALL_OBJECT: usize = 8;
+
+/// Slots of an object's key index (open addressing, twice [`MAX_FIELDS`]).
+const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
+
+impl<'a> Scanner<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -118,7 +131,11 @@ impl Scanner<'_> {
 
     fn object(&mut self, depth: usize) -> Shape {
         self.pos += 1; // '{'
-        let mut fields = BTreeMap::new();
+                       // Small and short-lived: a vector with key hashes beats a map, and
+                       // keys borrow the input until the object is complete.
+        let base = self.fields.len();
+        // `index[slot]` is 1 + the field's offset from `base`, 0 if free.
+        let mut index = [0u8; INDEX_SLOTS];
         let mut truncated = false;
         // Depth cuts are reported by the nearest enclosing object.
         let outer_cut = std::mem::take(&mut self.cut);
@@ -138,7 +155,7 @@ impl Scanner<'_> {
                 Some(b'"') => {
                     let (raw, escaped, complete) = self.string();
                     let key = if escaped {
-                        export_key(&unescape(raw))
+                        Cow::Owned(export_key(&unescape(raw)).into_owned())
                     } else {
                         export_key(raw)
                     };
@@ -149,15 +166,39 @@ impl Scanner<'_> {
                         break;
                     }
                     self.pos += 1;
-                    let known = fields.contains_key(&key);
-                    if !known && fields.len() >= MAX_FIELDS {
+                    let hash = key_hash(&key);
+                    let mut slot = (hash >> 32) as usize % INDEX_SLOTS;
+                    let mut known = None;
+                    while index[slot] != 0 {
+                        let i = base + usize::from(index[slot]) - 1;
+                        if self.fields[i].0 == hash && self.fields[i].1 == key {
+                            known = Some(i);
+                            break;
+                        }
+                        slot = (slot + 1) % INDEX_SLOTS;
+                    }
+                    let len = self.fields.len() - base;
+                    if known.is_none() && len >= MAX_FIELDS {
                         truncated = true;
                         self.skip_ws();
                         self.skip_value();
                     } else {
-                        match self.value(depth + 1) {
-                            Some(shape) => insert_merged(&mut fields, key, shape),
-                            None => truncated = true,
+                        if let Some(i) = known {
+                            let mut prev = std::mem::replace(&mut self.fields[i].2, Shape::Null);
+                            if !self.merge_value(depth + 1, &mut prev) {
+                                truncated = true;
+                            }
+                            self.fields[i].2 = prev;
+                        } else {
+                            match self.value(depth + 1) {
+                                Some(shape) => {
+                                    // Nested objects have put back what they took.
+                                    debug_assert_eq!(self.fields.len() - base, len);
+                                    index[slot] = u8::try_from(len + 1).unwrap_or(u8::MAX);
+                                    self.fields.push((hash, key, shape));
+                                }
+                                None => truncated = true,
+                            }
                         }
                     }
                 }
@@ -173,6 +214,23 @@ impl Scanner<'_> {
         }
         truncated |= self.cut;
         self.cut = outer_cut;
+        let len_now = self.fields.len() - base;
+        // Sorted here with a cheap comparison, `BTreeMap::from_iter`'s own
+        // sort only confirms the order.
+        self.fields[base..].sort_unstable_by(|a, b| key_cmp(&a.1, &b.1));
+        let drained = self
+            .fields
+            .drain(base..)
+            .map(|(_, k, v)| (key_string(k), v));
+        let fields = if len_now <= SMALL_OBJECT {
+            // A few ascending inserts into one leaf beat collecting and
+            // re-sorting a vector.
+            let mut map = BTreeMap::new();
+            map.extend(drained);
+            map
+        } else {
+            drained.collect()
+        };
         Shape::Object { fields, truncated }
     }
 
@@ -197,11 +255,11 @@ impl Scanner<'_> {
                 }
                 Some(_) => {
                     seen += 1;
-                    if let Some(shape) = self.value(depth + 1) {
-                        items = Some(match items.take() {
-                            None => shape,
-                            Some(prev) => merge(prev, shape),
-                        });
+                    match &mut items {
+                        Some(prev) => {
+                            self.merge_value(depth + 1, prev);
+                        }
+                        None => items = self.value(depth + 1),
                     }
                 }
             }
@@ -214,9 +272,40 @@ impl Scanner<'_> {
         }
     }
 
+    /// Scans one value and merges it into `prev` as [`merge`] would, without
+    /// building a shape for a string; false if there was no value.
+    fn merge_value(&mut self, depth: usize, prev: &mut Shape) -> bool {
+        self.skip_ws();
+        if self.peek() == Some(b'"') {
+            let (raw, escaped, _complete) = self.string();
+            let format = if escaped || raw.len() > MAX_FORMAT_BYTES {
+                None
+            } else {
+                string_format(raw)
+            };
+            match prev {
+                Shape::String { format: f } => {
+                    if f.as_deref() != format {
+                        *f = None;
+                    }
+                }
+                _ => *prev = Shape::Any,
+            }
+            return true;
+        }
+        match self.value(depth) {
+            Some(shape) => {
+                let p = std::mem::replace(prev, Shape::Null);
+                *prev = merge(p, shape);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A string at `pos` (on its opening quote): the raw bytes between the
     /// quotes, whether it contains escapes, whether the closing quote was seen.
-    fn string(&mut self) -> (&[u8], bool, bool) {
+    fn string(&mut self) -> (&'a [u8], bool, bool) {
         let start = self.pos + 1;
         let mut i = start;
         let mut escaped = false;
@@ -318,15 +407,29 @@ impl Scanner<'_> {
     }
 }
 
-fn insert_merged(fields: &mut BTreeMap<String, Shape>, key: String, shape: Shape) {
-    match fields.remove(&key) {
-        Some(prev) => {
-            fields.insert(key, merge(prev, shape));
-        }
-        None => {
-            fields.insert(key, shape);
+/// Byte-wise order of two keys (the order of their `String`s), comparing
+/// eight bytes at a time.
+fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let (x, y) = (word(x), word(y));
+        if x != y {
+            return x.cmp(&y);
         }
     }
+    let n = (a.len().min(b.len()) / 8) * 8;
+    a[n..].cmp(&b[n..])
+}
+
+fn word(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(b);
+    u64::from_be_bytes(w)
+}
+
+fn key_hash(key: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(key);
+    h.finish()
 }
 
 /// Merges two element shapes: same types merge, objects take the union of
@@ -359,8 +462,11 @@ pub(crate) fn merge(a: Shape, b: Shape) -> Shape {
         ) => {
             let mut truncated = ta || tb;
             for (k, v) in fb {
-                if fa.contains_key(&k) || fa.len() < MAX_FIELDS {
-                    insert_merged(&mut fa, k, v);
+                if let Some(prev) = fa.get_mut(&k) {
+                    let p = std::mem::replace(prev, Shape::Null);
+                    *prev = merge(p, v);
+                } else if fa.len() < MAX_FIELDS {
+                    fa.insert(k, v);
                 } else {
                     truncated = true;
                 }
@@ -376,14 +482,30 @@ pub(crate) fn merge(a: Shape, b: Shape) -> Shape {
 
 /// The exported form of an object key: cleaned, capped, or [`REDACTED_NAME`]
 /// when it looks like a value (map-shaped JSON keyed by ids or emails).
-fn export_key(raw: &[u8]) -> String {
-    let key = clean_text(&raw[..raw.len().min(KEY_SCAN_BYTES)], KEY_SCAN_BYTES);
+fn export_key(raw: &[u8]) -> Cow<'_, [u8]> {
+    let raw = &raw[..raw.len().min(KEY_SCAN_BYTES)];
+    if raw.iter().all(|c| (0x20..0x7f).contains(c)) {
+        // Printable ASCII: `clean_text` would return it unchanged.
+        if bytes_look_like_value(raw) {
+            return Cow::Borrowed(REDACTED_NAME.as_bytes());
+        }
+        return Cow::Borrowed(&raw[..raw.len().min(MAX_KEY_BYTES)]);
+    }
+    let key = clean_text(raw, KEY_SCAN_BYTES);
     if key_looks_like_value(&key) {
-        return REDACTED_NAME.to_owned();
+        return Cow::Borrowed(REDACTED_NAME.as_bytes());
     }
     let mut key = key;
     truncate_on_char(&mut key, MAX_KEY_BYTES);
-    key
+    Cow::Owned(key.into_bytes())
+}
+
+/// An exported key (always UTF-8) as a `String`.
+fn key_string(k: Cow<'_, [u8]>) -> String {
+    match String::from_utf8(k.into_owned()) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
 }
 
 /// Decodes JSON string escapes (lossy: bad escapes are kept literally, lone

@@ -185,6 +185,29 @@ fn hex_val(c: &u8) -> Option<u8> {
 /// Lossy UTF-8 with control characters (NUL included) replaced by U+FFFD,
 /// truncated to at most `cap` bytes on a character boundary.
 pub(crate) fn clean_text(bytes: &[u8], cap: usize) -> String {
+    // Printable ASCII is kept as is and every byte is a char boundary, so
+    // the result is the first `cap` bytes whatever follows them.
+    if let Some(plain) = plain_ascii(&bytes[..bytes.len().min(cap)]) {
+        return plain.to_owned();
+    }
+    clean_text_slow(bytes, cap)
+}
+
+/// `bytes` as text if it is printable ASCII (no control characters), the
+/// common case that [`clean_text`] returns unchanged.
+pub(crate) fn plain_ascii(bytes: &[u8]) -> Option<&str> {
+    if bytes.iter().all(|&c| plain_ascii_byte(c)) {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
+}
+
+fn plain_ascii_byte(c: u8) -> bool {
+    (0x20..0x7f).contains(&c)
+}
+
+fn clean_text_slow(bytes: &[u8], cap: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len().min(cap));
     for ch in text.chars() {

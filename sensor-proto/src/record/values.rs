@@ -11,14 +11,19 @@ pub(crate) const MAX_FORMAT_BYTES: usize = 256;
 /// format (date, IP, URI, JWT), and high-entropy strings of 20 characters
 /// or more.
 pub(crate) fn key_looks_like_value(k: &str) -> bool {
-    let b = k.as_bytes();
+    bytes_look_like_value(k.as_bytes())
+}
+
+/// [`key_looks_like_value`] for a key given as (UTF-8) bytes.
+pub(crate) fn bytes_look_like_value(b: &[u8]) -> bool {
     if b.is_empty() {
         return false;
     }
-    if b.iter().all(u8::is_ascii_digit) || is_uuid(b) || looks_like_email(b) {
+    let class = classify(b);
+    if class == DIGIT || is_uuid(b) || (class & AT != 0 && looks_like_email(b)) {
         return true;
     }
-    if b.len() >= 16 && b.iter().all(u8::is_ascii_hexdigit) {
+    if b.len() >= 16 && class & !(DIGIT | HEX_LETTER) == 0 {
         return true;
     }
     // Base64(url) of a JSON object (a JWT part, an encoded cursor or token).
@@ -26,10 +31,54 @@ pub(crate) fn key_looks_like_value(k: &str) -> bool {
         return true;
     }
     // Dates, IPs, URIs and JWTs as keys are data, too.
-    if b.len() <= MAX_FORMAT_BYTES && string_format(b).is_some() {
+    if b.len() <= MAX_FORMAT_BYTES && classified_format(b, class).is_some() {
         return true;
     }
     b.len() >= 20 && high_entropy(b)
+}
+
+// Byte classes, one bit each: `classify` ORs them over a string so that one
+// pass tells which format checks can possibly succeed.
+const DIGIT: u16 = 1;
+const HEX_LETTER: u16 = 1 << 1;
+const OTHER_LETTER: u16 = 1 << 2;
+const DOT: u16 = 1 << 3;
+const COLON: u16 = 1 << 4;
+const AT: u16 = 1 << 5;
+const WHITESPACE: u16 = 1 << 6;
+const OTHER_ASCII: u16 = 1 << 7;
+const NON_ASCII: u16 = 1 << 8;
+
+const CLASSES: [u16; 256] = {
+    let mut t = [NON_ASCII; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_digit() {
+            DIGIT
+        } else if b.is_ascii_hexdigit() {
+            HEX_LETTER
+        } else if b.is_ascii_alphabetic() {
+            OTHER_LETTER
+        } else if b == b'.' {
+            DOT
+        } else if b == b':' {
+            COLON
+        } else if b == b'@' {
+            AT
+        } else if b.is_ascii_whitespace() {
+            WHITESPACE
+        } else {
+            OTHER_ASCII
+        };
+        c += 1;
+    }
+    t
+};
+
+/// The union of the byte classes in `b`.
+fn classify(b: &[u8]) -> u16 {
+    b.iter().fold(0, |acc, &c| acc | CLASSES[usize::from(c)])
 }
 
 fn is_base64_char(c: &u8) -> bool {
@@ -79,10 +128,31 @@ fn looks_like_email(b: &[u8]) -> bool {
 
 /// A recognised format for a string value, from its raw (unescaped) bytes.
 pub(crate) fn string_format(b: &[u8]) -> Option<&'static str> {
+    let first = *b.first()?;
+    // Every format needs one of: 36 bytes (uuid), a leading digit (date,
+    // ipv4), a leading `e` (jwt), an `@` (email) or a `:` (ipv6, uri).
+    // The `@`/`:` scan has no early exit so that it vectorises.
+    if b.len() != 36
+        && !first.is_ascii_digit()
+        && first != b'e'
+        && !b
+            .iter()
+            .fold(false, |seen, &c| seen | (c == b'@') | (c == b':'))
+    {
+        return None;
+    }
+    classified_format(b, classify(b))
+}
+
+/// [`string_format`] for `b` whose byte classes are `class`: each check is
+/// guarded by a cheap length / first-byte / class test, and the std address
+/// parsers only see ASCII candidates that can possibly match.
+fn classified_format(b: &[u8], class: u16) -> Option<&'static str> {
+    let first = *b.first()?;
     if is_uuid(b) {
         return Some("uuid");
     }
-    if is_date(b) {
+    if first.is_ascii_digit() && is_date(b) {
         if b.len() == 10 {
             return Some("date");
         }
@@ -96,23 +166,38 @@ pub(crate) fn string_format(b: &[u8]) -> Option<&'static str> {
         }
         return None;
     }
-    if is_jwt(b) {
+    if first == b'e' && is_jwt(b) {
         return Some("jwt");
     }
-    let s = std::str::from_utf8(b).ok()?;
-    if s.parse::<std::net::Ipv4Addr>().is_ok() {
+    // `Ipv4Addr` text is 7..=15 bytes of digits and dots.
+    if (7..=15).contains(&b.len())
+        && first.is_ascii_digit()
+        && class & !(DIGIT | DOT) == 0
+        && parses::<std::net::Ipv4Addr>(b)
+    {
         return Some("ipv4");
     }
-    if s.contains(':') && s.parse::<std::net::Ipv6Addr>().is_ok() {
+    // `Ipv6Addr` text is at most 45 bytes of hex digits, colons and dots.
+    if b.len() <= 45
+        && class & COLON != 0
+        && class & !(DIGIT | HEX_LETTER | COLON | DOT) == 0
+        && parses::<std::net::Ipv6Addr>(b)
+    {
         return Some("ipv6");
     }
-    if is_email(b) {
-        return Some("email");
-    }
-    if is_uri(b) {
-        return Some("uri");
-    }
-    None
+    let format = if class & AT != 0 && is_email(b) {
+        "email"
+    } else if class & COLON != 0 && class & WHITESPACE == 0 && is_uri(b) {
+        "uri"
+    } else {
+        return None;
+    };
+    // Text that is not UTF-8 has no format.
+    (class & NON_ASCII == 0 || std::str::from_utf8(b).is_ok()).then_some(format)
+}
+
+fn parses<T: std::str::FromStr>(b: &[u8]) -> bool {
+    std::str::from_utf8(b).is_ok_and(|s| s.parse::<T>().is_ok())
 }
 
 fn is_date(b: &[u8]) -> bool {
