@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use shadowtap_proto::engine::{Counters, Engine, EngineConfig};
-use shadowtap_proto::record::{BodyInfo, FingerprintKey, MessageInfo, Shape};
+use shadowtap_proto::record::FingerprintKey;
 use shadowtap_proto::ExchangeRecord;
 
 use crate::capture::{CaptureSource, ErrorKind, FileSource};
@@ -194,7 +194,8 @@ impl RecordWriter {
     fn write_all(&mut self, records: &[ExchangeRecord]) -> anyhow::Result<()> {
         for r in records {
             self.line.clear();
-            write_record(&mut self.line, r).with_context(|| format!("writing {}", self.name))?;
+            serde_json::to_writer(&mut self.line, r)
+                .with_context(|| format!("writing {}", self.name))?;
             self.line.push(b'\n');
             self.out
                 .write_all(&self.line)
@@ -207,177 +208,5 @@ impl RecordWriter {
         self.out
             .flush()
             .with_context(|| format!("writing {}", self.name))
-    }
-}
-
-/// Appends the JSON of `r` to `out`, byte-identical to
-/// `serde_json::to_writer(out, r)`: the record and its messages are written
-/// field by field (small fields through serde_json), the body shape, which
-/// is most of a line, by hand from static fragments.
-fn write_record(out: &mut Vec<u8>, r: &ExchangeRecord) -> serde_json::Result<()> {
-    out.extend_from_slice(b"{\"schema\":");
-    serde_json::to_writer(&mut *out, &r.schema)?;
-    field(out, "ts", &r.ts)?;
-    opt_field(out, "latency_us", &r.latency_us)?;
-    opt_field(out, "duration_us", &r.duration_us)?;
-    field(out, "client", &r.client)?;
-    field(out, "server", &r.server)?;
-    field(out, "host", &r.host)?;
-    field(out, "method", &r.method)?;
-    field(out, "path", &r.path)?;
-    if !r.query_params.is_empty() {
-        field(out, "query_params", &r.query_params)?;
-    }
-    field(out, "version", &r.version)?;
-    opt_field(out, "status", &r.status)?;
-    out.extend_from_slice(b",\"request\":");
-    write_message(out, &r.request)?;
-    if let Some(response) = &r.response {
-        out.extend_from_slice(b",\"response\":");
-        write_message(out, response)?;
-    }
-    if !r.interim.is_empty() {
-        field(out, "interim", &r.interim)?;
-    }
-    field(out, "auth", &r.auth)?;
-    opt_field(out, "principal", &r.principal)?;
-    opt_field(out, "tunnel", &r.tunnel)?;
-    field(out, "flags", &r.flags)?;
-    if !r.anomalies.is_empty() {
-        field(out, "anomalies", &r.anomalies)?;
-    }
-    out.push(b'}');
-    Ok(())
-}
-
-/// `,"name":value` (never the first field of an object).
-fn field<T: Serialize + ?Sized>(
-    out: &mut Vec<u8>,
-    name: &str,
-    value: &T,
-) -> serde_json::Result<()> {
-    out.push(b',');
-    write_str(out, name)?;
-    out.push(b':');
-    serde_json::to_writer(&mut *out, value)
-}
-
-fn opt_field<T: Serialize>(
-    out: &mut Vec<u8>,
-    name: &str,
-    value: &Option<T>,
-) -> serde_json::Result<()> {
-    match value {
-        Some(v) => field(out, name, v),
-        None => Ok(()),
-    }
-}
-
-fn write_message(out: &mut Vec<u8>, m: &MessageInfo) -> serde_json::Result<()> {
-    out.extend_from_slice(b"{\"headers\":");
-    serde_json::to_writer(&mut *out, &m.headers)?;
-    opt_field(out, "content_type", &m.content_type)?;
-    opt_field(out, "content_encoding", &m.content_encoding)?;
-    out.extend_from_slice(b",\"body\":");
-    write_body(out, &m.body)?;
-    out.push(b'}');
-    Ok(())
-}
-
-fn write_body(out: &mut Vec<u8>, b: &BodyInfo) -> serde_json::Result<()> {
-    out.extend_from_slice(b"{\"framing\":");
-    serde_json::to_writer(&mut *out, &b.framing)?;
-    field(out, "wire_bytes", &b.wire_bytes)?;
-    field(out, "bytes", &b.bytes)?;
-    opt_field(out, "decoded_bytes", &b.decoded_bytes)?;
-    if let Some(shape) = &b.shape {
-        out.extend_from_slice(b",\"shape\":");
-        write_shape(out, shape)?;
-    }
-    opt_field(out, "form_keys", &b.form_keys)?;
-    if b.sampled {
-        out.extend_from_slice(b",\"sampled\":true");
-    }
-    out.push(b'}');
-    Ok(())
-}
-
-/// A shape as serde's internally tagged form. Recursion is bounded by the
-/// shape's depth (built shapes are at most `MAX_DEPTH` deep).
-fn write_shape(out: &mut Vec<u8>, s: &Shape) -> serde_json::Result<()> {
-    match s {
-        Shape::Null => out.extend_from_slice(br#"{"type":"null"}"#),
-        Shape::Boolean => out.extend_from_slice(br#"{"type":"boolean"}"#),
-        Shape::Integer => out.extend_from_slice(br#"{"type":"integer"}"#),
-        Shape::Number => out.extend_from_slice(br#"{"type":"number"}"#),
-        Shape::Any => out.extend_from_slice(br#"{"type":"any"}"#),
-        Shape::String { format: None } => out.extend_from_slice(br#"{"type":"string"}"#),
-        Shape::String {
-            format: Some(format),
-        } => {
-            out.extend_from_slice(br#"{"type":"string","format":"#);
-            write_str(out, format)?;
-            out.push(b'}');
-        }
-        Shape::Array { items } => {
-            out.extend_from_slice(br#"{"type":"array""#);
-            if let Some(items) = items {
-                out.extend_from_slice(br#","items":"#);
-                write_shape(out, items)?;
-            }
-            out.push(b'}');
-        }
-        Shape::Object { fields, truncated } => {
-            out.extend_from_slice(br#"{"type":"object","fields":{"#);
-            for (i, (key, value)) in fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, key)?;
-                out.push(b':');
-                write_shape(out, value)?;
-            }
-            out.push(b'}');
-            if *truncated {
-                out.extend_from_slice(br#","truncated":true"#);
-            }
-            out.push(b'}');
-        }
-    }
-    Ok(())
-}
-
-/// A JSON string: copied as is when serde_json would not escape anything.
-fn write_str(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
-    if s.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-        Ok(())
-    } else {
-        serde_json::to_writer(&mut *out, s)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hand_written_json_matches_serde() {
-        let lines = [
-            r#"{"schema":1,"ts":"2023-11-14T22:13:20.002417000Z","latency_us":1,"duration_us":1,"client":"10.1.65.131:46585","server":"[2001:db8::1]:80","host":"api11.internal.example.com","method":"GET","path":"/v1/p\"l\u0001ans/\u00e9","query_params":["a","{key}"],"version":"1.1","status":401,"request":{"headers":["host","authorization"],"body":{"framing":"none","wire_bytes":0,"bytes":0,"decoded_bytes":0}},"response":{"headers":["date","content-type"],"content_type":"application/json","content_encoding":"gzip","body":{"framing":"chunked","wire_bytes":35,"bytes":35,"shape":{"type":"object","fields":{"a\"b\n":{"type":"array","items":{"type":"object","fields":{"x":{"type":"any"},"y":{"type":"null"}},"truncated":true}},"code":{"type":"integer"},"e":{"type":"array"},"n":{"type":"number"},"ok":{"type":"boolean"},"id":{"type":"string","format":"uuid"},"\u00e9":{"type":"string"}},"truncated":true},"sampled":true}},"interim":[100],"auth":{"scheme":"bearer_jwt","jwt":{"alg":"RS256","iss":"x","aud":["a"],"has_exp":true,"lifetime_s":3600}},"principal":"fa05019f0cce060e15e4e26c5dc7016b","flags":{"gap":true,"truncated":true},"anomalies":["bare_lf"]}"#,
-            r#"{"schema":1,"ts":"2023-11-14T22:13:20.001965000Z","client":"10.1.129.146:47824","server":"10.0.0.13:80","host":"h","method":"POST","path":"/","version":"1.0","request":{"headers":[],"content_type":"application/x-www-form-urlencoded","body":{"framing":"content_length","wire_bytes":9,"bytes":9,"decoded_bytes":9,"form_keys":["a","b"],"sampled":true}},"auth":{"scheme":"api_key","key_name":"x-api-key","key_in":"header","cookies":["sid"]},"flags":{"mid_stream":true,"unanswered":true}}"#,
-        ];
-        for line in lines {
-            let r: ExchangeRecord = serde_json::from_str(line).unwrap();
-            let want = serde_json::to_vec(&r).unwrap();
-            let mut got = Vec::new();
-            write_record(&mut got, &r).unwrap();
-            assert_eq!(
-                String::from_utf8(got).unwrap(),
-                String::from_utf8(want).unwrap()
-            );
-        }
     }
 }
