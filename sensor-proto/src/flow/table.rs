@@ -284,8 +284,14 @@ impl<H: FlowHandler> FlowTable<H> {
         }
         if flow.client.is_none() && !seg.payload.is_empty() {
             flow.client = Some(match H::classify(seg.payload) {
-                Some(true) => side,
-                Some(false) => other,
+                Some(is_client) => {
+                    self.stats.roles_by_payload += 1;
+                    if is_client {
+                        side
+                    } else {
+                        other
+                    }
+                }
                 None => {
                     self.stats.roles_by_port += 1;
                     if server_port_rank(seg.dport) <= server_port_rank(seg.sport) {
@@ -295,9 +301,6 @@ impl<H: FlowHandler> FlowTable<H> {
                     }
                 }
             });
-            if H::classify(seg.payload).is_some() {
-                self.stats.roles_by_payload += 1;
-            }
         }
         if flow.handler.is_none() {
             if let Some(client) = flow.client {
