@@ -3,6 +3,8 @@
 //!
 //! Both only *classify*: the inspected text is never kept.
 
+use super::StringFormat;
+
 /// Longest string value examined for a format; longer ones get none.
 pub(crate) const MAX_FORMAT_BYTES: usize = 256;
 
@@ -127,7 +129,7 @@ fn looks_like_email(b: &[u8]) -> bool {
 }
 
 /// A recognised format for a string value, from its raw (unescaped) bytes.
-pub(crate) fn string_format(b: &[u8]) -> Option<&'static str> {
+pub(crate) fn string_format(b: &[u8]) -> Option<StringFormat> {
     let first = *b.first()?;
     // Every format needs one of: 36 bytes (uuid), a leading digit (date,
     // ipv4), a leading `e` (jwt), an `@` (email) or a `:` (ipv6, uri).
@@ -147,14 +149,14 @@ pub(crate) fn string_format(b: &[u8]) -> Option<&'static str> {
 /// [`string_format`] for `b` whose byte classes are `class`: each check is
 /// guarded by a cheap length / first-byte / class test, and the std address
 /// parsers only see ASCII candidates that can possibly match.
-fn classified_format(b: &[u8], class: u16) -> Option<&'static str> {
+fn classified_format(b: &[u8], class: u16) -> Option<StringFormat> {
     let first = *b.first()?;
     if is_uuid(b) {
-        return Some("uuid");
+        return Some(StringFormat::Uuid);
     }
     if first.is_ascii_digit() && is_date(b) {
         if b.len() == 10 {
-            return Some("date");
+            return Some(StringFormat::Date);
         }
         if b.len() >= 19
             && matches!(b[10], b'T' | b't' | b' ')
@@ -162,12 +164,12 @@ fn classified_format(b: &[u8], class: u16) -> Option<&'static str> {
             && b[13] == b':'
             && b[14..16].iter().all(u8::is_ascii_digit)
         {
-            return Some("date-time");
+            return Some(StringFormat::DateTime);
         }
         return None;
     }
     if first == b'e' && is_jwt(b) {
-        return Some("jwt");
+        return Some(StringFormat::Jwt);
     }
     // `Ipv4Addr` text is 7..=15 bytes of digits and dots.
     if (7..=15).contains(&b.len())
@@ -175,7 +177,7 @@ fn classified_format(b: &[u8], class: u16) -> Option<&'static str> {
         && class & !(DIGIT | DOT) == 0
         && parses::<std::net::Ipv4Addr>(b)
     {
-        return Some("ipv4");
+        return Some(StringFormat::Ipv4);
     }
     // `Ipv6Addr` text is at most 45 bytes of hex digits, colons and dots.
     if b.len() <= 45
@@ -183,12 +185,12 @@ fn classified_format(b: &[u8], class: u16) -> Option<&'static str> {
         && class & !(DIGIT | HEX_LETTER | COLON | DOT) == 0
         && parses::<std::net::Ipv6Addr>(b)
     {
-        return Some("ipv6");
+        return Some(StringFormat::Ipv6);
     }
     let format = if class & AT != 0 && is_email(b) {
-        "email"
+        StringFormat::Email
     } else if class & COLON != 0 && class & WHITESPACE == 0 && is_uri(b) {
-        "uri"
+        StringFormat::Uri
     } else {
         return None;
     };
@@ -278,7 +280,11 @@ mod tests {
             ("@x.y", None),
         ];
         for (s, want) in cases {
-            assert_eq!(string_format(s.as_bytes()), *want, "{s}");
+            assert_eq!(
+                string_format(s.as_bytes()).map(StringFormat::as_str),
+                *want,
+                "{s}"
+            );
         }
     }
 
