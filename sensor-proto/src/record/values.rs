@@ -32,8 +32,12 @@ pub(crate) fn bytes_look_like_value(b: &[u8]) -> bool {
     if b.len() >= 8 && b.starts_with(b"eyJ") && b.iter().all(is_base64_char) {
         return true;
     }
-    // Dates, IPs, URIs and JWTs as keys are data, too.
-    if b.len() <= MAX_FORMAT_BYTES && classified_format(b, class).is_some() {
+    // Dates, IPs, URIs and JWTs as keys are data, too. Each of them starts
+    // with a digit or `e`, or has an `@` or a `:` (UUIDs were checked above).
+    if b.len() <= MAX_FORMAT_BYTES
+        && (b[0].is_ascii_digit() || b[0] == b'e' || class & (AT | COLON) != 0)
+        && classified_format(b, class).is_some()
+    {
         return true;
     }
     b.len() >= 20 && high_entropy(b)
@@ -110,15 +114,24 @@ fn high_entropy(b: &[u8]) -> bool {
     entropy / n.log2() >= 0.85 && mixed
 }
 
+/// `is_ascii_hexdigit` as a table.
+const HEX: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_hexdigit();
+        c += 1;
+    }
+    t
+};
+
 fn is_uuid(b: &[u8]) -> bool {
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                *c == b'-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return false;
+    }
+    // No early exit: each group is a short branch-free loop.
+    let hex = |s: &[u8]| s.iter().fold(true, |ok, &c| ok & HEX[usize::from(c)]);
+    hex(&b[..8]) & hex(&b[9..13]) & hex(&b[14..18]) & hex(&b[19..23]) & hex(&b[24..])
 }
 
 fn looks_like_email(b: &[u8]) -> bool {
@@ -142,6 +155,10 @@ pub(crate) fn string_format(b: &[u8]) -> Option<StringFormat> {
             .fold(false, |seen, &c| seen | (c == b'@') | (c == b':'))
     {
         return None;
+    }
+    // The most common format, found without classifying the bytes first.
+    if is_uuid(b) {
+        return Some(StringFormat::Uuid);
     }
     classified_format(b, classify(b))
 }
