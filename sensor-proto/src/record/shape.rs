@@ -215,14 +215,32 @@ impl<'a> Scanner<'a> {
         truncated |= self.cut;
         self.cut = outer_cut;
         let len_now = self.fields.len() - base;
-        self.fields[base..].sort_unstable_by(|a, b| key_cmp(&a.1, &b.1));
-        let names_len = self.fields[base..].iter().map(|f| f.1.len()).sum();
-        let mut names = String::with_capacity(names_len);
-        let mut entries = Vec::with_capacity(len_now);
-        for (_, k, v) in self.fields.drain(base..) {
-            push_key(&mut names, &k);
-            entries.push((end_offset(&names), v));
+        // Sorted through a small index of (first eight bytes, offset): the
+        // stack entries themselves are large.
+        let mut order = [(0u64, 0u8); MAX_FIELDS];
+        let order = &mut order[..len_now];
+        for (i, (o, f)) in order.iter_mut().zip(&self.fields[base..]).enumerate() {
+            *o = (prefix_word(&f.1), u8::try_from(i).unwrap_or(u8::MAX));
         }
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                key_cmp(
+                    &self.fields[base + usize::from(a.1)].1,
+                    &self.fields[base + usize::from(b.1)].1,
+                )
+            })
+        });
+        let names_len = self.fields[base..].iter().map(|f| f.1.len()).sum();
+        let mut names = Vec::with_capacity(names_len);
+        let mut entries = Vec::with_capacity(len_now);
+        for &(_, i) in order.iter() {
+            let f = &mut self.fields[base + usize::from(i)];
+            names.extend_from_slice(&f.1);
+            let end = u32::try_from(names.len()).unwrap_or(u32::MAX);
+            entries.push((end, std::mem::replace(&mut f.2, Shape::Null)));
+        }
+        self.fields.truncate(base);
+        let names = utf8_names(names, &mut entries);
         let fields = Fields {
             names: names.into_boxed_str(),
             entries: entries.into_boxed_slice(),
@@ -490,12 +508,35 @@ fn export_key(raw: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(key.into_bytes())
 }
 
-/// Appends an exported key (always UTF-8) to `names`.
-fn push_key(names: &mut String, k: &[u8]) {
-    match std::str::from_utf8(k) {
-        Ok(s) => names.push_str(s),
-        Err(_) => names.push_str(&String::from_utf8_lossy(k)),
+/// Concatenated exported keys (always UTF-8) as a `String`; should one not
+/// be, each key is converted lossily and the `entries` offsets follow.
+fn utf8_names(names: Vec<u8>, entries: &mut [(u32, Shape)]) -> String {
+    match String::from_utf8(names) {
+        Ok(s) => s,
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let mut out = String::with_capacity(bytes.len());
+            let mut start = 0usize;
+            for entry in entries.iter_mut() {
+                let end = entry.0 as usize;
+                out.push_str(&String::from_utf8_lossy(&bytes[start..end]));
+                entry.0 = end_offset(&out);
+                start = end;
+            }
+            out
+        }
     }
+}
+
+/// The first eight bytes of `k`, zero-padded, as a big-endian word: words
+/// that differ order their keys as [`key_cmp`] does.
+fn prefix_word(k: &[u8]) -> u64 {
+    if let Some(head) = k.first_chunk::<8>() {
+        return u64::from_be_bytes(*head);
+    }
+    let mut w = [0u8; 8];
+    w[..k.len()].copy_from_slice(k);
+    u64::from_be_bytes(w)
 }
 
 /// The length of `names` as a key end offset.
@@ -792,6 +833,45 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    #[test]
+    fn fields_sort_like_strings_and_round_trip() {
+        let keys = [
+            "amount_10",
+            "amount_1",
+            "amount_",
+            "amount_12",
+            "b",
+            "a",
+            "é",
+            "amount_100000",
+            "z~",
+        ];
+        let mut doc = String::from("{");
+        for k in keys {
+            doc.push_str(&format!("{}:1,", serde_json::to_string(k).unwrap()));
+        }
+        doc.push_str("\"a\":2.5}");
+        let shape = infer(doc.as_bytes()).unwrap();
+        let Shape::Object { fields, .. } = &shape else {
+            panic!("{shape:?}");
+        };
+        let mut want: Vec<&str> = keys.to_vec();
+        want.sort_unstable();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), want);
+        assert_eq!(fields.get("a"), Some(&Shape::Number));
+        let json = serde_json::to_string(&shape).unwrap();
+        let back: Shape = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, shape);
+        // Collected fields: sorted, the last of duplicate keys wins.
+        let f: Fields = [("b", Shape::Null), ("a", Shape::Null), ("b", Shape::Any)]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"a":{"type":"null"},"b":{"type":"any"}}"#
+        );
     }
 
     #[test]
