@@ -76,6 +76,9 @@ struct Scanner<'a> {
     fields: Vec<(u64, Cow<'a, [u8]>, Shape)>,
 }
 
+/// Bytes of a string checked one by one before searching with `memchr2`.
+const SHORT_STRING: usize = 16;
+
 /// Slots of an object's key index (open addressing, twice [`MAX_FIELDS`]).
 const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
 
@@ -321,6 +324,18 @@ impl<'a> Scanner<'a> {
     /// quotes, whether it contains escapes, whether the closing quote was seen.
     fn string(&mut self) -> (&'a [u8], bool, bool) {
         let start = self.pos + 1;
+        // Most keys and values are short: look at a few bytes before
+        // paying for a vectorised search.
+        for at in start..self.b.len().min(start + SHORT_STRING) {
+            match self.b[at] {
+                b'"' => {
+                    self.pos = at + 1;
+                    return (&self.b[start..at], false, true);
+                }
+                b'\\' => break,
+                _ => {}
+            }
+        }
         let mut i = start;
         let mut escaped = false;
         while let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[i.min(self.b.len())..]) {
@@ -534,9 +549,9 @@ fn prefix_word(k: &[u8]) -> u64 {
     if let Some(head) = k.first_chunk::<8>() {
         return u64::from_be_bytes(*head);
     }
-    let mut w = [0u8; 8];
-    w[..k.len()].copy_from_slice(k);
-    u64::from_be_bytes(w)
+    // Shifted in rather than copied: a short copy stalls the load after it.
+    let w = k.iter().fold(0u64, |w, &c| (w << 8) | u64::from(c));
+    w << (8 * (8 - k.len()))
 }
 
 /// The length of `names` as a key end offset.
