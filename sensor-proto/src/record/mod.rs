@@ -14,7 +14,6 @@
 //! The JSON form of this struct is documented in `docs/exchange-record.md`;
 //! [`RECORD_SCHEMA_VERSION`] changes whenever that document does.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +40,7 @@ pub use build::{
 };
 pub use decode::MAX_DECODED_BYTES;
 pub use fingerprint::{FingerprintKey, MIN_KEY_BYTES, PRINCIPAL_BYTES};
+pub use shape::Fields;
 pub use shape::{MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_FIELDS, MAX_KEY_BYTES};
 pub use url::{
     MAX_HOST_BYTES, MAX_PARAM_NAMES, MAX_PARAM_NAME_BYTES, MAX_PATH_BYTES, REDACTED_NAME,
@@ -160,7 +160,7 @@ pub enum Shape {
         /// `uri`, `ipv4`, `ipv6`, `jwt`), derived from the value and then
         /// discarded with it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        format: Option<String>,
+        format: Option<StringFormat>,
     },
     Array {
         /// Merged shape of the elements seen; `None` for an empty array.
@@ -168,13 +168,50 @@ pub enum Shape {
         items: Option<Box<Shape>>,
     },
     Object {
-        fields: BTreeMap<String, Shape>,
+        fields: Fields,
         /// Some fields were left out (width or depth cap, or sample end).
         #[serde(default, skip_serializing_if = "is_false")]
         truncated: bool,
     },
     /// Elements of different types in one array (or a value cut by a cap).
     Any,
+}
+
+/// A recognised string format of a JSON string value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StringFormat {
+    #[serde(rename = "uuid")]
+    Uuid,
+    #[serde(rename = "date-time")]
+    DateTime,
+    #[serde(rename = "date")]
+    Date,
+    #[serde(rename = "email")]
+    Email,
+    #[serde(rename = "uri")]
+    Uri,
+    #[serde(rename = "ipv4")]
+    Ipv4,
+    #[serde(rename = "ipv6")]
+    Ipv6,
+    #[serde(rename = "jwt")]
+    Jwt,
+}
+
+impl StringFormat {
+    /// The label written in records (`uuid`, `date-time`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StringFormat::Uuid => "uuid",
+            StringFormat::DateTime => "date-time",
+            StringFormat::Date => "date",
+            StringFormat::Email => "email",
+            StringFormat::Uri => "uri",
+            StringFormat::Ipv4 => "ipv4",
+            StringFormat::Ipv6 => "ipv6",
+            StringFormat::Jwt => "jwt",
+        }
+    }
 }
 
 /// How the request authenticated, without the secret.

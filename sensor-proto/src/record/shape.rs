@@ -11,8 +11,13 @@
 //! so hostile input (`[[[[…`) costs one pass and no stack.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
+use std::fmt;
 use std::hash::Hasher as _;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::url::{clean_text, truncate_on_char, REDACTED_NAME};
 use super::values::{bytes_look_like_value, key_looks_like_value, string_format, MAX_FORMAT_BYTES};
@@ -71,8 +76,8 @@ struct Scanner<'a> {
     fields: Vec<(u64, Cow<'a, [u8]>, Shape)>,
 }
 
-/// Objects with at most this many fields are built by inserting.
-const SMALL_OBJECT: usize = 8;
+/// Bytes of a string checked one by one before searching with `memchr2`.
+const SHORT_STRING: usize = 16;
 
 /// Slots of an object's key index (open addressing, twice [`MAX_FIELDS`]).
 const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
@@ -116,9 +121,7 @@ impl<'a> Scanner<'a> {
                 } else {
                     string_format(raw)
                 };
-                Some(Shape::String {
-                    format: format.map(str::to_owned),
-                })
+                Some(Shape::String { format })
             }
             b'-' | b'0'..=b'9' => Some(self.number()),
             b't' | b'f' | b'n' => self.literal(c),
@@ -215,21 +218,35 @@ impl<'a> Scanner<'a> {
         truncated |= self.cut;
         self.cut = outer_cut;
         let len_now = self.fields.len() - base;
-        // Sorted here with a cheap comparison, `BTreeMap::from_iter`'s own
-        // sort only confirms the order.
-        self.fields[base..].sort_unstable_by(|a, b| key_cmp(&a.1, &b.1));
-        let drained = self
-            .fields
-            .drain(base..)
-            .map(|(_, k, v)| (key_string(k), v));
-        let fields = if len_now <= SMALL_OBJECT {
-            // A few ascending inserts into one leaf beat collecting and
-            // re-sorting a vector.
-            let mut map = BTreeMap::new();
-            map.extend(drained);
-            map
-        } else {
-            drained.collect()
+        // Sorted through a small index of (first eight bytes, offset): the
+        // stack entries themselves are large.
+        let mut order = [(0u64, 0u8); MAX_FIELDS];
+        let order = &mut order[..len_now];
+        for (i, (o, f)) in order.iter_mut().zip(&self.fields[base..]).enumerate() {
+            *o = (prefix_word(&f.1), u8::try_from(i).unwrap_or(u8::MAX));
+        }
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                key_cmp(
+                    &self.fields[base + usize::from(a.1)].1,
+                    &self.fields[base + usize::from(b.1)].1,
+                )
+            })
+        });
+        let names_len = self.fields[base..].iter().map(|f| f.1.len()).sum();
+        let mut names = Vec::with_capacity(names_len);
+        let mut entries = Vec::with_capacity(len_now);
+        for &(_, i) in order.iter() {
+            let f = &mut self.fields[base + usize::from(i)];
+            names.extend_from_slice(&f.1);
+            let end = u32::try_from(names.len()).unwrap_or(u32::MAX);
+            entries.push((end, std::mem::replace(&mut f.2, Shape::Null)));
+        }
+        self.fields.truncate(base);
+        let names = utf8_names(names, &mut entries);
+        let fields = Fields {
+            names: names.into_boxed_str(),
+            entries: entries.into_boxed_slice(),
         };
         Shape::Object { fields, truncated }
     }
@@ -285,7 +302,7 @@ impl<'a> Scanner<'a> {
             };
             match prev {
                 Shape::String { format: f } => {
-                    if f.as_deref() != format {
+                    if *f != format {
                         *f = None;
                     }
                 }
@@ -307,6 +324,18 @@ impl<'a> Scanner<'a> {
     /// quotes, whether it contains escapes, whether the closing quote was seen.
     fn string(&mut self) -> (&'a [u8], bool, bool) {
         let start = self.pos + 1;
+        // Most keys and values are short: look at a few bytes before
+        // paying for a vectorised search.
+        for at in start..self.b.len().min(start + SHORT_STRING) {
+            match self.b[at] {
+                b'"' => {
+                    self.pos = at + 1;
+                    return (&self.b[start..at], false, true);
+                }
+                b'\\' => break,
+                _ => {}
+            }
+        }
         let mut i = start;
         let mut escaped = false;
         while let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[i.min(self.b.len())..]) {
@@ -446,13 +475,17 @@ pub(crate) fn merge(a: Shape, b: Shape) -> Shape {
         },
         (Shape::Array { items: ia }, Shape::Array { items: ib }) => Shape::Array {
             items: match (ia, ib) {
-                (Some(x), Some(y)) => Some(Box::new(merge(*x, *y))),
+                (Some(mut x), Some(y)) => {
+                    let prev = std::mem::replace(&mut *x, Shape::Null);
+                    *x = merge(prev, *y);
+                    Some(x)
+                }
                 (x, y) => x.or(y),
             },
         },
         (
             Shape::Object {
-                fields: mut fa,
+                fields: fa,
                 truncated: ta,
             },
             Shape::Object {
@@ -460,20 +493,10 @@ pub(crate) fn merge(a: Shape, b: Shape) -> Shape {
                 truncated: tb,
             },
         ) => {
-            let mut truncated = ta || tb;
-            for (k, v) in fb {
-                if let Some(prev) = fa.get_mut(&k) {
-                    let p = std::mem::replace(prev, Shape::Null);
-                    *prev = merge(p, v);
-                } else if fa.len() < MAX_FIELDS {
-                    fa.insert(k, v);
-                } else {
-                    truncated = true;
-                }
-            }
+            let (fields, cut) = fa.union(fb);
             Shape::Object {
-                fields: fa,
-                truncated,
+                fields,
+                truncated: ta || tb || cut,
             }
         }
         _ => Shape::Any,
@@ -500,11 +523,230 @@ fn export_key(raw: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(key.into_bytes())
 }
 
-/// An exported key (always UTF-8) as a `String`.
-fn key_string(k: Cow<'_, [u8]>) -> String {
-    match String::from_utf8(k.into_owned()) {
+/// Concatenated exported keys (always UTF-8) as a `String`; should one not
+/// be, each key is converted lossily and the `entries` offsets follow.
+fn utf8_names(names: Vec<u8>, entries: &mut [(u32, Shape)]) -> String {
+    match String::from_utf8(names) {
         Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let mut out = String::with_capacity(bytes.len());
+            let mut start = 0usize;
+            for entry in entries.iter_mut() {
+                let end = entry.0 as usize;
+                out.push_str(&String::from_utf8_lossy(&bytes[start..end]));
+                entry.0 = end_offset(&out);
+                start = end;
+            }
+            out
+        }
+    }
+}
+
+/// The first eight bytes of `k`, zero-padded, as a big-endian word: words
+/// that differ order their keys as [`key_cmp`] does.
+fn prefix_word(k: &[u8]) -> u64 {
+    if let Some(head) = k.first_chunk::<8>() {
+        return u64::from_be_bytes(*head);
+    }
+    // Shifted in rather than copied: a short copy stalls the load after it.
+    let w = k.iter().fold(0u64, |w, &c| (w << 8) | u64::from(c));
+    w << (8 * (8 - k.len()))
+}
+
+/// The length of `names` as a key end offset.
+fn end_offset(names: &str) -> u32 {
+    u32::try_from(names.len()).unwrap_or(u32::MAX)
+}
+
+/// The fields of a [`Shape::Object`]: key → shape, sorted by key (byte-wise,
+/// like `String`'s order), without duplicate keys. Serialized as a JSON object.
+///
+/// All keys of an object share one allocation.
+#[derive(Clone, Default, PartialEq)]
+pub struct Fields {
+    /// The keys, concatenated in order.
+    names: Box<str>,
+    /// Each field's shape and the end offset of its key in `names`.
+    entries: Box<[(u32, Shape)]>,
+}
+
+impl Fields {
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The fields in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Shape)> + '_ {
+        let mut start = 0usize;
+        self.entries.iter().map(move |(end, shape)| {
+            let end = *end as usize;
+            let key = &self.names[start..end];
+            start = end;
+            (key, shape)
+        })
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// The shape of field `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&Shape> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// The union of two field sets as [`merge`] defines it: shared keys
+    /// merge, keys only in `other` are added (in key order) while there are
+    /// fewer than [`MAX_FIELDS`]; true if some were left out.
+    fn union(self, other: Fields) -> (Fields, bool) {
+        let mut names = String::with_capacity(self.names.len() + other.names.len());
+        let mut entries = Vec::with_capacity(self.entries.len() + other.entries.len());
+        let mut cut = false;
+        let mut room = MAX_FIELDS.saturating_sub(self.entries.len());
+        let mut a = FieldDrain::new(self);
+        let mut b = FieldDrain::new(other);
+        let (mut x, mut y) = (a.next(), b.next());
+        loop {
+            let order = match (&x, &y) {
+                (Some((ka, _)), Some((kb, _))) => a.key(ka).cmp(b.key(kb)),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => break,
+            };
+            match order {
+                Ordering::Less => {
+                    if let Some((k, v)) = x.take() {
+                        names.push_str(a.key(&k));
+                        entries.push((end_offset(&names), v));
+                    }
+                    x = a.next();
+                }
+                Ordering::Greater => {
+                    if let Some((k, v)) = y.take() {
+                        if room > 0 {
+                            room -= 1;
+                            names.push_str(b.key(&k));
+                            entries.push((end_offset(&names), v));
+                        } else {
+                            cut = true;
+                        }
+                    }
+                    y = b.next();
+                }
+                Ordering::Equal => {
+                    if let (Some((k, va)), Some((_, vb))) = (x.take(), y.take()) {
+                        names.push_str(a.key(&k));
+                        entries.push((end_offset(&names), merge(va, vb)));
+                    }
+                    x = a.next();
+                    y = b.next();
+                }
+            }
+        }
+        let fields = Fields {
+            names: names.into_boxed_str(),
+            entries: entries.into_boxed_slice(),
+        };
+        (fields, cut)
+    }
+}
+
+/// Takes the shapes out of a [`Fields`], keeping its keys to look at.
+struct FieldDrain {
+    names: Box<str>,
+    entries: std::vec::IntoIter<(u32, Shape)>,
+    start: usize,
+}
+
+impl FieldDrain {
+    fn new(f: Fields) -> Self {
+        FieldDrain {
+            names: f.names,
+            entries: f.entries.into_vec().into_iter(),
+            start: 0,
+        }
+    }
+
+    /// The next field: its key's byte range in `names`, and its shape.
+    fn next(&mut self) -> Option<(std::ops::Range<usize>, Shape)> {
+        let (end, shape) = self.entries.next()?;
+        let end = end as usize;
+        let range = self.start..end;
+        self.start = end;
+        Some((range, shape))
+    }
+
+    fn key(&self, r: &std::ops::Range<usize>) -> &str {
+        &self.names[r.clone()]
+    }
+}
+
+impl<K: AsRef<str>> FromIterator<(K, Shape)> for Fields {
+    /// Sorts by key; of duplicate keys the last one wins (as in a map).
+    fn from_iter<I: IntoIterator<Item = (K, Shape)>>(iter: I) -> Self {
+        let mut all: Vec<(K, Shape)> = iter.into_iter().collect();
+        all.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        let mut names = String::new();
+        let mut entries: Vec<(u32, Shape)> = Vec::with_capacity(all.len());
+        let mut last: Option<K> = None;
+        for (k, v) in all {
+            match (&last, entries.last_mut()) {
+                (Some(prev), Some(slot)) if prev.as_ref() == k.as_ref() => slot.1 = v,
+                _ => {
+                    names.push_str(k.as_ref());
+                    entries.push((end_offset(&names), v));
+                    last = Some(k);
+                }
+            }
+        }
+        Fields {
+            names: names.into_boxed_str(),
+            entries: entries.into_boxed_slice(),
+        }
+    }
+}
+
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = Fields;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of field shapes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut all: Vec<(String, Shape)> = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    all.push(entry);
+                }
+                Ok(all.into_iter().collect())
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
     }
 }
 
@@ -606,6 +848,45 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    #[test]
+    fn fields_sort_like_strings_and_round_trip() {
+        let keys = [
+            "amount_10",
+            "amount_1",
+            "amount_",
+            "amount_12",
+            "b",
+            "a",
+            "é",
+            "amount_100000",
+            "z~",
+        ];
+        let mut doc = String::from("{");
+        for k in keys {
+            doc.push_str(&format!("{}:1,", serde_json::to_string(k).unwrap()));
+        }
+        doc.push_str("\"a\":2.5}");
+        let shape = infer(doc.as_bytes()).unwrap();
+        let Shape::Object { fields, .. } = &shape else {
+            panic!("{shape:?}");
+        };
+        let mut want: Vec<&str> = keys.to_vec();
+        want.sort_unstable();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), want);
+        assert_eq!(fields.get("a"), Some(&Shape::Number));
+        let json = serde_json::to_string(&shape).unwrap();
+        let back: Shape = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, shape);
+        // Collected fields: sorted, the last of duplicate keys wins.
+        let f: Fields = [("b", Shape::Null), ("a", Shape::Null), ("b", Shape::Any)]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"a":{"type":"null"},"b":{"type":"any"}}"#
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //!
 //! Both only *classify*: the inspected text is never kept.
 
+use super::StringFormat;
+
 /// Longest string value examined for a format; longer ones get none.
 pub(crate) const MAX_FORMAT_BYTES: usize = 256;
 
@@ -30,8 +32,12 @@ pub(crate) fn bytes_look_like_value(b: &[u8]) -> bool {
     if b.len() >= 8 && b.starts_with(b"eyJ") && b.iter().all(is_base64_char) {
         return true;
     }
-    // Dates, IPs, URIs and JWTs as keys are data, too.
-    if b.len() <= MAX_FORMAT_BYTES && classified_format(b, class).is_some() {
+    // Dates, IPs, URIs and JWTs as keys are data, too. Each of them starts
+    // with a digit or `e`, or has an `@` or a `:` (UUIDs were checked above).
+    if b.len() <= MAX_FORMAT_BYTES
+        && (b[0].is_ascii_digit() || b[0] == b'e' || class & (AT | COLON) != 0)
+        && classified_format(b, class).is_some()
+    {
         return true;
     }
     b.len() >= 20 && high_entropy(b)
@@ -108,15 +114,24 @@ fn high_entropy(b: &[u8]) -> bool {
     entropy / n.log2() >= 0.85 && mixed
 }
 
+/// `is_ascii_hexdigit` as a table.
+const HEX: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_hexdigit();
+        c += 1;
+    }
+    t
+};
+
 fn is_uuid(b: &[u8]) -> bool {
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                *c == b'-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return false;
+    }
+    // No early exit: each group is a short branch-free loop.
+    let hex = |s: &[u8]| s.iter().fold(true, |ok, &c| ok & HEX[usize::from(c)]);
+    hex(&b[..8]) & hex(&b[9..13]) & hex(&b[14..18]) & hex(&b[19..23]) & hex(&b[24..])
 }
 
 fn looks_like_email(b: &[u8]) -> bool {
@@ -127,7 +142,7 @@ fn looks_like_email(b: &[u8]) -> bool {
 }
 
 /// A recognised format for a string value, from its raw (unescaped) bytes.
-pub(crate) fn string_format(b: &[u8]) -> Option<&'static str> {
+pub(crate) fn string_format(b: &[u8]) -> Option<StringFormat> {
     let first = *b.first()?;
     // Every format needs one of: 36 bytes (uuid), a leading digit (date,
     // ipv4), a leading `e` (jwt), an `@` (email) or a `:` (ipv6, uri).
@@ -141,20 +156,24 @@ pub(crate) fn string_format(b: &[u8]) -> Option<&'static str> {
     {
         return None;
     }
+    // The most common format, found without classifying the bytes first.
+    if is_uuid(b) {
+        return Some(StringFormat::Uuid);
+    }
     classified_format(b, classify(b))
 }
 
 /// [`string_format`] for `b` whose byte classes are `class`: each check is
 /// guarded by a cheap length / first-byte / class test, and the std address
 /// parsers only see ASCII candidates that can possibly match.
-fn classified_format(b: &[u8], class: u16) -> Option<&'static str> {
+fn classified_format(b: &[u8], class: u16) -> Option<StringFormat> {
     let first = *b.first()?;
     if is_uuid(b) {
-        return Some("uuid");
+        return Some(StringFormat::Uuid);
     }
     if first.is_ascii_digit() && is_date(b) {
         if b.len() == 10 {
-            return Some("date");
+            return Some(StringFormat::Date);
         }
         if b.len() >= 19
             && matches!(b[10], b'T' | b't' | b' ')
@@ -162,12 +181,12 @@ fn classified_format(b: &[u8], class: u16) -> Option<&'static str> {
             && b[13] == b':'
             && b[14..16].iter().all(u8::is_ascii_digit)
         {
-            return Some("date-time");
+            return Some(StringFormat::DateTime);
         }
         return None;
     }
     if first == b'e' && is_jwt(b) {
-        return Some("jwt");
+        return Some(StringFormat::Jwt);
     }
     // `Ipv4Addr` text is 7..=15 bytes of digits and dots.
     if (7..=15).contains(&b.len())
@@ -175,7 +194,7 @@ fn classified_format(b: &[u8], class: u16) -> Option<&'static str> {
         && class & !(DIGIT | DOT) == 0
         && parses::<std::net::Ipv4Addr>(b)
     {
-        return Some("ipv4");
+        return Some(StringFormat::Ipv4);
     }
     // `Ipv6Addr` text is at most 45 bytes of hex digits, colons and dots.
     if b.len() <= 45
@@ -183,12 +202,12 @@ fn classified_format(b: &[u8], class: u16) -> Option<&'static str> {
         && class & !(DIGIT | HEX_LETTER | COLON | DOT) == 0
         && parses::<std::net::Ipv6Addr>(b)
     {
-        return Some("ipv6");
+        return Some(StringFormat::Ipv6);
     }
     let format = if class & AT != 0 && is_email(b) {
-        "email"
+        StringFormat::Email
     } else if class & COLON != 0 && class & WHITESPACE == 0 && is_uri(b) {
-        "uri"
+        StringFormat::Uri
     } else {
         return None;
     };
@@ -278,7 +297,11 @@ mod tests {
             ("@x.y", None),
         ];
         for (s, want) in cases {
-            assert_eq!(string_format(s.as_bytes()), *want, "{s}");
+            assert_eq!(
+                string_format(s.as_bytes()).map(StringFormat::as_str),
+                *want,
+                "{s}"
+            );
         }
     }
 
