@@ -118,8 +118,8 @@ impl FlowHandler for HttpFlow {
 /// HTTP-level counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct HttpStats {
+    /// Exchanges reported: one per request, answered or not.
     pub exchanges: u64,
-    pub requests: u64,
     pub responses: u64,
     pub unanswered: u64,
     pub with_gap: u64,
@@ -270,7 +270,6 @@ impl Engine {
                     let rec = record::build(&ex, &ctx, &self.key);
                     let h = &mut self.http;
                     h.exchanges += 1;
-                    h.requests += 1;
                     h.responses += u64::from(ex.response.is_some());
                     h.unanswered += u64::from(rec.flags.unanswered);
                     h.with_gap += u64::from(rec.flags.gap);
