@@ -172,8 +172,6 @@ fn peak_rss_bytes() -> Option<u64> {
 struct RecordWriter {
     out: BufWriter<Box<dyn Write>>,
     name: String,
-    /// One serialized line, reused.
-    line: Vec<u8>,
 }
 
 impl RecordWriter {
@@ -187,18 +185,15 @@ impl RecordWriter {
         Ok(RecordWriter {
             out: BufWriter::with_capacity(1 << 20, sink),
             name,
-            line: Vec::with_capacity(1 << 16),
         })
     }
 
     fn write_all(&mut self, records: &[ExchangeRecord]) -> anyhow::Result<()> {
         for r in records {
-            self.line.clear();
-            serde_json::to_writer(&mut self.line, r)
+            serde_json::to_writer(&mut self.out, r)
                 .with_context(|| format!("writing {}", self.name))?;
-            self.line.push(b'\n');
             self.out
-                .write_all(&self.line)
+                .write_all(b"\n")
                 .with_context(|| format!("writing {}", self.name))?;
         }
         Ok(())
