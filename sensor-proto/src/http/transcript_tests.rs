@@ -354,18 +354,7 @@ fn output_is_independent_of_chunk_splits() {
                 t.name
             );
         }
-        let total: usize = t
-            .ops
-            .iter()
-            .map(|o| {
-                if let Op::Data(_, _, b) = o {
-                    b.len()
-                } else {
-                    0
-                }
-            })
-            .sum();
-        if total > 4096 {
+        if data_len(&t.ops) > 4096 {
             continue;
         }
         for (j, op) in t.ops.iter().enumerate() {
@@ -384,24 +373,23 @@ fn output_is_independent_of_chunk_splits() {
     }
 }
 
+/// Bytes of stream data in a transcript.
+fn data_len(ops: &[Op]) -> usize {
+    ops.iter()
+        .map(|o| match o {
+            Op::Data(_, _, b) => b.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Mutated transcripts (flipped bytes, stray CR/LF, digits) must not panic
 /// and must still give split-independent output.
 #[test]
 fn mutated_transcripts_are_split_invariant() {
     let mut rng = XorShift(0x5EED_1234_ABCD_0001);
     for t in load_all() {
-        let total: usize = t
-            .ops
-            .iter()
-            .map(|o| {
-                if let Op::Data(_, _, b) = o {
-                    b.len()
-                } else {
-                    0
-                }
-            })
-            .sum();
-        if total > 4096 {
+        if data_len(&t.ops) > 4096 {
             continue;
         }
         for _ in 0..12 {
