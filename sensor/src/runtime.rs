@@ -49,65 +49,25 @@ pub fn run(options: &Options) -> anyhow::Result<Outcome> {
     let (key, persistent) = load_key(options.fingerprint_key_file.as_deref())?;
     let mut engine = Engine::new(EngineConfig::new(key));
     let mut writer = RecordWriter::open(&options.output)?;
-    let mut records = Vec::new();
-    let mut damaged = 0;
-    let mut unreadable = 0;
-    let mut input_errors = Vec::new();
-
-    for input in &options.inputs {
-        let mut source = match FileSource::open(input) {
-            Ok(s) => s,
-            Err(error) => {
-                // A file that can't be opened or isn't a capture: report it, go on.
-                eprintln!("shadowtap-sensor: {error}");
-                input_errors.push(error.to_string());
-                match error.kind() {
-                    ErrorKind::Io => unreadable += 1,
-                    _ => damaged += 1,
-                }
-                continue;
-            }
-        };
-        let bar = progress_bar(options.quiet, source.progress().1);
-        let mut since_tick = 0u32;
-        loop {
-            match source.next_packet() {
-                Ok(Some(pkt)) => {
-                    engine.on_packet(pkt.ts, pkt.link_type, pkt.data, &mut records);
-                    if !records.is_empty() {
-                        writer.write_all(&records)?;
-                        records.clear();
-                    }
-                    since_tick += 1;
-                    if since_tick == 4096 {
-                        since_tick = 0;
-                        if let Some(bar) = &bar {
-                            bar.set_position(source.progress().0);
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    // Everything before the damage has been processed.
-                    eprintln!("shadowtap-sensor: {error}");
-                    input_errors.push(error.to_string());
-                    damaged += 1;
-                    break;
-                }
-            }
-        }
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-    }
-    engine.finish(&mut records);
-    writer.write_all(&records)?;
+    let inputs = read_captures(
+        &options.inputs,
+        &mut engine,
+        &ReadOptions {
+            program: "shadowtap-sensor",
+            progress: !options.quiet,
+        },
+        &mut |records| {
+            writer.write_all(records)?;
+            records.clear();
+            Ok(())
+        },
+    )?;
     writer.finish()?;
 
     let outcome = Outcome {
-        unreadable_inputs: unreadable,
-        damaged_inputs: damaged,
-        input_errors,
+        unreadable_inputs: inputs.unreadable,
+        damaged_inputs: inputs.damaged,
+        input_errors: inputs.errors,
         elapsed_s: started.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes(),
         fingerprint_key_persistent: persistent,
@@ -122,6 +82,92 @@ pub fn run(options: &Options) -> anyhow::Result<Outcome> {
         eprint!("{}", summary::render(&outcome));
     }
     Ok(outcome)
+}
+
+/// How [`read_captures`] reports on the terminal.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadOptions<'a> {
+    /// Prefix of the error lines printed on standard error.
+    pub program: &'a str,
+    /// Show a progress bar when standard error is a terminal.
+    pub progress: bool,
+}
+
+/// Which inputs could not be read to their end.
+#[derive(Clone, Debug, Default)]
+pub struct InputReport {
+    /// Inputs that could not be opened or read at all.
+    pub unreadable: usize,
+    /// Inputs that were not captures, or truncated or corrupt.
+    pub damaged: usize,
+    /// One line per damaged or unreadable input, also printed on stderr.
+    pub errors: Vec<String>,
+}
+
+/// Feeds every packet of every capture file in `inputs`, in order, through
+/// `engine`, then finishes it. Whenever records are complete, `sink` gets
+/// them and must drain the vector. A damaged or unreadable input is reported
+/// and skipped (packets before the damage are processed); only an error from
+/// `sink` ends the run early.
+pub fn read_captures(
+    inputs: &[PathBuf],
+    engine: &mut Engine,
+    options: &ReadOptions<'_>,
+    sink: &mut dyn FnMut(&mut Vec<ExchangeRecord>) -> anyhow::Result<()>,
+) -> anyhow::Result<InputReport> {
+    let program = options.program;
+    let mut report = InputReport::default();
+    let mut records = Vec::new();
+    for input in inputs {
+        let mut source = match FileSource::open(input) {
+            Ok(s) => s,
+            Err(error) => {
+                // A file that can't be opened or isn't a capture: report it, go on.
+                eprintln!("{program}: {error}");
+                report.errors.push(error.to_string());
+                match error.kind() {
+                    ErrorKind::Io => report.unreadable += 1,
+                    _ => report.damaged += 1,
+                }
+                continue;
+            }
+        };
+        let bar = progress_bar(!options.progress, source.progress().1);
+        let mut since_tick = 0u32;
+        loop {
+            match source.next_packet() {
+                Ok(Some(pkt)) => {
+                    engine.on_packet(pkt.ts, pkt.link_type, pkt.data, &mut records);
+                    if !records.is_empty() {
+                        sink(&mut records)?;
+                    }
+                    since_tick += 1;
+                    if since_tick == 4096 {
+                        since_tick = 0;
+                        if let Some(bar) = &bar {
+                            bar.set_position(source.progress().0);
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    // Everything before the damage has been processed.
+                    eprintln!("{program}: {error}");
+                    report.errors.push(error.to_string());
+                    report.damaged += 1;
+                    break;
+                }
+            }
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+    }
+    engine.finish(&mut records);
+    if !records.is_empty() {
+        sink(&mut records)?;
+    }
+    Ok(report)
 }
 
 fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
@@ -140,8 +186,9 @@ fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Loads the fingerprint key, or makes a random one for this run.
-fn load_key(path: Option<&Path>) -> anyhow::Result<(FingerprintKey, bool)> {
+/// Loads the fingerprint key, or makes a random one for this run; the flag
+/// says whether the key is persistent (read from `path`).
+pub fn load_key(path: Option<&Path>) -> anyhow::Result<(FingerprintKey, bool)> {
     if let Some(path) = path {
         let bytes = std::fs::read(path)
             .with_context(|| format!("reading fingerprint key {}", path.display()))?;
@@ -161,7 +208,7 @@ fn load_key(path: Option<&Path>) -> anyhow::Result<(FingerprintKey, bool)> {
 }
 
 /// Peak resident set size of this process (`VmHWM`), where the OS tells it.
-fn peak_rss_bytes() -> Option<u64> {
+pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
