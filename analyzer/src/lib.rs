@@ -1,0 +1,6 @@
+//! # shadowtap-analyzer
+//!
+//! Turns exchange records into an endpoint inventory, diffs it against
+//! declared API contracts, stores it and reports on it.
+
+pub mod spec;
