@@ -3,4 +3,7 @@
 //! Turns exchange records into an endpoint inventory, diffs it against
 //! declared API contracts, stores it and reports on it.
 
+pub mod observe;
+pub mod sketch;
 pub mod spec;
+pub mod template;

@@ -1,0 +1,615 @@
+//! Observations: exchange records aggregated by service, method and *path
+//! key* (the raw path with identifier-like segments replaced by typed
+//! placeholders, see [`crate::template::form`]).
+//!
+//! Observations are what the store keeps. Templates are computed from them
+//! (and recomputed whenever more arrive), so every statistic here is
+//! mergeable: two observations of the same key merge into exactly what one
+//! observation of both streams would be.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use shadowtap_proto::record::{AuthScheme, Shape};
+use shadowtap_proto::ExchangeRecord;
+
+use crate::sketch::{DistinctSketch, QuantileSketch};
+use crate::template::form::{self, ParamKind};
+
+/// Most distinct observation keys held at once (across services). New keys
+/// beyond it are counted in [`Observations::dropped_records`], never stored.
+pub const MAX_OBSERVATIONS: usize = 250_000;
+/// Most path segments kept in a key; deeper paths are cut and flagged.
+pub const MAX_PATH_SEGMENTS: usize = 32;
+/// Most distinct names kept in one counter map (query parameters, content
+/// types, auth variants, schema fields); others are counted under `…`.
+pub const MAX_NAMES: usize = 256;
+/// Name under which entries beyond [`MAX_NAMES`] are counted.
+pub const OVERFLOW_NAME: &str = "…";
+
+/// What an observation is keyed by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObservationKey {
+    /// Host header (lower-cased, port kept), else the server address.
+    pub service: String,
+    pub method: String,
+    /// Path with identifier-like segments as placeholders (`{uuid}`); a
+    /// literal `{` or `}` is percent-encoded so it can't look like one.
+    pub path: String,
+}
+
+/// Mergeable statistics of the exchanges behind one key (an observation)
+/// or one template (an endpoint).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub count: u64,
+    /// Packet time of the first and last request, nanoseconds since 1970.
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    /// Final status → count; unanswered requests are not in it.
+    pub statuses: BTreeMap<u16, u64>,
+    pub unanswered: u64,
+    pub latency_us: QuantileSketch,
+    /// Decoded (else de-chunked) response body bytes.
+    pub response_bytes: QuantileSketch,
+    pub request_bytes: QuantileSketch,
+    pub request_content_types: BTreeMap<String, u64>,
+    pub response_content_types: BTreeMap<String, u64>,
+    /// Query parameter name → requests that carried it.
+    pub query_params: BTreeMap<String, u64>,
+    /// Auth scheme (`bearer_jwt`, `none`, …) → requests.
+    pub auth_schemes: BTreeMap<String, u64>,
+    /// Finer auth facts → requests: `api_key:header:x-api-key`,
+    /// `jwt_alg:RS256`, `jwt_no_exp`, `cookie:session`.
+    pub auth_variants: BTreeMap<String, u64>,
+    /// Requests without credentials that got a 2xx response.
+    pub anonymous_2xx: u64,
+    /// Distinct caller fingerprints.
+    pub callers: DistinctSketch,
+    /// Distinct values per placeholder segment (index in the path key).
+    pub param_values: BTreeMap<u8, DistinctSketch>,
+    /// Exchanges with capture gaps or truncated messages.
+    pub incomplete: u64,
+    pub request_schema: SchemaStats,
+    /// Response body schemas by final status.
+    pub response_schemas: BTreeMap<u16, SchemaStats>,
+}
+
+/// Merged JSON body shapes with per-field presence counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchemaStats {
+    /// Bodies whose shape was known (JSON, within the sample).
+    pub bodies: u64,
+    /// Of those, bodies whose shape came from a prefix of the body.
+    pub sampled: u64,
+    /// Field path → statistics. Paths are JSON pointers (`/items/*/id`,
+    /// with `*` for array elements and `~0`, `~1`, `~2` escaping `~`, `/`
+    /// and a literal `*`); the root is `""`.
+    pub fields: BTreeMap<String, FieldStats>,
+}
+
+/// How often a field was present, and with which types.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldStats {
+    /// Bodies in which the field appeared (once per body).
+    pub present: u64,
+    /// Union of [`TypeSet`] bits seen.
+    pub types: u16,
+    /// Union of string format bits seen (see [`format_bit`]).
+    pub formats: u16,
+}
+
+/// Bits of [`FieldStats::types`].
+pub struct TypeSet;
+
+impl TypeSet {
+    pub const NULL: u16 = 1;
+    pub const BOOLEAN: u16 = 2;
+    pub const INTEGER: u16 = 4;
+    pub const NUMBER: u16 = 8;
+    pub const STRING: u16 = 16;
+    pub const ARRAY: u16 = 32;
+    pub const OBJECT: u16 = 64;
+    /// Mixed or unknown (the sensor's `any`).
+    pub const ANY: u16 = 128;
+
+    /// JSON Schema type names of the bits set, in a fixed order.
+    pub fn names(bits: u16) -> Vec<&'static str> {
+        [
+            (Self::OBJECT, "object"),
+            (Self::ARRAY, "array"),
+            (Self::STRING, "string"),
+            (Self::INTEGER, "integer"),
+            (Self::NUMBER, "number"),
+            (Self::BOOLEAN, "boolean"),
+            (Self::NULL, "null"),
+        ]
+        .into_iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| n)
+        .collect()
+    }
+}
+
+/// String formats by bit of [`FieldStats::formats`].
+pub const FORMATS: [&str; 8] = [
+    "uuid",
+    "date-time",
+    "date",
+    "email",
+    "uri",
+    "ipv4",
+    "ipv6",
+    "jwt",
+];
+
+/// The bit of a format label in [`FORMATS`].
+pub fn format_bit(label: &str) -> u16 {
+    FORMATS
+        .iter()
+        .position(|f| *f == label)
+        .map_or(0, |i| 1 << i)
+}
+
+impl Stats {
+    pub fn merge(&mut self, o: &Stats) {
+        if self.count == 0 {
+            self.first_seen_ns = o.first_seen_ns;
+            self.last_seen_ns = o.last_seen_ns;
+        } else if o.count > 0 {
+            self.first_seen_ns = self.first_seen_ns.min(o.first_seen_ns);
+            self.last_seen_ns = self.last_seen_ns.max(o.last_seen_ns);
+        }
+        self.count += o.count;
+        add_counts(&mut self.statuses, &o.statuses);
+        self.unanswered += o.unanswered;
+        self.latency_us.merge(&o.latency_us);
+        self.response_bytes.merge(&o.response_bytes);
+        self.request_bytes.merge(&o.request_bytes);
+        add_names(&mut self.request_content_types, &o.request_content_types);
+        add_names(&mut self.response_content_types, &o.response_content_types);
+        add_names(&mut self.query_params, &o.query_params);
+        add_names(&mut self.auth_schemes, &o.auth_schemes);
+        add_names(&mut self.auth_variants, &o.auth_variants);
+        self.anonymous_2xx += o.anonymous_2xx;
+        self.callers.merge(&o.callers);
+        for (i, s) in &o.param_values {
+            self.param_values.entry(*i).or_default().merge(s);
+        }
+        self.incomplete += o.incomplete;
+        self.request_schema.merge(&o.request_schema);
+        for (status, s) in &o.response_schemas {
+            self.response_schemas.entry(*status).or_default().merge(s);
+        }
+    }
+
+    /// Adds one exchange; `params` are the (segment index, value) pairs of
+    /// the path key's placeholders.
+    fn add(&mut self, r: &ExchangeRecord, params: &[(u8, &str)]) {
+        let ts = r.ts.as_nanos();
+        if self.count == 0 {
+            self.first_seen_ns = ts;
+            self.last_seen_ns = ts;
+        } else {
+            self.first_seen_ns = self.first_seen_ns.min(ts);
+            self.last_seen_ns = self.last_seen_ns.max(ts);
+        }
+        self.count += 1;
+        match r.status {
+            Some(s) => *self.statuses.entry(s).or_insert(0) += 1,
+            None => self.unanswered += 1,
+        }
+        if let Some(l) = r.latency_us {
+            self.latency_us.insert(l);
+        }
+        let req = &r.request.body;
+        self.request_bytes
+            .insert(req.decoded_bytes.unwrap_or(req.bytes));
+        if let Some(resp) = &r.response {
+            self.response_bytes
+                .insert(resp.body.decoded_bytes.unwrap_or(resp.body.bytes));
+            if let Some(ct) = &resp.content_type {
+                bump(&mut self.response_content_types, ct);
+            }
+            if let (Some(shape), Some(status)) = (&resp.body.shape, r.status) {
+                self.response_schemas
+                    .entry(status)
+                    .or_default()
+                    .add(shape, resp.body.sampled);
+            }
+        }
+        if let Some(ct) = &r.request.content_type {
+            bump(&mut self.request_content_types, ct);
+        }
+        if let Some(shape) = &r.request.body.shape {
+            self.request_schema.add(shape, r.request.body.sampled);
+        }
+        for q in &r.query_params {
+            bump(&mut self.query_params, q);
+        }
+        let auth = &r.auth;
+        bump(&mut self.auth_schemes, auth_scheme_label(auth.scheme));
+        if let (Some(name), Some(loc)) = (&auth.key_name, auth.key_in) {
+            let loc = match loc {
+                shadowtap_proto::record::KeyLocation::Header => "header",
+                shadowtap_proto::record::KeyLocation::Query => "query",
+            };
+            bump(&mut self.auth_variants, &format!("api_key:{loc}:{name}"));
+        }
+        if let Some(jwt) = &auth.jwt {
+            let alg = jwt.alg.as_deref().unwrap_or("?");
+            bump(&mut self.auth_variants, &format!("jwt_alg:{alg}"));
+            if !jwt.has_exp {
+                bump(&mut self.auth_variants, "jwt_no_exp");
+            }
+        }
+        if auth.scheme == AuthScheme::None && r.status.is_some_and(|s| (200..300).contains(&s)) {
+            self.anonymous_2xx += 1;
+        }
+        if let Some(p) = &r.principal {
+            self.callers.insert_bytes(p.as_bytes());
+        }
+        for (i, value) in params {
+            self.param_values
+                .entry(*i)
+                .or_default()
+                .insert_bytes(value.as_bytes());
+        }
+        let resp_flags = r.flags;
+        if resp_flags.gap || resp_flags.truncated {
+            self.incomplete += 1;
+        }
+    }
+
+    /// The share of answered requests with a status in `lo..=hi`.
+    pub fn status_share(&self, lo: u16, hi: u16) -> f64 {
+        let answered: u64 = self.statuses.values().sum();
+        if answered == 0 {
+            return 0.0;
+        }
+        let n: u64 = self.statuses.range(lo..=hi).map(|(_, c)| c).sum();
+        n as f64 / answered as f64
+    }
+}
+
+/// The label of an auth scheme as written in records.
+pub fn auth_scheme_label(s: AuthScheme) -> &'static str {
+    match s {
+        AuthScheme::None => "none",
+        AuthScheme::Basic => "basic",
+        AuthScheme::BearerJwt => "bearer_jwt",
+        AuthScheme::BearerOpaque => "bearer_opaque",
+        AuthScheme::ApiKey => "api_key",
+        AuthScheme::Cookie => "cookie",
+        AuthScheme::Digest => "digest",
+        AuthScheme::Other => "other",
+    }
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
+    if let Some(c) = map.get_mut(name) {
+        *c += 1;
+    } else if map.len() < MAX_NAMES {
+        map.insert(name.to_owned(), 1);
+    } else {
+        *map.entry(OVERFLOW_NAME.to_owned()).or_insert(0) += 1;
+    }
+}
+
+fn add_names(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (name, c) in from {
+        if let Some(v) = into.get_mut(name) {
+            *v += c;
+        } else if into.len() < MAX_NAMES {
+            into.insert(name.clone(), *c);
+        } else {
+            *into.entry(OVERFLOW_NAME.to_owned()).or_insert(0) += c;
+        }
+    }
+}
+
+fn add_counts(into: &mut BTreeMap<u16, u64>, from: &BTreeMap<u16, u64>) {
+    for (k, c) in from {
+        *into.entry(*k).or_insert(0) += c;
+    }
+}
+
+impl SchemaStats {
+    pub fn merge(&mut self, o: &SchemaStats) {
+        self.bodies += o.bodies;
+        self.sampled += o.sampled;
+        for (path, f) in &o.fields {
+            if let Some(mine) = self.fields.get_mut(path) {
+                mine.present += f.present;
+                mine.types |= f.types;
+                mine.formats |= f.formats;
+            } else if self.fields.len() < MAX_NAMES {
+                self.fields.insert(path.clone(), *f);
+            }
+        }
+    }
+
+    fn add(&mut self, shape: &Shape, sampled: bool) {
+        self.bodies += 1;
+        if sampled {
+            self.sampled += 1;
+        }
+        // A field inside an array counts once per body: remember which
+        // paths this body already counted.
+        let mut seen: Vec<String> = Vec::new();
+        let mut path = String::new();
+        self.walk(shape, &mut path, &mut seen);
+    }
+
+    fn walk(&mut self, shape: &Shape, path: &mut String, seen: &mut Vec<String>) {
+        let (types, formats) = shape_bits(shape);
+        let first_in_body = !seen.iter().any(|p| p == path);
+        if let Some(f) = self.fields.get_mut(path.as_str()) {
+            if first_in_body {
+                f.present += 1;
+            }
+            f.types |= types;
+            f.formats |= formats;
+        } else if self.fields.len() < MAX_NAMES {
+            self.fields.insert(
+                path.clone(),
+                FieldStats {
+                    present: 1,
+                    types,
+                    formats,
+                },
+            );
+        } else {
+            return;
+        }
+        match shape {
+            Shape::Object { fields, .. } => {
+                let base = path.len();
+                for (key, child) in fields.iter() {
+                    path.push('/');
+                    escape_key(key, path);
+                    self.walk(child, path, seen);
+                    path.truncate(base);
+                }
+            }
+            Shape::Array { items: Some(item) } => {
+                if first_in_body {
+                    seen.push(path.clone());
+                }
+                let base = path.len();
+                path.push_str("/*");
+                self.walk(item, path, seen);
+                path.truncate(base);
+            }
+            _ => {}
+        }
+    }
+
+    /// Presence ratio of a field across the bodies seen.
+    pub fn presence(&self, path: &str) -> f64 {
+        match (self.fields.get(path), self.bodies) {
+            (Some(f), b) if b > 0 => f.present as f64 / b as f64,
+            _ => 0.0,
+        }
+    }
+}
+
+fn shape_bits(shape: &Shape) -> (u16, u16) {
+    match shape {
+        Shape::Null => (TypeSet::NULL, 0),
+        Shape::Boolean => (TypeSet::BOOLEAN, 0),
+        Shape::Integer => (TypeSet::INTEGER, 0),
+        Shape::Number => (TypeSet::NUMBER, 0),
+        Shape::String { format } => (
+            TypeSet::STRING,
+            format.map_or(0, |f| format_bit(f.as_str())),
+        ),
+        Shape::Array { .. } => (TypeSet::ARRAY, 0),
+        Shape::Object { .. } => (TypeSet::OBJECT, 0),
+        Shape::Any => (TypeSet::ANY, 0),
+    }
+}
+
+/// Appends `key` to a JSON-pointer path, escaping `~`, `/` and `*`.
+pub fn escape_key(key: &str, out: &mut String) {
+    for c in key.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            '*' => out.push_str("~2"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Splits a field path into its keys (unescaped; `*` for array elements).
+pub fn split_field_path(path: &str) -> Vec<String> {
+    if path.is_empty() {
+        return Vec::new();
+    }
+    path[1..]
+        .split('/')
+        .map(|k| {
+            if k == "*" {
+                "*".to_owned()
+            } else {
+                k.replace("~2", "*").replace("~1", "/").replace("~0", "~")
+            }
+        })
+        .collect()
+}
+
+/// Builds the path key of `path`, returning the key and the placeholder
+/// positions with their raw values.
+pub fn path_key(path: &str) -> (String, Vec<(u8, &str)>) {
+    let mut key = String::with_capacity(path.len());
+    let mut params = Vec::new();
+    let mut previous: Option<&str> = None;
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    if trimmed.is_empty() {
+        return ("/".to_owned(), params);
+    }
+    for (i, seg) in trimmed.split('/').enumerate() {
+        key.push('/');
+        if i == MAX_PATH_SEGMENTS {
+            key.push_str("{…}");
+            break;
+        }
+        match form::classify(seg, previous) {
+            Some(kind) => {
+                key.push_str(kind.placeholder());
+                params.push((i as u8, seg));
+            }
+            None => {
+                for c in seg.chars() {
+                    match c {
+                        '{' => key.push_str("%7B"),
+                        '}' => key.push_str("%7D"),
+                        c => key.push(c),
+                    }
+                }
+            }
+        }
+        previous = Some(seg);
+    }
+    (key, params)
+}
+
+/// Splits a path key into segments: a placeholder kind, or literal text
+/// (with `{`/`}` decoded again).
+pub fn key_segments(key: &str) -> Vec<KeySegment> {
+    let trimmed = key.strip_prefix('/').unwrap_or(key);
+    if trimmed.is_empty() {
+        return Vec::new();
+    }
+    trimmed
+        .split('/')
+        .map(|s| match ParamKind::from_placeholder(s) {
+            Some(kind) => KeySegment::Param(kind),
+            None => KeySegment::Literal(s.replace("%7B", "{").replace("%7D", "}")),
+        })
+        .collect()
+}
+
+/// One segment of a path key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeySegment {
+    Literal(String),
+    Param(ParamKind),
+}
+
+/// Observations in memory, keyed by service, method and path key.
+#[derive(Debug, Default)]
+pub struct Observations {
+    map: FxHashMap<ObservationKey, Stats>,
+    /// Records not added because [`MAX_OBSERVATIONS`] keys were held.
+    pub dropped_records: u64,
+    /// Records added.
+    pub records: u64,
+}
+
+impl Observations {
+    pub fn add(&mut self, r: &ExchangeRecord) {
+        let (path, params) = path_key(&r.path);
+        let key = ObservationKey {
+            service: r.host.clone(),
+            method: r.method.clone(),
+            path,
+        };
+        let n = self.map.len();
+        let stats = match self.map.get_mut(&key) {
+            Some(s) => s,
+            None if n >= MAX_OBSERVATIONS => {
+                self.dropped_records += 1;
+                return;
+            }
+            None => self.map.entry(key).or_default(),
+        };
+        stats.add(r, &params);
+        self.records += 1;
+    }
+
+    /// Merges stored or other observations in.
+    pub fn merge(&mut self, key: ObservationKey, stats: &Stats) {
+        let n = self.map.len();
+        match self.map.get_mut(&key) {
+            Some(s) => s.merge(stats),
+            None if n >= MAX_OBSERVATIONS => self.dropped_records += stats.count,
+            None => {
+                self.map.insert(key, stats.clone());
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// All observations, sorted by key (deterministic order).
+    pub fn sorted(&self) -> Vec<(&ObservationKey, &Stats)> {
+        let mut v: Vec<_> = self.map.iter().collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    pub fn into_sorted(self) -> Vec<(ObservationKey, Stats)> {
+        let mut v: Vec<_> = self.map.into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_keys_collapse_identifiers_only() {
+        let (k, p) = path_key("/api/v1/users/123/orders/d9a1e25f-ca7c-48d4-83db-9009935bab90");
+        assert_eq!(k, "/api/v1/users/{integer}/orders/{uuid}");
+        assert_eq!(
+            p,
+            vec![(3, "123"), (5, "d9a1e25f-ca7c-48d4-83db-9009935bab90")]
+        );
+        assert_eq!(path_key("/").0, "/");
+        assert_eq!(path_key("").0, "/");
+        assert_eq!(
+            path_key("/plans/by-slug/gold-annual-42").0,
+            "/plans/by-slug/gold-annual-42"
+        );
+        assert_eq!(path_key("/a/{integer}/").0, "/a/%7Binteger%7D/");
+        assert_eq!(
+            key_segments("/a/%7Binteger%7D/{uuid}"),
+            vec![
+                KeySegment::Literal("a".into()),
+                KeySegment::Literal("{integer}".into()),
+                KeySegment::Param(ParamKind::Uuid)
+            ]
+        );
+    }
+
+    #[test]
+    fn deep_paths_are_cut() {
+        let deep = "/x".repeat(100);
+        let (k, _) = path_key(&deep);
+        assert_eq!(k.matches('/').count(), MAX_PATH_SEGMENTS + 1);
+        assert!(k.ends_with("/{…}"));
+    }
+
+    #[test]
+    fn field_paths_escape_and_split() {
+        let mut p = String::new();
+        escape_key("a/b~c*", &mut p);
+        assert_eq!(p, "a~1b~0c~2");
+        assert_eq!(
+            split_field_path("/items/*/a~1b~0c~2"),
+            vec!["items", "*", "a/b~c*"]
+        );
+    }
+}
