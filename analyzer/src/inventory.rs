@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::observe::{key_segments, KeySegment, ObservationKey, Stats};
+use crate::observe::{key_segments, FieldNames, KeySegment, ObservationKey, Stats};
 use crate::sketch::DistinctSketch;
 use crate::template::{self, ContractPaths, TemplateSegment};
 
@@ -46,35 +46,62 @@ pub struct Service {
     pub endpoints: Vec<Endpoint>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct Inventory {
     pub services: Vec<Service>,
+    /// Field paths of the endpoints' schemas.
+    pub names: FieldNames,
 }
 
 impl Inventory {
-    /// Templates every service's observations (sorted by key, as
+    /// Templates the observations (sorted by key, as
     /// [`crate::observe::Observations::into_sorted`] returns them) and
     /// merges their statistics per endpoint. `contracts` gives the contract
     /// paths of a service, if it has any.
-    pub fn build(
+    pub fn build<'c>(
         observations: &[(ObservationKey, Stats)],
-        contracts: &dyn Fn(&str) -> Option<Box<dyn ContractPaths + '_>>,
+        names: FieldNames,
+        contracts: &dyn Fn(&str) -> Option<&'c dyn ContractPaths>,
     ) -> Inventory {
-        let mut services = Vec::new();
-        let mut start = 0;
-        while start < observations.len() {
-            let name = &observations[start].0.service;
-            let end = start
-                + observations[start..]
-                    .iter()
-                    .take_while(|(k, _)| &k.service == name)
-                    .count();
-            let group = &observations[start..end];
-            let paths = contracts(name);
-            services.push(build_service(name, group, paths.as_deref()));
-            start = end;
+        let counted: Vec<(&ObservationKey, u64)> =
+            observations.iter().map(|(k, s)| (k, s.count)).collect();
+        let templates = template::template_observations(&counted, contracts);
+        // (service, template, method) → members.
+        let mut groups: BTreeMap<(&str, String, &str), (usize, Vec<usize>)> = BTreeMap::new();
+        for (ti, t) in templates.iter().enumerate() {
+            let rendered = t.render();
+            for &i in &t.members {
+                let k = &observations[i].0;
+                groups
+                    .entry((&k.service, rendered.clone(), &k.method))
+                    .or_insert_with(|| (ti, Vec::new()))
+                    .1
+                    .push(i);
+            }
         }
-        Inventory { services }
+        let mut services: Vec<Service> = Vec::new();
+        for ((service, rendered, method), (ti, members)) in groups {
+            let endpoint = build_endpoint(
+                service,
+                method,
+                rendered,
+                &templates[ti],
+                &members,
+                observations,
+            );
+            match services.last_mut() {
+                Some(s) if s.name == service => s.endpoints.push(endpoint),
+                _ => services.push(Service {
+                    name: service.to_owned(),
+                    requests: 0,
+                    endpoints: vec![endpoint],
+                }),
+            }
+        }
+        for s in &mut services {
+            s.requests = s.endpoints.iter().map(|e| e.stats.count).sum();
+        }
+        Inventory { services, names }
     }
 
     pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
@@ -82,72 +109,53 @@ impl Inventory {
     }
 }
 
-fn build_service(
-    name: &str,
-    group: &[(ObservationKey, Stats)],
-    contract: Option<&dyn ContractPaths>,
-) -> Service {
-    let counted: Vec<(&ObservationKey, u64)> = group.iter().map(|(k, s)| (k, s.count)).collect();
-    let templates = template::template_service(&counted, contract);
-    let mut endpoints: BTreeMap<(String, String), Endpoint> = BTreeMap::new();
-    for t in templates {
-        let rendered = t.render();
-        // Split the template's members by method.
-        let mut by_method: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for &i in &t.members {
-            by_method.entry(&group[i].0.method).or_default().push(i);
-        }
-        for (method, members) in by_method {
-            let mut stats = Stats::default();
-            let mut sketches: BTreeMap<usize, DistinctSketch> = BTreeMap::new();
-            for &i in &members {
-                let (key, s) = &group[i];
-                stats.merge(s);
-                for (pos, seg) in key_segments(&key.path).iter().enumerate() {
-                    if !t.segments.get(pos).is_some_and(TemplateSegment::is_param) {
-                        continue;
-                    }
-                    let sketch = sketches.entry(pos).or_default();
-                    match seg {
-                        KeySegment::Literal(text) => sketch.insert_bytes(text.as_bytes()),
-                        KeySegment::Param(_) => {
-                            if let Some(v) = s.param_values.get(&(pos as u8)) {
-                                sketch.merge(v);
-                            }
-                        }
+fn build_endpoint(
+    service: &str,
+    method: &str,
+    rendered: String,
+    t: &template::Template,
+    members: &[usize],
+    observations: &[(ObservationKey, Stats)],
+) -> Endpoint {
+    let mut stats = Stats::default();
+    let mut sketches: BTreeMap<usize, DistinctSketch> = BTreeMap::new();
+    for &i in members {
+        let (key, s) = &observations[i];
+        stats.merge(s);
+        for (pos, seg) in key_segments(&key.path).iter().enumerate() {
+            if !t.segments.get(pos).is_some_and(TemplateSegment::is_param) {
+                continue;
+            }
+            let sketch = sketches.entry(pos).or_default();
+            match seg {
+                KeySegment::Literal(text) => sketch.insert_bytes(text.as_bytes()),
+                KeySegment::Param(_) => {
+                    if let Some(v) = s.param_values.get(&(pos as u8)) {
+                        sketch.merge(v);
                     }
                 }
             }
-            let segments: Vec<SegmentEvidence> = t
-                .segments
-                .iter()
-                .enumerate()
-                .map(|(pos, seg)| SegmentEvidence {
-                    segment: seg.clone(),
-                    distinct_values: sketches.get(&pos).map(DistinctSketch::estimate),
-                    confidence: seg.confidence(),
-                })
-                .collect();
-            let confidence = segments.iter().map(|s| s.confidence).fold(1.0, f64::min);
-            endpoints.insert(
-                (rendered.clone(), method.to_owned()),
-                Endpoint {
-                    service: name.to_owned(),
-                    method: method.to_owned(),
-                    template: rendered.clone(),
-                    segments,
-                    confidence,
-                    path_keys: members.len(),
-                    contract: t.contract,
-                    stats,
-                },
-            );
         }
     }
-    let endpoints: Vec<Endpoint> = endpoints.into_values().collect();
-    Service {
-        name: name.to_owned(),
-        requests: endpoints.iter().map(|e| e.stats.count).sum(),
-        endpoints,
+    let segments: Vec<SegmentEvidence> = t
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(pos, seg)| SegmentEvidence {
+            segment: seg.clone(),
+            distinct_values: sketches.get(&pos).map(DistinctSketch::estimate),
+            confidence: seg.confidence(),
+        })
+        .collect();
+    let confidence = segments.iter().map(|s| s.confidence).fold(1.0, f64::min);
+    Endpoint {
+        service: service.to_owned(),
+        method: method.to_owned(),
+        template: rendered,
+        segments,
+        confidence,
+        path_keys: members.len(),
+        contract: t.contract,
+        stats,
     }
 }

@@ -3,9 +3,15 @@
 //! Turns exchange records into an endpoint inventory, diffs it against
 //! declared API contracts, stores it and reports on it.
 
+pub mod analysis;
+pub mod cli;
+pub mod contracts;
+pub mod findings;
+pub mod ingest;
 pub mod input;
 pub mod inventory;
 pub mod observe;
+pub mod report;
 pub mod sketch;
 pub mod spec;
 pub mod template;

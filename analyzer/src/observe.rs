@@ -72,21 +72,78 @@ pub struct Stats {
     pub param_values: BTreeMap<u8, DistinctSketch>,
     /// Exchanges with capture gaps or truncated messages.
     pub incomplete: u64,
+    /// Request body schema (stored separately, see [`SchemaStats::to_portable`]).
+    #[serde(skip)]
     pub request_schema: SchemaStats,
-    /// Response body schemas by final status.
+    /// Response body schemas by final status (stored separately).
+    #[serde(skip)]
     pub response_schemas: BTreeMap<u16, SchemaStats>,
 }
 
-/// Merged JSON body shapes with per-field presence counts.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Merged JSON body shapes with per-field presence counts. Field paths are
+/// ids in the run's [`FieldNames`].
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SchemaStats {
     /// Bodies whose shape was known (JSON, within the sample).
     pub bodies: u64,
     /// Of those, bodies whose shape came from a prefix of the body.
     pub sampled: u64,
-    /// Field path → statistics. Paths are JSON pointers (`/items/*/id`,
-    /// with `*` for array elements and `~0`, `~1`, `~2` escaping `~`, `/`
-    /// and a literal `*`); the root is `""`.
+    /// Field id → statistics.
+    pub fields: FxHashMap<u32, FieldStats>,
+    /// Field occurrences not kept because of [`MAX_OBSERVATION_FIELDS`],
+    /// [`MAX_SCHEMA_FIELDS`] or [`MAX_FIELD_PATHS`].
+    pub dropped_fields: u64,
+}
+
+/// Most fields one observation's schema keeps (per status).
+pub const MAX_OBSERVATION_FIELDS: usize = 128;
+/// Most fields a merged (endpoint) schema keeps.
+pub const MAX_SCHEMA_FIELDS: usize = 256;
+/// Most distinct field paths in one run.
+pub const MAX_FIELD_PATHS: usize = 1 << 18;
+
+/// Field paths, interned: every schema of a run refers to them by id.
+/// Paths are JSON pointers (`/items/*/id`, with `*` for array elements and
+/// `~0`, `~1`, `~2` escaping `~`, `/` and a literal `*`); the root is `""`.
+#[derive(Clone, Debug, Default)]
+pub struct FieldNames {
+    names: Vec<Box<str>>,
+    ids: FxHashMap<Box<str>, u32>,
+}
+
+impl FieldNames {
+    /// The id of `path`, adding it; `None` once [`MAX_FIELD_PATHS`] are held.
+    pub fn intern(&mut self, path: &str) -> Option<u32> {
+        if let Some(&id) = self.ids.get(path) {
+            return Some(id);
+        }
+        if self.names.len() >= MAX_FIELD_PATHS {
+            return None;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(path.into());
+        self.ids.insert(path.into(), id);
+        Some(id)
+    }
+
+    pub fn get(&self, path: &str) -> Option<u32> {
+        self.ids.get(path).copied()
+    }
+
+    /// The path of `id` (`""` for an unknown id).
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |n| n)
+    }
+}
+
+/// A schema with its field paths spelled out, for storage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PortableSchema {
+    pub bodies: u64,
+    #[serde(default)]
+    pub sampled: u64,
+    #[serde(default)]
+    pub dropped_fields: u64,
     pub fields: BTreeMap<String, FieldStats>,
 }
 
@@ -187,7 +244,7 @@ impl Stats {
 
     /// Adds one exchange; `params` are the (segment index, value) pairs of
     /// the path key's placeholders.
-    fn add(&mut self, r: &ExchangeRecord, params: &[(u8, &str)]) {
+    fn add(&mut self, r: &ExchangeRecord, params: &[(u8, &str)], names: &mut FieldNames) {
         let ts = r.ts.as_nanos();
         if self.count == 0 {
             self.first_seen_ns = ts;
@@ -214,17 +271,19 @@ impl Stats {
                 bump(&mut self.response_content_types, ct);
             }
             if let (Some(shape), Some(status)) = (&resp.body.shape, r.status) {
-                self.response_schemas
-                    .entry(status)
-                    .or_default()
-                    .add(shape, resp.body.sampled);
+                self.response_schemas.entry(status).or_default().add(
+                    shape,
+                    resp.body.sampled,
+                    names,
+                );
             }
         }
         if let Some(ct) = &r.request.content_type {
             bump(&mut self.request_content_types, ct);
         }
         if let Some(shape) = &r.request.body.shape {
-            self.request_schema.add(shape, r.request.body.sampled);
+            self.request_schema
+                .add(shape, r.request.body.sampled, names);
         }
         for q in &r.query_params {
             bump(&mut self.query_params, q);
@@ -320,41 +379,44 @@ impl SchemaStats {
     pub fn merge(&mut self, o: &SchemaStats) {
         self.bodies += o.bodies;
         self.sampled += o.sampled;
-        for (path, f) in &o.fields {
-            if let Some(mine) = self.fields.get_mut(path) {
+        self.dropped_fields += o.dropped_fields;
+        for (id, f) in &o.fields {
+            if let Some(mine) = self.fields.get_mut(id) {
                 mine.present += f.present;
                 mine.types |= f.types;
                 mine.formats |= f.formats;
-            } else if self.fields.len() < MAX_NAMES {
-                self.fields.insert(path.clone(), *f);
+            } else if self.fields.len() < MAX_SCHEMA_FIELDS {
+                self.fields.insert(*id, *f);
+            } else {
+                self.dropped_fields += f.present;
             }
         }
     }
 
-    fn add(&mut self, shape: &Shape, sampled: bool) {
+    fn add(&mut self, shape: &Shape, sampled: bool, names: &mut FieldNames) {
         self.bodies += 1;
         if sampled {
             self.sampled += 1;
         }
-        // A field inside an array counts once per body: remember which
-        // paths this body already counted.
-        let mut seen: Vec<String> = Vec::new();
+        // The sensor merges array elements into one item shape, so every
+        // path occurs at most once per body.
         let mut path = String::new();
-        self.walk(shape, &mut path, &mut seen);
+        self.walk(shape, &mut path, names);
     }
 
-    fn walk(&mut self, shape: &Shape, path: &mut String, seen: &mut Vec<String>) {
+    fn walk(&mut self, shape: &Shape, path: &mut String, names: &mut FieldNames) {
         let (types, formats) = shape_bits(shape);
-        let first_in_body = !seen.iter().any(|p| p == path);
-        if let Some(f) = self.fields.get_mut(path.as_str()) {
-            if first_in_body {
-                f.present += 1;
-            }
+        let Some(id) = names.intern(path) else {
+            self.dropped_fields += 1;
+            return;
+        };
+        if let Some(f) = self.fields.get_mut(&id) {
+            f.present += 1;
             f.types |= types;
             f.formats |= formats;
-        } else if self.fields.len() < MAX_NAMES {
+        } else if self.fields.len() < MAX_OBSERVATION_FIELDS {
             self.fields.insert(
-                path.clone(),
+                id,
                 FieldStats {
                     present: 1,
                     types,
@@ -362,6 +424,7 @@ impl SchemaStats {
                 },
             );
         } else {
+            self.dropped_fields += 1;
             return;
         }
         match shape {
@@ -370,17 +433,14 @@ impl SchemaStats {
                 for (key, child) in fields.iter() {
                     path.push('/');
                     escape_key(key, path);
-                    self.walk(child, path, seen);
+                    self.walk(child, path, names);
                     path.truncate(base);
                 }
             }
             Shape::Array { items: Some(item) } => {
-                if first_in_body {
-                    seen.push(path.clone());
-                }
                 let base = path.len();
                 path.push_str("/*");
-                self.walk(item, path, seen);
+                self.walk(item, path, names);
                 path.truncate(base);
             }
             _ => {}
@@ -388,11 +448,58 @@ impl SchemaStats {
     }
 
     /// Presence ratio of a field across the bodies seen.
-    pub fn presence(&self, path: &str) -> f64 {
-        match (self.fields.get(path), self.bodies) {
+    pub fn presence(&self, id: u32) -> f64 {
+        match (self.fields.get(&id), self.bodies) {
             (Some(f), b) if b > 0 => f.present as f64 / b as f64,
             _ => 0.0,
         }
+    }
+
+    /// Statistics of the field at `path`, if seen.
+    pub fn field(&self, names: &FieldNames, path: &str) -> Option<&FieldStats> {
+        self.fields.get(&names.get(path)?)
+    }
+
+    /// Fields by path, sorted.
+    pub fn named<'a>(&'a self, names: &'a FieldNames) -> Vec<(&'a str, &'a FieldStats)> {
+        let mut v: Vec<_> = self
+            .fields
+            .iter()
+            .map(|(id, f)| (names.name(*id), f))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    pub fn to_portable(&self, names: &FieldNames) -> PortableSchema {
+        PortableSchema {
+            bodies: self.bodies,
+            sampled: self.sampled,
+            dropped_fields: self.dropped_fields,
+            fields: self
+                .fields
+                .iter()
+                .map(|(id, f)| (names.name(*id).to_owned(), *f))
+                .collect(),
+        }
+    }
+
+    pub fn from_portable(p: &PortableSchema, names: &mut FieldNames) -> SchemaStats {
+        let mut s = SchemaStats {
+            bodies: p.bodies,
+            sampled: p.sampled,
+            dropped_fields: p.dropped_fields,
+            fields: FxHashMap::default(),
+        };
+        for (path, f) in &p.fields {
+            match names.intern(path) {
+                Some(id) => {
+                    s.fields.insert(id, *f);
+                }
+                None => s.dropped_fields += f.present,
+            }
+        }
+        s
     }
 }
 
@@ -504,6 +611,8 @@ pub enum KeySegment {
 #[derive(Debug, Default)]
 pub struct Observations {
     map: FxHashMap<ObservationKey, Stats>,
+    /// Field paths of every schema held.
+    pub names: FieldNames,
     /// Records not added because [`MAX_OBSERVATIONS`] keys were held.
     pub dropped_records: u64,
     /// Records added.
@@ -527,7 +636,7 @@ impl Observations {
             }
             None => self.map.entry(key).or_default(),
         };
-        stats.add(r, &params);
+        stats.add(r, &params, &mut self.names);
         self.records += 1;
     }
 
@@ -558,10 +667,11 @@ impl Observations {
         v
     }
 
-    pub fn into_sorted(self) -> Vec<(ObservationKey, Stats)> {
+    /// All observations sorted by key, and the field names they use.
+    pub fn into_sorted(self) -> (Vec<(ObservationKey, Stats)>, FieldNames) {
         let mut v: Vec<_> = self.map.into_iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+        (v, self.names)
     }
 }
 

@@ -87,7 +87,10 @@ pub fn render(segments: &[TemplateSegment]) -> String {
     let mut s = String::new();
     for seg in segments {
         s.push('/');
-        if seg.is_param() {
+        if seg.rule == Rule::Contract && !seg.is_param() {
+            // A declared segment mixing text and parameters (`{name}.json`).
+            s.push_str(&seg.text);
+        } else if seg.is_param() {
             s.push('{');
             s.push_str(&seg.text);
             s.push('}');
@@ -135,21 +138,29 @@ impl Template {
     }
 }
 
-/// Templates the observations of one service. `observations` are the keys
-/// with their request counts; the result covers every index exactly once,
-/// sorted by template.
-pub fn template_service(
+/// Templates observations (of any number of services). `observations` are
+/// the keys with their request counts; `contract` gives the contract paths
+/// of a service, if it has a contract. The result covers every index exactly
+/// once, sorted by template.
+///
+/// Paths a contract explains take its templates, per service. All other
+/// paths go into one path tree for all services: sibling statistics are
+/// pooled, so the same API served under several hosts (replicas, shards,
+/// regions) gathers evidence once, and every service gets the same
+/// templates for the same paths. A template's members may therefore belong
+/// to several services; the inventory splits them again.
+pub fn template_observations<'c>(
     observations: &[(&ObservationKey, u64)],
-    contract: Option<&dyn ContractPaths>,
+    contract: &dyn Fn(&str) -> Option<&'c dyn ContractPaths>,
 ) -> Vec<Template> {
-    let mut by_contract: BTreeMap<String, Template> = BTreeMap::new();
+    let mut by_contract: BTreeMap<(&str, String), Template> = BTreeMap::new();
     let mut tree = trie::Node::default();
     for (i, (key, count)) in observations.iter().enumerate() {
         let segments = crate::observe::key_segments(&key.path);
-        if let Some(m) = contract.and_then(|c| c.match_path(&segments)) {
+        if let Some(m) = contract(&key.service).and_then(|c| c.match_path(&segments)) {
             let text = render(&m.segments);
             by_contract
-                .entry(text)
+                .entry((key.service.as_str(), text))
                 .or_insert_with(|| Template {
                     segments: m.segments,
                     members: Vec::new(),

@@ -19,7 +19,7 @@ fn templates(paths: &[(&str, u64)]) -> BTreeMap<String, u64> {
     }
     let obs: Vec<(&ObservationKey, u64)> = merged.into_iter().collect();
     let mut out = BTreeMap::new();
-    for t in template_service(&obs, None) {
+    for t in template_observations(&obs, &|_| None) {
         let n: u64 = t.members.iter().map(|&i| obs[i].1).sum();
         *out.entry(t.render()).or_insert(0) += n;
     }
@@ -231,7 +231,7 @@ fn evidence_names_the_rule() {
         })
         .collect();
     let obs: Vec<(&ObservationKey, u64)> = keys.iter().map(|k| (k, 1)).collect();
-    let t = template_service(&obs, None);
+    let t = template_observations(&obs, &|_| None);
     assert_eq!(t.len(), 1);
     let segs = &t[0].segments;
     assert_eq!(t[0].render(), "/tags/{tagId}/x/{xId}");
