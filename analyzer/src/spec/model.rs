@@ -144,13 +144,22 @@ pub enum SecurityScheme {
     /// HTTP `basic`.
     Basic,
     /// HTTP `bearer` (with `bearerFormat`, e.g. `JWT`).
-    Bearer { format: Option<String> },
+    Bearer {
+        format: Option<String>,
+    },
     /// Another HTTP scheme (`digest`, …), lower-cased.
-    Http { scheme: String },
-    ApiKey { name: String, location: ParamLocation },
+    Http {
+        scheme: String,
+    },
+    ApiKey {
+        name: String,
+        location: ParamLocation,
+    },
     /// OAuth 2.0 and OpenID Connect: bearer tokens on the wire.
     OAuth2,
     OpenIdConnect,
     /// `mutualTLS` or an unknown type: nothing visible in HTTP.
-    Other { kind: String },
+    Other {
+        kind: String,
+    },
 }
