@@ -42,3 +42,6 @@ pub use limits::{
 pub use load::{load_path, load_str};
 pub use model::*;
 pub use template::{Part, PathTemplate, Segment, TemplateError, MAX_SEGMENT_PARAMS};
+
+#[cfg(test)]
+mod tests;

@@ -47,6 +47,8 @@ pub(crate) struct Schemas<'d> {
     expanding: Vec<(usize, String)>,
     depth: usize,
     built: usize,
+    /// [`MAX_SCHEMA_NODES`], lowered in tests.
+    max_nodes: usize,
 }
 
 impl<'d> Schemas<'d> {
@@ -57,6 +59,7 @@ impl<'d> Schemas<'d> {
             expanding: Vec::new(),
             depth: 0,
             built: 0,
+            max_nodes: MAX_SCHEMA_NODES,
         }
     }
 
@@ -69,10 +72,11 @@ impl<'d> Schemas<'d> {
             ));
         }
         self.built += 1;
-        if self.built > MAX_SCHEMA_NODES {
+        if self.built > self.max_nodes {
+            let max = self.max_nodes;
             return Err(self.docs.invalid(
                 &node,
-                format!("the contract expands to more than {MAX_SCHEMA_NODES} schema nodes"),
+                format!("the contract expands to more than {max} schema nodes"),
             ));
         }
         self.depth += 1;
@@ -325,12 +329,23 @@ mod tests {
     use super::*;
 
     fn build(dialect: SpecDialect, doc: Value, pointer: &str) -> Result<Schema, SpecError> {
+        build_capped(dialect, doc, pointer, MAX_SCHEMA_NODES)
+    }
+
+    fn build_capped(
+        dialect: SpecDialect,
+        doc: Value,
+        pointer: &str,
+        max_nodes: usize,
+    ) -> Result<Schema, SpecError> {
         let docs = Docs::new("t.yaml", None, doc);
         let mut node = docs.root();
         for token in pointer.split('/').skip(1) {
             node = node.get(token).unwrap();
         }
-        Schemas::new(&docs, dialect).schema(node)
+        let mut schemas = Schemas::new(&docs, dialect);
+        schemas.max_nodes = max_nodes;
+        schemas.schema(node)
     }
 
     fn strings(list: &[&str]) -> Vec<String> {
@@ -456,9 +471,24 @@ mod tests {
             );
         }
         doc.insert("L8".to_owned(), json!({"type": "string"}));
-        let err = build(SpecDialect::OpenApi30, Value::Object(doc), "/L0").unwrap_err();
+        let doc = Value::Object(doc);
+        let err = build_capped(SpecDialect::OpenApi30, doc, "/L0", 10_000).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.yaml: /L8: the contract expands to more than 10000 schema nodes"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let mut schema = json!({"type": "string"});
+        for _ in 0..MAX_SCHEMA_DEPTH + 10 {
+            schema = json!({"type": "array", "items": schema});
+        }
+        let err = build(SpecDialect::OpenApi30, json!({ "s": schema }), "/s").unwrap_err();
         assert!(
-            err.to_string().contains("more than 2000000 schema nodes"),
+            err.to_string()
+                .ends_with(": schemas nested more than 64 levels deep"),
             "{err}"
         );
     }
