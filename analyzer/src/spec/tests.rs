@@ -39,6 +39,15 @@ fn json_schema(content: &std::collections::BTreeMap<String, Option<Schema>>) -> 
     content["application/json"].as_ref().unwrap()
 }
 
+/// `METHOD path` of every operation, in order.
+fn listed(contract: &Contract) -> Vec<String> {
+    contract
+        .operations
+        .iter()
+        .map(|o| format!("{} {}", o.method, o.path))
+        .collect()
+}
+
 fn server(host: Option<&str>, base_path: &str) -> Server {
     Server {
         host: host.map(str::to_owned),
@@ -221,13 +230,8 @@ fn own_openapi_3_1() {
             server(Some("books.example.com:8080"), "/v1")
         ]
     );
-    let listed: Vec<_> = c
-        .operations
-        .iter()
-        .map(|o| format!("{} {}", o.method, o.path))
-        .collect();
     assert_eq!(
-        listed,
+        listed(&c),
         [
             "GET /books",
             "POST /books",
@@ -316,13 +320,8 @@ fn own_swagger_2_json() {
     let c = load("own/swagger-2.0.json");
     assert_eq!(c.dialect, SpecDialect::Swagger2);
     assert_eq!(c.servers, [server(Some("files.example.com"), "/api")]);
-    let listed: Vec<_> = c
-        .operations
-        .iter()
-        .map(|o| format!("{} {}", o.method, o.path))
-        .collect();
     assert_eq!(
-        listed,
+        listed(&c),
         [
             "GET /files",
             "POST /files",
@@ -565,20 +564,10 @@ fn limits_are_errors() {
     );
 }
 
-/// A small xorshift generator: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(n).unwrap()).unwrap()
-    }
+/// Deterministic pseudo-random bytes for damage: SHA-256 of a counter.
+fn noise(counter: usize) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(counter.to_le_bytes()).into()
 }
 
 /// Truncated prefixes and random byte flips of real specs never panic or
@@ -590,22 +579,25 @@ fn damaged_specs_never_panic() {
         std::fs::read(testdata("own/openapi-3.1.yaml")).unwrap(),
         std::fs::read(testdata("own/swagger-2.0.json")).unwrap(),
     ];
-    let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let mut loaded = 0;
-    for source in &sources {
+    for (n, source) in sources.iter().enumerate() {
         for cut in (0..source.len()).step_by(source.len() / 60 + 1) {
             let text = String::from_utf8_lossy(&source[..cut]);
             loaded += usize::from(load_str("cut.yaml", &text).is_ok());
         }
-        for _ in 0..100 {
+        for round in 0..100 {
+            let noise = noise(n * 1000 + round);
             let mut bytes = source.clone();
-            for _ in 0..1 + rng.below(4) {
-                let at = rng.below(bytes.len());
-                bytes[at] = match rng.below(4) {
+            // Up to four flips, each from three noise bytes: two for the
+            // position, one for the new byte (biased toward YAML syntax).
+            for flip in noise.chunks_exact(3).take(1 + usize::from(noise[31] % 4)) {
+                let at = usize::from(u16::from_le_bytes([flip[0], flip[1]])) * bytes.len() / 65536;
+                bytes[at] = match flip[2] % 8 {
                     0 => b'{',
                     1 => b'$',
                     2 => b'\n',
-                    _ => u8::try_from(rng.below(128)).unwrap(),
+                    3 => b':',
+                    _ => flip[2] & 0x7f,
                 };
             }
             let text = String::from_utf8_lossy(&bytes);
