@@ -1,5 +1,6 @@
 //! The command-line verbs, as functions (so tests run them in process).
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -11,8 +12,11 @@ use crate::analysis;
 use crate::contracts::ContractSet;
 use crate::findings::FindingKind;
 use crate::ingest;
+use crate::input::InputIdentity;
+use crate::observe::{ObservationKey, Stats};
 use crate::report::{self, Format, InputInfo, Report};
 use crate::spec;
+use crate::store::Store;
 
 /// Exit status: success, no `--fail-on` finding.
 pub const EXIT_OK: u8 = 0;
@@ -49,13 +53,22 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value = "table", value_name = "FORMAT")]
     pub format: Format,
 
+    /// Database to store the inventory in and to merge with: a SQLite file
+    /// path (created when missing), `sqlite:…` or `postgres://…`. Inputs
+    /// already in it are not counted again; templates are recomputed over
+    /// everything it holds. Without it nothing is stored (the analysis runs
+    /// in memory and is discarded at exit).
+    #[arg(long, value_name = "URL", env = "SHADOWTAP_DB")]
+    pub db: Option<String>,
+
     /// Exit with status 4 when findings of these kinds exist
     /// (comma-separated: shadow, undocumented, zombie, unused, drift).
     #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
     pub fail_on: Vec<FindingKind>,
 
     /// Key for caller fingerprints (a file of at least 16 bytes), the same
-    /// one the sensors use. Without it a random per-run key is used.
+    /// one the sensors use. Without it the database's own key is used (made
+    /// on first use), or a random per-run key without `--db`.
     #[arg(long, value_name = "PATH", env = "SHADOWTAP_FINGERPRINT_KEY_FILE")]
     pub fingerprint_key_file: Option<PathBuf>,
 
@@ -118,17 +131,105 @@ pub fn load_contracts(args: &[String]) -> anyhow::Result<ContractSet> {
     Ok(ContractSet::new(contracts, explicit))
 }
 
+/// Prints the inventory and findings stored by the latest `analyze --db`,
+/// without reading any capture again.
+///
+/// Exit status: 0 success; 1 the database could not be read; 2 usage
+/// error; 4 findings of a `--fail-on` kind exist.
+#[derive(Debug, Args)]
+#[command(long_about)]
+pub struct ReportArgs {
+    /// Database written by `shadowtap analyze --db`: a SQLite file path,
+    /// `sqlite:…` or `postgres://…`.
+    #[arg(long, value_name = "URL", env = "SHADOWTAP_DB", required = true)]
+    pub db: String,
+
+    /// Output format: table, json.
+    #[arg(long, default_value = "table", value_name = "FORMAT")]
+    pub format: Format,
+
+    /// Exit with status 4 when findings of these kinds exist
+    /// (comma-separated: shadow, undocumented, zombie, unused, drift).
+    #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
+    pub fail_on: Vec<FindingKind>,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the database runtime")
+}
+
+/// `shadowtap report`.
+pub fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let store = Store::open(&args.db).await?;
+        let report = store.load_report().await;
+        store.close().await;
+        report
+    })?;
+    Ok(Outcome {
+        report,
+        format: args.format,
+        fail_on: args.fail_on.clone(),
+        damaged_inputs: 0,
+        unreadable_inputs: 0,
+    })
+}
+
 /// `shadowtap analyze`.
 pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
     let set = load_contracts(&args.specs)?;
-    let (key, _) = load_key(args.fingerprint_key_file.as_deref())?;
-    let ingested = ingest::ingest(&args.inputs, &key, &|_| false, !args.quiet);
+    let rt = runtime()?;
+    let store = match &args.db {
+        Some(db) => Some(rt.block_on(Store::open(db))?),
+        None => None,
+    };
+    let key = match (&args.fingerprint_key_file, &store) {
+        (Some(file), _) => load_key(Some(file))?.0,
+        (None, Some(store)) => rt.block_on(store.fingerprint_key())?,
+        (None, None) => load_key(None)?.0,
+    };
+    let stored_inputs = match &store {
+        Some(s) => rt.block_on(s.known_inputs())?,
+        None => Default::default(),
+    };
+    // Inputs already stored, or given twice in this run, are skipped.
+    let seen = RefCell::new(stored_inputs);
+    let ingested = ingest::ingest(
+        &args.inputs,
+        &key,
+        &|id| !seen.borrow_mut().insert(id.id.clone()),
+        !args.quiet,
+    );
     for input in &ingested.inputs {
         for p in &input.problems {
             eprintln!("shadowtap: {p}");
         }
     }
-    let (observations, names) = ingested.observations.into_sorted();
+    let (new, mut names) = ingested.observations.into_sorted();
+    let observations = match &store {
+        None => new,
+        Some(store) => {
+            let stored = rt.block_on(store.load_observations(&mut names))?;
+            let merged = merge_sorted(stored, new);
+            let changed: Vec<(&ObservationKey, &Stats)> = merged
+                .iter()
+                .filter(|(_, _, changed)| *changed)
+                .map(|(k, s, _)| (k, s))
+                .collect();
+            let inputs: Vec<(InputIdentity, String)> = ingested
+                .inputs
+                .iter()
+                .filter(|i| !i.already_ingested && !i.unreadable)
+                .filter_map(|i| Some((i.identity.clone()?, i.path.display().to_string())))
+                .collect();
+            rt.block_on(store.save_ingest(&inputs, &changed, &names))?;
+            merged.into_iter().map(|(k, s, _)| (k, s)).collect()
+        }
+    };
     let analysis = analysis::analyze(&observations, names, &set);
     let inputs = ingested
         .inputs
@@ -142,6 +243,13 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
         })
         .collect();
     let report = analysis::report(&analysis, &set, inputs);
+    if let Some(store) = store {
+        rt.block_on(async {
+            let saved = store.save_snapshot(&report).await;
+            store.close().await;
+            saved
+        })?;
+    }
     Ok(Outcome {
         report,
         format: args.format,
@@ -149,4 +257,42 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
         damaged_inputs: ingested.inputs.iter().filter(|i| i.damaged).count(),
         unreadable_inputs: ingested.inputs.iter().filter(|i| i.unreadable).count(),
     })
+}
+
+/// Merges two key-sorted observation lists; the flag marks entries that
+/// `new` added to or created.
+fn merge_sorted(
+    stored: Vec<(ObservationKey, Stats)>,
+    new: Vec<(ObservationKey, Stats)>,
+) -> Vec<(ObservationKey, Stats, bool)> {
+    let mut out = Vec::with_capacity(stored.len() + new.len());
+    let mut a = stored.into_iter().peekable();
+    let mut b = new.into_iter().peekable();
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => break,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                if let Some((k, s)) = a.next() {
+                    out.push((k, s, false));
+                }
+            }
+            std::cmp::Ordering::Greater => {
+                if let Some((k, s)) = b.next() {
+                    out.push((k, s, true));
+                }
+            }
+            std::cmp::Ordering::Equal => {
+                if let (Some((k, mut s)), Some((_, n))) = (a.next(), b.next()) {
+                    s.merge(&n);
+                    out.push((k, s, true));
+                }
+            }
+        }
+    }
+    out
 }

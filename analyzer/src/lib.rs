@@ -14,4 +14,5 @@ pub mod observe;
 pub mod report;
 pub mod sketch;
 pub mod spec;
+pub mod store;
 pub mod template;

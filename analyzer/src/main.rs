@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use shadowtap_analyzer::cli::{self, AnalyzeArgs};
+use shadowtap_analyzer::cli::{self, AnalyzeArgs, ReportArgs};
 
 /// Many small allocations per record and per observation: mimalloc serves
 /// them faster than the system allocator.
@@ -23,6 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Analyze(AnalyzeArgs),
+    Report(ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Analyze(args) => cli::analyze(&args),
+        Command::Report(args) => cli::report(&args),
     };
     match result {
         Ok(outcome) => {

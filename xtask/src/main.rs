@@ -16,6 +16,7 @@
 mod accuracy;
 mod bench;
 mod fuzz;
+mod postgres;
 mod provision;
 mod sample;
 mod test;
@@ -46,6 +47,13 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Regenerate samples/demo-api.pcap from a real loopback capture (needs root).
     Sample(sample::SampleArgs),
+    /// Run a command with the test PostgreSQL server up, its URL in
+    /// SHADOWTAP_TEST_POSTGRES_URL (e.g. `cargo xtask with-postgres -- cargo
+    /// test -p shadowtap-analyzer --test store`).
+    WithPostgres {
+        #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,6 +71,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Sample(args) => sample::run(&args),
+        Command::WithPostgres { command } => postgres::run_with(&command),
     };
     match result {
         Ok(code) => code,

@@ -18,7 +18,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::postgres;
 use crate::provision::{ensure_rust_components, ensure_tools, Tool};
+
+/// Set for the test processes: tests that would skip without an external
+/// tool (a browser, a database) fail instead when this is set.
+pub(crate) const UNDER_XTASK_VAR: &str = "SHADOWTAP_UNDER_XTASK";
 use crate::util::{banner, cargo, run_checked, secs};
 
 #[derive(Debug, clap::Args)]
@@ -72,8 +77,7 @@ pub(crate) const STEPS: &[Step] = &[
             "warnings",
         ]),
     },
-    // Later: privileged netns capture tests (root, `cargo xtask integration-test`),
-    // postgres startup for the analyzer store tests.
+    // Later: privileged netns capture tests (root, `cargo xtask integration-test`).
     Step {
         name: "cargo test",
         needs: &[],
@@ -101,6 +105,14 @@ pub(crate) fn run(args: &TestArgs) -> Result<ExitCode> {
     banner("provision: rust components (rustfmt, clippy)");
     ensure_rust_components(allow_install)?;
     eprintln!("--> provision done ({})", secs(started.elapsed()));
+
+    // The analyzer's store tests need a PostgreSQL server; they find it
+    // through the environment, and fail (not skip) under xtask without it.
+    banner("provision: PostgreSQL test server");
+    let postgres = postgres::Server::start(allow_install)?;
+    eprintln!("--> PostgreSQL listening: {}", postgres.url);
+    std::env::set_var(postgres::URL_VAR, &postgres.url);
+    std::env::set_var(UNDER_XTASK_VAR, "1");
 
     let mut timings: Vec<(&str, Option<Duration>)> = Vec::new();
     for (i, step) in STEPS.iter().enumerate() {

@@ -427,7 +427,7 @@ fn check_fields(
         return;
     }
     let mut missing = Vec::new();
-    required_paths(declared, &mut String::new(), &mut missing, 0);
+    required_paths(declared, "", &mut missing, 0);
     for path in missing {
         let present = observed.field(names, &path).map_or(0, |f| f.present);
         // A required field inside an optional object counts only where the
@@ -511,18 +511,17 @@ fn lookup(schema: &Schema, keys: &[String]) -> Lookup {
 
 /// Paths of required fields, following objects (not arrays) down to a
 /// bounded depth.
-fn required_paths(schema: &Schema, prefix: &mut String, out: &mut Vec<String>, depth: usize) {
+fn required_paths(schema: &Schema, prefix: &str, out: &mut Vec<String>, depth: usize) {
     if depth > 8 || schema.recursive {
         return;
     }
     for name in &schema.required {
-        let mut p = prefix.clone();
+        let mut p = prefix.to_owned();
         p.push('/');
         crate::observe::escape_key(name, &mut p);
         out.push(p.clone());
         if let Some(child) = schema.properties.get(name) {
-            let mut next = p;
-            required_paths(child, &mut next, out, depth + 1);
+            required_paths(child, &p, out, depth + 1);
         }
     }
 }

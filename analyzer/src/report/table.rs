@@ -120,8 +120,8 @@ fn row(e: &EndpointReport) -> [String; 7] {
     };
     let auth = e
         .auth_schemes
-        .iter()
-        .map(|(k, _)| k.as_str())
+        .keys()
+        .map(String::as_str)
         .collect::<Vec<_>>()
         .join(",");
     [
