@@ -53,6 +53,11 @@ pub fn diff(inventory: &Inventory, set: &ContractSet, covering: &ServiceContract
                 .contract
                 .and_then(|c| set.operation(c, &e.method, &e.template));
             let Some(op) = op else {
+                if !route_exists(e) {
+                    // Only "not found" answers: the server has no such
+                    // route either (probes, typos, scanners).
+                    continue;
+                }
                 let path_known = e.contract.is_some_and(|c| set.has_path(c, &e.template));
                 out.push(finding(
                     FindingKind::Undocumented,
@@ -130,6 +135,13 @@ pub fn diff(inventory: &Inventory, set: &ContractSet, covering: &ServiceContract
     }
     out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     out
+}
+
+/// Whether the server answered at least once with something other than
+/// "no such route or method" (404, 405, 501), or never answered at all.
+fn route_exists(e: &Endpoint) -> bool {
+    let s = &e.stats;
+    s.statuses.is_empty() || s.statuses.keys().any(|c| !matches!(c, 404 | 405 | 501))
 }
 
 /// How sure "never called" is: the chance that an operation getting an
