@@ -324,6 +324,16 @@ fn list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T
 fn string(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     out.push(b'"');
+    // Names almost never need escapes: one check without early exit (so
+    // that it vectorises), one copy.
+    let plain = b
+        .iter()
+        .fold(true, |ok, &c| ok & (c >= 0x20) & (c != b'"') & (c != b'\\'));
+    if plain {
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         if c >= 0x20 && c != b'"' && c != b'\\' {
