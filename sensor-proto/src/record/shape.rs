@@ -570,7 +570,8 @@ fn prefix_word(k: &[u8]) -> u64 {
     }
     // Shifted in rather than copied: a short copy stalls the load after it.
     let w = k.iter().fold(0u64, |w, &c| (w << 8) | u64::from(c));
-    w << (8 * (8 - k.len()))
+    // An empty key shifts by 64, which `<<` does not allow.
+    w.checked_shl(8 * (8 - k.len() as u32)).unwrap_or(0)
 }
 
 /// The length of `names` as a key end offset.
