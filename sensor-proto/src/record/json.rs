@@ -464,42 +464,28 @@ mod tests {
         }
     }
 
+    /// Each value's name is the string serde writes for it.
+    fn names_match<T: serde::Serialize + Copy>(values: &[T], name: fn(T) -> &'static str) {
+        for &v in values {
+            assert_eq!(serde_json::json!(v).as_str(), Some(name(v)));
+        }
+    }
+
     #[test]
     fn enum_names_match_serde() {
-        let name = |v: serde_json::Value| v.as_str().expect("a string").to_owned();
-        for v in [HttpVersion::Http10, HttpVersion::Http11] {
-            assert_eq!(name(serde_json::json!(v)), version_name(v));
-        }
-        for f in [
-            Framing::None,
-            Framing::ContentLength,
-            Framing::Chunked,
-            Framing::CloseDelimited,
-        ] {
-            assert_eq!(name(serde_json::json!(f)), framing_name(f));
-        }
-        for t in [
-            Tunnel::WebSocket,
-            Tunnel::H2c,
-            Tunnel::OtherUpgrade,
-            Tunnel::Connect,
-        ] {
-            assert_eq!(name(serde_json::json!(t)), tunnel_name(t));
-        }
-        for s in [
-            AuthScheme::None,
-            AuthScheme::Basic,
-            AuthScheme::BearerJwt,
-            AuthScheme::BearerOpaque,
-            AuthScheme::ApiKey,
-            AuthScheme::Cookie,
-            AuthScheme::Digest,
-            AuthScheme::Other,
-        ] {
-            assert_eq!(name(serde_json::json!(s)), scheme_name(s));
-        }
-        for l in [KeyLocation::Header, KeyLocation::Query] {
-            assert_eq!(name(serde_json::json!(l)), location_name(l));
-        }
+        use AuthScheme as A;
+        use Framing as F;
+        use Tunnel as T;
+        names_match(&[HttpVersion::Http10, HttpVersion::Http11], version_name);
+        let framings = [F::None, F::ContentLength, F::Chunked, F::CloseDelimited];
+        names_match(&framings, framing_name);
+        names_match(
+            &[T::WebSocket, T::H2c, T::OtherUpgrade, T::Connect],
+            tunnel_name,
+        );
+        let schemes = [A::None, A::Basic, A::BearerJwt, A::BearerOpaque];
+        names_match(&schemes, scheme_name);
+        names_match(&[A::ApiKey, A::Cookie, A::Digest, A::Other], scheme_name);
+        names_match(&[KeyLocation::Header, KeyLocation::Query], location_name);
     }
 }
