@@ -30,6 +30,30 @@ fn check(capture: &str, golden: &str) {
     );
 }
 
+/// The sensor writes records with `ExchangeRecord::write_json`, which must
+/// say exactly what serde says.
+#[test]
+fn direct_json_matches_serde() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for capture in [
+        "../samples/demo-api.pcap",
+        "fixtures/pcapplusplus/ExamplesTest/pcap_examples/http-packets2.pcap",
+    ] {
+        let (records, _) = run_capture(std::fs::read(root.join(capture)).expect("capture"));
+        for (i, r) in records.iter().enumerate() {
+            let mut direct = Vec::new();
+            r.write_json(&mut direct);
+            let serde = serde_json::to_string(r).expect("serializes");
+            assert_eq!(
+                String::from_utf8_lossy(&direct),
+                serde,
+                "{capture}: record {}",
+                i + 1
+            );
+        }
+    }
+}
+
 #[test]
 fn demo_api_sample() {
     check(

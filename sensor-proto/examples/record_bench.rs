@@ -1,4 +1,4 @@
-//! Micro-benchmark of `record::build` + JSON serialization on capture-like
+//! Micro-benchmark of `record::build` + `write_json` (as the sensor runs them) on capture-like
 //! exchanges (JSON bodies of 100 B – 50 KB, 4 KiB samples).
 //!
 //! `cargo run --release -p shadowtap-proto --example record_bench [N]`
@@ -191,7 +191,7 @@ fn main() {
         for x in &exchanges {
             let r = build(x, &flow, &key);
             out.clear();
-            serde_json::to_writer(&mut out, &r).expect("serialize");
+            r.write_json(&mut out);
             out.push(b'\n');
             out_bytes += black_box(&out).len();
         }

@@ -215,9 +215,16 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Bytes of output collected before they are written out.
+pub const OUTPUT_BUFFER_BYTES: usize = 1 << 20;
+/// Room allocated past [`OUTPUT_BUFFER_BYTES`] for the record that crosses it.
+const OUTPUT_HEADROOM_BYTES: usize = 64 << 10;
+
 /// JSON Lines output: one record per line, nothing else in the stream.
 struct RecordWriter {
-    out: BufWriter<Box<dyn Write>>,
+    sink: Box<dyn Write>,
+    /// Records not yet written: at most [`OUTPUT_BUFFER_BYTES`] plus one record.
+    pending: Vec<u8>,
     name: String,
 }
 
@@ -230,24 +237,34 @@ impl RecordWriter {
             (Box::new(f), path.display().to_string())
         };
         Ok(RecordWriter {
-            out: BufWriter::with_capacity(1 << 20, sink),
+            sink,
+            pending: Vec::with_capacity(OUTPUT_BUFFER_BYTES + OUTPUT_HEADROOM_BYTES),
             name,
         })
     }
 
     fn write_all(&mut self, records: &[ExchangeRecord]) -> anyhow::Result<()> {
         for r in records {
-            serde_json::to_writer(&mut self.out, r)
-                .with_context(|| format!("writing {}", self.name))?;
-            self.out
-                .write_all(b"\n")
-                .with_context(|| format!("writing {}", self.name))?;
+            r.write_json(&mut self.pending);
+            self.pending.push(b'\n');
+            if self.pending.len() >= OUTPUT_BUFFER_BYTES {
+                self.write_pending()?;
+            }
         }
         Ok(())
     }
 
+    fn write_pending(&mut self) -> anyhow::Result<()> {
+        self.sink
+            .write_all(&self.pending)
+            .with_context(|| format!("writing {}", self.name))?;
+        self.pending.clear();
+        Ok(())
+    }
+
     fn finish(mut self) -> anyhow::Result<()> {
-        self.out
+        self.write_pending()?;
+        self.sink
             .flush()
             .with_context(|| format!("writing {}", self.name))
     }

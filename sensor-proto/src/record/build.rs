@@ -735,7 +735,8 @@ mod tests {
     }
 
     /// Deterministic xorshift noise: `build` must never panic, whatever bytes
-    /// the parser hands over, and must always produce a JSON-serialisable record.
+    /// the parser hands over, and must always produce a JSON-serialisable record
+    /// (the same text from serde and from `write_json`).
     #[test]
     fn random_exchanges_never_panic() {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -774,7 +775,12 @@ mod tests {
             let target = noise(i % 211);
             let e = exchange(request("GET", &target, headers, b), None);
             let r = build(&e, &flow(), &key());
-            serde_json::to_string(&r).unwrap();
+            let mut direct = Vec::new();
+            r.write_json(&mut direct);
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                serde_json::to_string(&r).unwrap()
+            );
         }
     }
 
@@ -782,9 +788,12 @@ mod tests {
     fn round_trips_through_json() {
         for e in canary_exchanges() {
             let r = build(&e, &flow(), &key());
-            let back: ExchangeRecord =
-                serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            let json = serde_json::to_string(&r).unwrap();
+            let back: ExchangeRecord = serde_json::from_str(&json).unwrap();
             assert_eq!(back, r);
+            let mut direct = Vec::new();
+            r.write_json(&mut direct);
+            assert_eq!(String::from_utf8(direct).unwrap(), json);
         }
     }
 }

@@ -25,6 +25,7 @@ mod auth;
 mod build;
 mod decode;
 mod fingerprint;
+mod json;
 mod shape;
 mod url;
 mod values;

@@ -20,7 +20,10 @@ use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::url::{clean_text, truncate_on_char, REDACTED_NAME};
-use super::values::{bytes_look_like_value, key_looks_like_value, string_format, MAX_FORMAT_BYTES};
+use super::values::{
+    classified_looks_like_value, classify, key_looks_like_value, string_format, MAX_FORMAT_BYTES,
+    NOT_PRINTABLE,
+};
 use super::Shape;
 
 /// Deepest container level described (top level = 1); deeper values are `any`.
@@ -76,8 +79,8 @@ struct Scanner<'a> {
     fields: Vec<(u64, Cow<'a, [u8]>, Shape)>,
 }
 
-/// Bytes of a string checked one by one before searching with `memchr2`.
-const SHORT_STRING: usize = 16;
+/// Bytes of a string checked a word at a time before searching with `memchr2`.
+const SHORT_STRING: usize = 32;
 
 /// Slots of an object's key index (open addressing, twice [`MAX_FIELDS`]).
 const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
@@ -324,16 +327,22 @@ impl<'a> Scanner<'a> {
     /// quotes, whether it contains escapes, whether the closing quote was seen.
     fn string(&mut self) -> (&'a [u8], bool, bool) {
         let start = self.pos + 1;
-        // Most keys and values are short: look at a few bytes before
+        // Most keys and values are short: look at a few words before
         // paying for a vectorised search.
-        for at in start..self.b.len().min(start + SHORT_STRING) {
-            match self.b[at] {
-                b'"' => {
+        let mut at = start;
+        while let Some(word) = self.b.get(at..).and_then(|r| r.first_chunk::<8>()) {
+            let found = quote_or_backslash(u64::from_le_bytes(*word));
+            if found != 0 {
+                at += (found.trailing_zeros() / 8) as usize;
+                if self.b[at] == b'"' {
                     self.pos = at + 1;
                     return (&self.b[start..at], false, true);
                 }
-                b'\\' => break,
-                _ => {}
+                break;
+            }
+            at += 8;
+            if at - start >= SHORT_STRING {
+                break;
             }
         }
         let mut i = start;
@@ -449,6 +458,15 @@ fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     a[n..].cmp(&b[n..])
 }
 
+/// The bytes of `word` (little-endian) that are `"` or `\`, each marked by
+/// its high bit; marks above the lowest one may be false.
+fn quote_or_backslash(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    zero_byte(word ^ (ONES * u64::from(b'"'))) | zero_byte(word ^ (ONES * u64::from(b'\\')))
+}
+
 fn word(b: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(b);
@@ -507,9 +525,10 @@ pub(crate) fn merge(a: Shape, b: Shape) -> Shape {
 /// when it looks like a value (map-shaped JSON keyed by ids or emails).
 fn export_key(raw: &[u8]) -> Cow<'_, [u8]> {
     let raw = &raw[..raw.len().min(KEY_SCAN_BYTES)];
-    if raw.iter().all(|c| (0x20..0x7f).contains(c)) {
+    let class = classify(raw);
+    if class & NOT_PRINTABLE == 0 {
         // Printable ASCII: `clean_text` would return it unchanged.
-        if bytes_look_like_value(raw) {
+        if classified_looks_like_value(raw, class) {
             return Cow::Borrowed(REDACTED_NAME.as_bytes());
         }
         return Cow::Borrowed(&raw[..raw.len().min(MAX_KEY_BYTES)]);
@@ -551,7 +570,8 @@ fn prefix_word(k: &[u8]) -> u64 {
     }
     // Shifted in rather than copied: a short copy stalls the load after it.
     let w = k.iter().fold(0u64, |w, &c| (w << 8) | u64::from(c));
-    w << (8 * (8 - k.len()))
+    // An empty key shifts by 64, which `<<` does not allow.
+    w.checked_shl(8 * (8 - k.len() as u32)).unwrap_or(0)
 }
 
 /// The length of `names` as a key end offset.
@@ -887,6 +907,26 @@ mod tests {
             serde_json::to_string(&f).unwrap(),
             r#"{"a":{"type":"null"},"b":{"type":"any"}}"#
         );
+    }
+
+    #[test]
+    fn strings_end_at_the_first_quote_or_escape() {
+        // Quotes and escapes at every offset of the word-wise search.
+        for len in 0..40 {
+            let text = "k".repeat(len);
+            let doc = format!("{{\"{text}\":1,\"{text}\\u0041\":\"v{text}\\\"\"}}");
+            let shape = infer(doc.as_bytes()).unwrap();
+            let Shape::Object { fields, truncated } = &shape else {
+                panic!("{shape:?}");
+            };
+            assert!(!truncated, "{doc}");
+            let mut want = vec![text.clone(), format!("{text}A")];
+            want.sort();
+            assert_eq!(fields.keys().collect::<Vec<_>>(), want, "{doc}");
+        }
+        assert_eq!(quote_or_backslash(u64::from_le_bytes(*b"abcdefgh")), 0);
+        let found = quote_or_backslash(u64::from_le_bytes(*b"ab\\\"efgh"));
+        assert_eq!(found.trailing_zeros() / 8, 2);
     }
 
     #[test]

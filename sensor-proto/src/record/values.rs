@@ -18,10 +18,15 @@ pub(crate) fn key_looks_like_value(k: &str) -> bool {
 
 /// [`key_looks_like_value`] for a key given as (UTF-8) bytes.
 pub(crate) fn bytes_look_like_value(b: &[u8]) -> bool {
+    classified_looks_like_value(b, classify(b))
+}
+
+/// [`bytes_look_like_value`] for `b` whose byte classes are `class`
+/// (from [`classify`]).
+pub(crate) fn classified_looks_like_value(b: &[u8], class: u16) -> bool {
     if b.is_empty() {
         return false;
     }
-    let class = classify(b);
     if class == DIGIT || is_uuid(b) || (class & AT != 0 && looks_like_email(b)) {
         return true;
     }
@@ -54,6 +59,10 @@ const AT: u16 = 1 << 5;
 const WHITESPACE: u16 = 1 << 6;
 const OTHER_ASCII: u16 = 1 << 7;
 const NON_ASCII: u16 = 1 << 8;
+/// Set with one of the others for ASCII control characters (and DEL).
+pub(crate) const CONTROL: u16 = 1 << 9;
+/// Bytes that are not printable ASCII.
+pub(crate) const NOT_PRINTABLE: u16 = CONTROL | NON_ASCII;
 
 const CLASSES: [u16; 256] = {
     let mut t = [NON_ASCII; 256];
@@ -77,13 +86,16 @@ const CLASSES: [u16; 256] = {
         } else {
             OTHER_ASCII
         };
+        if b < 0x20 || b == 0x7f {
+            t[c] |= CONTROL;
+        }
         c += 1;
     }
     t
 };
 
 /// The union of the byte classes in `b`.
-fn classify(b: &[u8]) -> u16 {
+pub(crate) fn classify(b: &[u8]) -> u16 {
     b.iter().fold(0, |acc, &c| acc | CLASSES[usize::from(c)])
 }
 

@@ -1,0 +1,491 @@
+//! [`ExchangeRecord::write_json`]: the record's JSON text written directly
+//! into a byte buffer.
+//!
+//! The output is byte for byte what `serde_json::to_writer` makes of the
+//! derived `Serialize` impls (the tests check it on every kind of record);
+//! writing it by hand skips serde's per-token calls, which cost more than
+//! the record itself takes to build once body shapes are involved. Field
+//! order, skipped fields and names follow the attributes in `mod.rs`.
+
+use std::fmt::Display;
+use std::io::Write as _;
+
+use super::{
+    AuthInfo, AuthScheme, BodyInfo, ExchangeRecord, Fields, Flags, JwtInfo, KeyLocation,
+    MessageInfo, Shape,
+};
+use crate::http::{Framing, HttpVersion, Tunnel};
+
+impl ExchangeRecord {
+    /// Appends the record as one line of compact JSON (without the newline),
+    /// exactly as `serde_json::to_writer` would write it.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"schema\":");
+        int(out, self.schema);
+        out.extend_from_slice(b",\"ts\":");
+        display(out, &self.ts);
+        if let Some(v) = self.latency_us {
+            out.extend_from_slice(b",\"latency_us\":");
+            int(out, v);
+        }
+        if let Some(v) = self.duration_us {
+            out.extend_from_slice(b",\"duration_us\":");
+            int(out, v);
+        }
+        out.extend_from_slice(b",\"client\":");
+        display(out, &self.client);
+        out.extend_from_slice(b",\"server\":");
+        display(out, &self.server);
+        out.extend_from_slice(b",\"host\":");
+        string(out, &self.host);
+        out.extend_from_slice(b",\"method\":");
+        string(out, &self.method);
+        out.extend_from_slice(b",\"path\":");
+        string(out, &self.path);
+        if !self.query_params.is_empty() {
+            out.extend_from_slice(b",\"query_params\":");
+            strings(out, &self.query_params);
+        }
+        out.extend_from_slice(b",\"version\":");
+        quoted(out, version_name(self.version));
+        if let Some(v) = self.status {
+            out.extend_from_slice(b",\"status\":");
+            int(out, v);
+        }
+        out.extend_from_slice(b",\"request\":");
+        message(out, &self.request);
+        if let Some(m) = &self.response {
+            out.extend_from_slice(b",\"response\":");
+            message(out, m);
+        }
+        if !self.interim.is_empty() {
+            out.extend_from_slice(b",\"interim\":");
+            list(out, &self.interim, |out, &s| int(out, s));
+        }
+        out.extend_from_slice(b",\"auth\":");
+        auth(out, &self.auth);
+        if let Some(p) = &self.principal {
+            out.extend_from_slice(b",\"principal\":");
+            string(out, p);
+        }
+        if let Some(t) = self.tunnel {
+            out.extend_from_slice(b",\"tunnel\":");
+            quoted(out, tunnel_name(t));
+        }
+        out.extend_from_slice(b",\"flags\":");
+        flags(out, &self.flags);
+        if !self.anomalies.is_empty() {
+            out.extend_from_slice(b",\"anomalies\":");
+            strings(out, &self.anomalies);
+        }
+        out.push(b'}');
+    }
+}
+
+fn message(out: &mut Vec<u8>, m: &MessageInfo) {
+    out.extend_from_slice(b"{\"headers\":");
+    strings(out, &m.headers);
+    if let Some(ct) = &m.content_type {
+        out.extend_from_slice(b",\"content_type\":");
+        string(out, ct);
+    }
+    if let Some(ce) = &m.content_encoding {
+        out.extend_from_slice(b",\"content_encoding\":");
+        string(out, ce);
+    }
+    out.extend_from_slice(b",\"body\":");
+    body(out, &m.body);
+    out.push(b'}');
+}
+
+fn body(out: &mut Vec<u8>, b: &BodyInfo) {
+    out.extend_from_slice(b"{\"framing\":");
+    quoted(out, framing_name(b.framing));
+    out.extend_from_slice(b",\"wire_bytes\":");
+    int(out, b.wire_bytes);
+    out.extend_from_slice(b",\"bytes\":");
+    int(out, b.bytes);
+    if let Some(n) = b.decoded_bytes {
+        out.extend_from_slice(b",\"decoded_bytes\":");
+        int(out, n);
+    }
+    if let Some(s) = &b.shape {
+        out.extend_from_slice(b",\"shape\":");
+        shape(out, s);
+    }
+    if let Some(keys) = &b.form_keys {
+        out.extend_from_slice(b",\"form_keys\":");
+        strings(out, keys);
+    }
+    if b.sampled {
+        out.extend_from_slice(b",\"sampled\":true");
+    }
+    out.push(b'}');
+}
+
+/// A shape; recursion is bounded by the shape's depth (at most
+/// [`super::MAX_DEPTH`] levels for scanned shapes).
+fn shape(out: &mut Vec<u8>, s: &Shape) {
+    match s {
+        Shape::Null => out.extend_from_slice(b"{\"type\":\"null\"}"),
+        Shape::Boolean => out.extend_from_slice(b"{\"type\":\"boolean\"}"),
+        Shape::Integer => out.extend_from_slice(b"{\"type\":\"integer\"}"),
+        Shape::Number => out.extend_from_slice(b"{\"type\":\"number\"}"),
+        Shape::Any => out.extend_from_slice(b"{\"type\":\"any\"}"),
+        Shape::String { format: None } => out.extend_from_slice(b"{\"type\":\"string\"}"),
+        Shape::String { format: Some(f) } => {
+            out.extend_from_slice(b"{\"type\":\"string\",\"format\":");
+            quoted(out, f.as_str());
+            out.push(b'}');
+        }
+        Shape::Array { items: None } => out.extend_from_slice(b"{\"type\":\"array\"}"),
+        Shape::Array { items: Some(items) } => {
+            out.extend_from_slice(b"{\"type\":\"array\",\"items\":");
+            shape(out, items);
+            out.push(b'}');
+        }
+        Shape::Object { fields, truncated } => {
+            out.extend_from_slice(b"{\"type\":\"object\",\"fields\":");
+            write_fields(out, fields);
+            if *truncated {
+                out.extend_from_slice(b",\"truncated\":true");
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn write_fields(out: &mut Vec<u8>, fields: &Fields) {
+    out.push(b'{');
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, key);
+        out.push(b':');
+        shape(out, value);
+    }
+    out.push(b'}');
+}
+
+fn auth(out: &mut Vec<u8>, a: &AuthInfo) {
+    out.extend_from_slice(b"{\"scheme\":");
+    quoted(out, scheme_name(a.scheme));
+    if let Some(k) = &a.key_name {
+        out.extend_from_slice(b",\"key_name\":");
+        string(out, k);
+    }
+    if let Some(l) = a.key_in {
+        out.extend_from_slice(b",\"key_in\":");
+        quoted(out, location_name(l));
+    }
+    if !a.cookies.is_empty() {
+        out.extend_from_slice(b",\"cookies\":");
+        strings(out, &a.cookies);
+    }
+    if let Some(j) = &a.jwt {
+        out.extend_from_slice(b",\"jwt\":");
+        jwt(out, j);
+    }
+    out.push(b'}');
+}
+
+fn jwt(out: &mut Vec<u8>, j: &JwtInfo) {
+    // `has_exp` is never skipped, so it may come first after the optional
+    // `alg` and `iss`: track whether a comma is due.
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &[u8]| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(name);
+    };
+    if let Some(alg) = &j.alg {
+        key(out, b"\"alg\":");
+        string(out, alg);
+    }
+    if let Some(iss) = &j.iss {
+        key(out, b"\"iss\":");
+        string(out, iss);
+    }
+    if !j.aud.is_empty() {
+        key(out, b"\"aud\":");
+        strings(out, &j.aud);
+    }
+    key(out, b"\"has_exp\":");
+    out.extend_from_slice(if j.has_exp { b"true" } else { b"false" });
+    if let Some(l) = j.lifetime_s {
+        key(out, b"\"lifetime_s\":");
+        int(out, l);
+    }
+    out.push(b'}');
+}
+
+fn flags(out: &mut Vec<u8>, f: &Flags) {
+    out.push(b'{');
+    let set = [
+        (f.gap, &b"\"gap\":true"[..]),
+        (f.truncated, b"\"truncated\":true"),
+        (f.mid_stream, b"\"mid_stream\":true"),
+        (f.unanswered, b"\"unanswered\":true"),
+    ];
+    for (i, (_, text)) in set.iter().filter(|(on, _)| *on).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(text);
+    }
+    out.push(b'}');
+}
+
+fn version_name(v: HttpVersion) -> &'static str {
+    match v {
+        HttpVersion::Http10 => "1.0",
+        HttpVersion::Http11 => "1.1",
+    }
+}
+
+fn framing_name(f: Framing) -> &'static str {
+    match f {
+        Framing::None => "none",
+        Framing::ContentLength => "content_length",
+        Framing::Chunked => "chunked",
+        Framing::CloseDelimited => "close_delimited",
+    }
+}
+
+fn tunnel_name(t: Tunnel) -> &'static str {
+    match t {
+        Tunnel::WebSocket => "web_socket",
+        Tunnel::H2c => "h2c",
+        Tunnel::OtherUpgrade => "other_upgrade",
+        Tunnel::Connect => "connect",
+    }
+}
+
+fn scheme_name(s: AuthScheme) -> &'static str {
+    match s {
+        AuthScheme::None => "none",
+        AuthScheme::Basic => "basic",
+        AuthScheme::BearerJwt => "bearer_jwt",
+        AuthScheme::BearerOpaque => "bearer_opaque",
+        AuthScheme::ApiKey => "api_key",
+        AuthScheme::Cookie => "cookie",
+        AuthScheme::Digest => "digest",
+        AuthScheme::Other => "other",
+    }
+}
+
+fn location_name(l: KeyLocation) -> &'static str {
+    match l {
+        KeyLocation::Header => "header",
+        KeyLocation::Query => "query",
+    }
+}
+
+fn int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// A name known to need no escaping, in quotes.
+fn quoted(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+/// A value written with `Display`, as a JSON string (serde's `collect_str`).
+/// Only for text that never needs escaping: timestamps and socket addresses
+/// are digits, letters and `.:-[]%`.
+fn display(out: &mut Vec<u8>, v: &impl Display) {
+    // Writing into a `Vec` cannot fail.
+    let _ = write!(out, "\"{v}\"");
+}
+
+fn strings(out: &mut Vec<u8>, items: &[String]) {
+    list(out, items, |out, s| string(out, s));
+}
+
+fn list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item(out, x);
+    }
+    out.push(b']');
+}
+
+/// A JSON string with serde_json's escapes: `"`, `\` and control
+/// characters only (short forms where JSON has them, else `\u00XX`).
+fn string(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    out.push(b'"');
+    // Names almost never need escapes: one check without early exit (so
+    // that it vectorises), one copy.
+    let plain = b
+        .iter()
+        .fold(true, |ok, &c| ok & (c >= 0x20) & (c != b'"') & (c != b'\\'));
+    if plain {
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&b[start..i]);
+        start = i + 1;
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 0xf)]);
+            }
+        }
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{JwtInfo, StringFormat};
+
+    fn same_as_serde(r: &ExchangeRecord) {
+        let mut ours = Vec::new();
+        r.write_json(&mut ours);
+        let theirs = serde_json::to_vec(r).expect("serializes");
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&theirs)
+        );
+    }
+
+    fn record() -> ExchangeRecord {
+        let json = r#"{"schema":1,"ts":"2023-11-14T22:13:20.001965000Z","client":"10.1.129.146:47824","server":"[2001:db8::1]:80","host":"h","method":"GET","path":"/","version":"1.0","request":{"headers":[],"body":{"framing":"none","wire_bytes":0,"bytes":0}},"auth":{"scheme":"none"},"flags":{}}"#;
+        serde_json::from_str(json).expect("record")
+    }
+
+    #[test]
+    fn minimal_record() {
+        same_as_serde(&record());
+    }
+
+    #[test]
+    fn every_optional_field_and_name() {
+        let mut r = record();
+        r.latency_us = Some(0);
+        r.duration_us = Some(u64::MAX);
+        r.query_params = vec!["a".into(), "b\"\\\u{1}\u{8}\u{c}\n\r\t\u{1f}é".into()];
+        r.status = Some(101);
+        r.interim = vec![100, 103];
+        r.principal = Some("00ff".into());
+        r.anomalies = vec!["x".into()];
+        r.flags = Flags {
+            gap: true,
+            truncated: true,
+            mid_stream: true,
+            unanswered: true,
+        };
+        r.request.content_type = Some("application/json".into());
+        r.request.content_encoding = Some("gzip, br".into());
+        r.request.body.decoded_bytes = None;
+        r.request.body.form_keys = Some(vec![]);
+        r.request.body.sampled = true;
+        let fields: Fields = [
+            ("n", Shape::Null),
+            ("b", Shape::Boolean),
+            ("i", Shape::Integer),
+            ("f", Shape::Number),
+            ("any", Shape::Any),
+            ("s", Shape::String { format: None }),
+            ("a", Shape::Array { items: None }),
+            (
+                "q\"",
+                Shape::Object {
+                    fields: Fields::default(),
+                    truncated: true,
+                },
+            ),
+        ]
+        .into_iter()
+        .collect();
+        r.request.body.shape = Some(Shape::Array {
+            items: Some(Box::new(Shape::Object {
+                fields,
+                truncated: false,
+            })),
+        });
+        r.response = Some(r.request.clone());
+        r.auth.key_name = Some("x-api-key".into());
+        r.auth.key_in = Some(KeyLocation::Query);
+        r.auth.cookies = vec!["sid".into()];
+        r.auth.jwt = Some(JwtInfo {
+            alg: Some("RS256".into()),
+            iss: Some("i".into()),
+            aud: vec!["a".into(), "b".into()],
+            has_exp: true,
+            lifetime_s: Some(-5),
+        });
+        same_as_serde(&r);
+        r.auth.jwt = Some(JwtInfo::default());
+        r.flags = Flags {
+            mid_stream: true,
+            ..Flags::default()
+        };
+        same_as_serde(&r);
+        for f in [
+            StringFormat::Uuid,
+            StringFormat::DateTime,
+            StringFormat::Date,
+            StringFormat::Email,
+            StringFormat::Uri,
+            StringFormat::Ipv4,
+            StringFormat::Ipv6,
+            StringFormat::Jwt,
+        ] {
+            r.request.body.shape = Some(Shape::String { format: Some(f) });
+            same_as_serde(&r);
+        }
+    }
+
+    /// Each value's name is the string serde writes for it.
+    fn names_match<T: serde::Serialize + Copy>(values: &[T], name: fn(T) -> &'static str) {
+        for &v in values {
+            assert_eq!(serde_json::json!(v).as_str(), Some(name(v)));
+        }
+    }
+
+    #[test]
+    fn enum_names_match_serde() {
+        use AuthScheme as A;
+        use Framing as F;
+        use Tunnel as T;
+        names_match(&[HttpVersion::Http10, HttpVersion::Http11], version_name);
+        let framings = [F::None, F::ContentLength, F::Chunked, F::CloseDelimited];
+        names_match(&framings, framing_name);
+        names_match(
+            &[T::WebSocket, T::H2c, T::OtherUpgrade, T::Connect],
+            tunnel_name,
+        );
+        let schemes = [A::None, A::Basic, A::BearerJwt, A::BearerOpaque];
+        names_match(&schemes, scheme_name);
+        names_match(&[A::ApiKey, A::Cookie, A::Digest, A::Other], scheme_name);
+        names_match(&[KeyLocation::Header, KeyLocation::Query], location_name);
+    }
+}
