@@ -56,8 +56,22 @@ pub fn analyze(
     }
 }
 
+/// How much of each endpoint a report carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything, body schemas included (JSON, HTML, OpenAPI, storage).
+    Full,
+    /// Without the per-field body schemas, which only some formats show.
+    Summary,
+}
+
 /// The report document of an analysis.
-pub fn report(analysis: &Analysis, set: &ContractSet, inputs: Vec<InputInfo>) -> Report {
+pub fn report(
+    analysis: &Analysis,
+    set: &ContractSet,
+    inputs: Vec<InputInfo>,
+    detail: Detail,
+) -> Report {
     let services = analysis
         .inventory
         .services
@@ -76,7 +90,12 @@ pub fn report(analysis: &Analysis, set: &ContractSet, inputs: Vec<InputInfo>) ->
                             .contract
                             .and_then(|c| set.operation(c, &e.method, &e.template))
                             .map(|op| op.pointer.clone());
-                        EndpointReport::from_endpoint(e, op, &analysis.inventory.names)
+                        EndpointReport::from_endpoint(
+                            e,
+                            op,
+                            &analysis.inventory.names,
+                            detail == Detail::Full,
+                        )
                     })
                     .collect(),
             }

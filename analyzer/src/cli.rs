@@ -242,7 +242,14 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
             problems: i.problems.clone(),
         })
         .collect();
-    let report = analysis::report(&analysis, &set, inputs);
+    // The terminal table shows no body schemas; skip building them unless
+    // the report is stored (a later `report` may ask for any format).
+    let detail = if args.format.shows_schemas() || store.is_some() {
+        analysis::Detail::Full
+    } else {
+        analysis::Detail::Summary
+    };
+    let report = analysis::report(&analysis, &set, inputs, detail);
     if let Some(store) = store {
         rt.block_on(async {
             let saved = store.save_snapshot(&report).await;

@@ -28,7 +28,10 @@ fn analyze(extra: &[&str]) -> (Value, Option<i32>) {
         .output()
         .expect("running shadowtap");
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not JSON: {e}; stderr: {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "not JSON: {e}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (json, out.status.code())
 }
@@ -77,7 +80,10 @@ fn the_sample_has_exactly_the_deliberate_gaps() {
         .iter()
         .map(|e| e["template"].as_str().unwrap())
         .collect();
-    assert!(templates.contains(&"/api/v1/products/by-slug/{slug}"), "{templates:?}");
+    assert!(
+        templates.contains(&"/api/v1/products/by-slug/{slug}"),
+        "{templates:?}"
+    );
 }
 
 #[test]
@@ -99,9 +105,8 @@ fn golden_report() {
         std::fs::write(&path, &actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}; bless it with SHADOWTAP_BLESS=1", path.display())
-    });
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; bless it with SHADOWTAP_BLESS=1", path.display()));
     if expected != actual {
         let diff_at = expected
             .lines()

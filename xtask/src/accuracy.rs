@@ -150,3 +150,102 @@ mod tests {
         assert_eq!(r.mismatches, [("POST /a".to_string(), 1, 0)]);
     }
 }
+
+/// The analyzer's inventory against the truth: per `"METHOD template"`
+/// counts, with the generator's `{id}`, `{uuid}`, `{slug}` compared to the
+/// inventory's parameter kinds (integer, uuid, string).
+#[derive(Debug)]
+pub(crate) struct InventoryAccuracy {
+    pub(crate) truth_templates: usize,
+    /// Truth templates whose count the inventory matches exactly.
+    pub(crate) exact: usize,
+    /// `(template, truth count, inventory count)` where they differ.
+    pub(crate) mismatches: Vec<(String, u64, u64)>,
+    /// Inventory templates the truth doesn't have.
+    pub(crate) extra: usize,
+}
+
+/// Compares a JSON report of `shadowtap analyze` with the truth counts.
+pub(crate) fn compare_inventory(
+    report: &str,
+    truth: &BTreeMap<String, u64>,
+) -> Result<InventoryAccuracy> {
+    let v: serde_json::Value = serde_json::from_str(report).context("parsing the report")?;
+    let mut ours: BTreeMap<String, u64> = BTreeMap::new();
+    for service in v["services"].as_array().context("report has no services")? {
+        for e in service["endpoints"]
+            .as_array()
+            .context("service without endpoints")?
+        {
+            let mut path = String::new();
+            for seg in e["segments"]
+                .as_array()
+                .context("endpoint without segments")?
+            {
+                path.push('/');
+                match seg["kind"].as_str() {
+                    Some(kind) => path.push_str(&format!("{{{kind}}}")),
+                    None => path.push_str(seg["text"].as_str().unwrap_or("")),
+                }
+            }
+            if path.is_empty() {
+                path.push('/');
+            }
+            let key = format!("{} {path}", e["method"].as_str().unwrap_or(""));
+            *ours.entry(key).or_insert(0) += e["requests"].as_u64().unwrap_or(0);
+        }
+    }
+    let truth: BTreeMap<String, u64> = truth
+        .iter()
+        .map(|(k, n)| {
+            let k = k.replace("{id}", "{integer}").replace("{slug}", "{string}");
+            (k, *n)
+        })
+        .collect();
+    let mut mismatches = Vec::new();
+    let mut exact = 0;
+    for (t, want) in &truth {
+        let got = ours.get(t).copied().unwrap_or(0);
+        if got == *want {
+            exact += 1;
+        } else {
+            mismatches.push((t.clone(), *want, got));
+        }
+    }
+    let extra = ours.keys().filter(|k| !truth.contains_key(*k)).count();
+    Ok(InventoryAccuracy {
+        truth_templates: truth.len(),
+        exact,
+        mismatches,
+        extra,
+    })
+}
+
+#[cfg(test)]
+mod inventory_tests {
+    use super::*;
+
+    #[test]
+    fn inventory_matches_truth_by_method_template_and_kind() {
+        let report = r#"{"services":[
+          {"name":"a","endpoints":[
+            {"method":"GET","requests":3,"segments":[{"text":"v1"},{"text":"users"},{"text":"userId","kind":"integer"}]},
+            {"method":"GET","requests":2,"segments":[{"text":"v1"},{"text":"plans"},{"text":"by-slug"},{"text":"slug","kind":"string"}]}]},
+          {"name":"b","endpoints":[
+            {"method":"GET","requests":1,"segments":[{"text":"v1"},{"text":"users"},{"text":"userId","kind":"integer"}]},
+            {"method":"POST","requests":1,"segments":[{"text":"v1"},{"text":"users"}]}]}]}"#;
+        let truth: BTreeMap<String, u64> = [
+            ("GET /v1/users/{id}".to_owned(), 4),
+            ("GET /v1/plans/by-slug/{slug}".to_owned(), 3),
+        ]
+        .into();
+        let a = compare_inventory(report, &truth).unwrap();
+        assert_eq!(a.truth_templates, 2);
+        assert_eq!(a.exact, 1);
+        assert_eq!(
+            a.mismatches,
+            [("GET /v1/plans/by-slug/{string}".to_owned(), 3, 2)]
+        );
+        assert_eq!(a.extra, 1);
+    }
+}

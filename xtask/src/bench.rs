@@ -55,6 +55,12 @@ pub(crate) struct BenchArgs {
     /// Use this sensor binary instead of building `target/release/shadowtap-sensor`.
     #[arg(long, value_name = "PATH")]
     sensor: Option<PathBuf>,
+    /// Skip the `shadowtap analyze` runs (timed after each sensor run).
+    #[arg(long)]
+    no_analyze: bool,
+    /// Ceiling for analyze wall time / sensor wall time.
+    #[arg(long, default_value_t = 1.5)]
+    max_analyze_ratio: f64,
 }
 
 /// Median, min and max of a set of samples.
@@ -139,6 +145,28 @@ pub(crate) fn count_lines(mut reader: impl Read) -> io::Result<u64> {
         lines += 1;
     }
     Ok(lines)
+}
+
+/// One pinned, timed `shadowtap analyze` of `file` (table to /dev/null, the
+/// default output), returning the wall time.
+fn time_analyze(analyzer: &Path, file: &Path, run: usize) -> Result<f64> {
+    let err = PathBuf::from(format!("{BENCH_DIR}/analyze-{run}.stderr"));
+    let (mut cmd, _) = pinned(analyzer);
+    cmd.args(["analyze", "-q"]).arg(file);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&err)?);
+    let shown = display_cmd(&cmd);
+    let start = Instant::now();
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{shown}`"))?;
+    let wall = start.elapsed().as_secs_f64();
+    if !status.success() {
+        let text = fs::read_to_string(&err).unwrap_or_default();
+        bail!("`{shown}` failed ({status}): {}", text.trim());
+    }
+    Ok(wall)
 }
 
 /// Outcome of one floor check.
@@ -276,6 +304,13 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             target_dir().join("release/shadowtap-sensor")
         }
     };
+    let analyzer = if args.no_analyze {
+        None
+    } else {
+        banner("bench: build release analyzer");
+        run_checked(cargo().args(["build", "--release", "-p", "shadowtap-analyzer"]))?;
+        Some(target_dir().join("release/shadowtap"))
+    };
     ensure!(
         sensor.is_file(),
         "sensor binary not found at {}",
@@ -288,6 +323,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     fs::create_dir_all(BENCH_DIR)?;
     banner(&format!("bench: sensor x{}", args.runs));
     let mut walls = Vec::new();
+    let mut analyze_walls = Vec::new();
     let mut stats = Vec::new();
     let mut was_pinned = false;
     for i in 1..=args.runs {
@@ -317,7 +353,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
         eprintln!("    run {i}: {wall:.3}s wall, {} exchanges", s.exchanges);
         walls.push(wall);
         stats.push(s);
+        if let Some(analyzer) = &analyzer {
+            // Interleaved with the sensor runs, so both see the same noise.
+            let t = time_analyze(analyzer, &file, i)?;
+            eprintln!("    run {i}: analyze {t:.3}s wall");
+            analyze_walls.push(t);
+        }
     }
+    let analyze_wall = summarize(&analyze_walls);
     let wall = summarize(&walls).context("no sensor timings")?;
     let sensor_elapsed =
         summarize(&stats.iter().map(|s| s.elapsed_s).collect::<Vec<_>>()).context("elapsed_s")?;
@@ -374,13 +417,41 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             None
         }
     };
+    let inventory = match (&analyzer, crate::accuracy::truth_counts(&file)) {
+        (Some(analyzer), Ok(truth)) => {
+            banner("bench: inventory templates against the ground truth");
+            let report = PathBuf::from(format!("{BENCH_DIR}/analyze-report.json"));
+            let status = Command::new(analyzer)
+                .args(["analyze", "-q", "--format", "json"])
+                .arg(&file)
+                .stdout(File::create(&report)?)
+                .status()
+                .context("running the analyzer for the inventory check")?;
+            ensure!(status.success(), "analyze failed on {}", file.display());
+            let a = crate::accuracy::compare_inventory(&fs::read_to_string(&report)?, &truth)?;
+            for (t, want, got) in a.mismatches.iter().take(20) {
+                eprintln!("    inventory mismatch {t}: truth {want}, inventory {got}");
+            }
+            Some(a)
+        }
+        _ => None,
+    };
     let ratio = tshark_result.map(|(t, _)| t.median / wall.median);
-    let checks = check_floors(
+    let mut checks = check_floors(
         mbps,
         ratio,
         peak_rss_mib,
         (args.floor_mbps, args.floor_ratio, args.max_rss_mib),
     );
+    if let Some(a) = analyze_wall {
+        let r = a.median / wall.median;
+        checks.push(Check {
+            name: "analyze/sensor",
+            measured: Some(r),
+            wanted: format!("<= {}x", args.max_analyze_ratio),
+            pass: Some(r <= args.max_analyze_ratio),
+        });
+    }
 
     let pin = if was_pinned {
         "taskset -c 0"
@@ -436,6 +507,26 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             "truth requests", n
         );
     }
+    if let Some(a) = analyze_wall {
+        println!(
+            "{:<22} {:>9.3}s {:>9.3}s {:>9.3}s",
+            format!("analyze wall (x{})", analyze_walls.len()),
+            a.median,
+            a.min,
+            a.max
+        );
+        println!(
+            "{:<22} {:>10.2}x",
+            "analyze / sensor",
+            a.median / wall.median
+        );
+    }
+    if let Some(a) = &inventory {
+        println!(
+            "{:<22} {:>10} of {} truth templates with exact counts; {} differ, {} extra inventory templates",
+            "inventory", a.exact, a.truth_templates, a.mismatches.len(), a.extra
+        );
+    }
     if let Some(a) = &accuracy {
         println!(
             "{:<22} {:>10} of {} truth requests matched per method+template; {} templates differ, {} unmatched, {} ambiguous records",
@@ -444,7 +535,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     let mut failed = accuracy
         .as_ref()
-        .is_some_and(|a| !a.mismatches.is_empty() || a.unmatched > 0);
+        .is_some_and(|a| !a.mismatches.is_empty() || a.unmatched > 0)
+        || inventory
+            .as_ref()
+            .is_some_and(|a| !a.mismatches.is_empty() || a.extra > 0);
     for c in &checks {
         let verdict = match c.pass {
             Some(true) => "PASS",
@@ -491,6 +585,17 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             "templates_differing": a.mismatches.len(),
             "unmatched_records": a.unmatched,
             "ambiguous_records": a.ambiguous,
+        })),
+        "analyze": analyze_wall.map(|a| json!({
+            "runs": analyze_walls.len(),
+            "wall_s": {"median": a.median, "min": a.min, "max": a.max, "all": analyze_walls},
+            "ratio_analyze_over_sensor": a.median / wall.median,
+        })),
+        "inventory": inventory.as_ref().map(|a| json!({
+            "truth_templates": a.truth_templates,
+            "exact": a.exact,
+            "differing": a.mismatches.len(),
+            "extra": a.extra,
         })),
         "floors": checks.iter().map(|c| json!({
             "name": c.name, "want": c.wanted, "measured": c.measured, "pass": c.pass,

@@ -17,6 +17,11 @@ pub enum Format {
 
 impl Format {
     pub const NAMES: &'static [&'static str] = &["table", "json"];
+
+    /// Whether this format renders the endpoints' body schemas.
+    pub fn shows_schemas(self) -> bool {
+        !matches!(self, Format::Table)
+    }
 }
 
 impl FromStr for Format {

@@ -141,6 +141,7 @@ impl EndpointReport {
         e: &Endpoint,
         operation: Option<String>,
         names: &FieldNames,
+        with_fields: bool,
     ) -> EndpointReport {
         let s = &e.stats;
         let mut statuses: BTreeMap<String, u64> = s
@@ -181,12 +182,19 @@ impl EndpointReport {
             anonymous_2xx: s.anonymous_2xx,
             callers: s.callers.estimate(),
             incomplete: s.incomplete,
-            request_fields: fields(&s.request_schema, names),
-            response_fields: s
-                .response_schemas
-                .iter()
-                .map(|(status, schema)| (status.to_string(), fields(schema, names)))
-                .collect(),
+            request_fields: if with_fields {
+                fields(&s.request_schema, names)
+            } else {
+                Vec::new()
+            },
+            response_fields: if with_fields {
+                s.response_schemas
+                    .iter()
+                    .map(|(status, schema)| (status.to_string(), fields(schema, names)))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
             operation,
         }
     }
