@@ -23,7 +23,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    findings_by_endpoint, millis, rule_id, status_classes, EndpointReport, Quantiles, Report,
+    auth_text, classes_text, millis, rule_id, status_classes, EndpointFindings, EndpointReport,
+    Quantiles, Report,
 };
 use crate::findings::{FindingKind, Severity};
 
@@ -187,7 +188,7 @@ fn contracts(report: &Report, out: &mut String) {
 }
 
 fn inventory(report: &Report, out: &mut String) {
-    let findings = findings_by_endpoint(report);
+    let findings = EndpointFindings::of(report);
     out.push_str("<section id=\"inventory\">\n<h2>Inventory</h2>\n");
     out.push_str(
         "<form id=\"controls\" hidden onsubmit=\"return false\">\n\
@@ -219,26 +220,9 @@ fn inventory(report: &Report, out: &mut String) {
     for service in &report.services {
         for e in &service.endpoints {
             index += 1;
-            let n = findings
-                .get(&(
-                    service.name.as_str(),
-                    e.method.as_str(),
-                    e.template.as_str(),
-                ))
-                .copied()
-                .unwrap_or(0);
+            let n = findings.count(&service.name, e);
             let search = format!("{} {} {}", service.name, e.method, e.template).to_lowercase();
-            let classes = status_classes(&e.statuses)
-                .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let auth = e
-                .auth_schemes
-                .keys()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let (classes, auth) = (classes_text(e), auth_text(e));
             let _ = writeln!(
                 out,
                 "<tr class=\"endpoint\" id=\"ep-{index}\" data-search=\"{}\" data-method=\"{}\" data-findings=\"{n}\">\

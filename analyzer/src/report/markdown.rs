@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use super::{findings_by_endpoint, millis, rule_id, status_classes, EndpointReport, Report};
+use super::{auth_text, classes_text, millis, rule_id, EndpointFindings, Report};
 use crate::findings::{FindingKind, Severity};
 
 /// Renders `report` as Markdown.
@@ -84,7 +84,7 @@ pub fn render(report: &Report) -> String {
 }
 
 fn services(report: &Report, out: &mut String) {
-    let findings = findings_by_endpoint(report);
+    let findings = EndpointFindings::of(report);
     for service in &report.services {
         let _ = writeln!(out, "\n## Service {}\n", escape(&service.name));
         let _ = writeln!(
@@ -103,24 +103,20 @@ fn services(report: &Report, out: &mut String) {
              |---|---|---:|---|---:|---:|---|---:|---:|"
         );
         for e in &service.endpoints {
-            let n = findings
-                .get(&(
-                    service.name.as_str(),
-                    e.method.as_str(),
-                    e.template.as_str(),
-                ))
-                .copied()
-                .unwrap_or(0);
+            let n = findings.count(&service.name, e);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
                 escape(&e.method),
                 escape(&e.template),
                 e.requests,
-                classes(e),
+                match classes_text(e) {
+                    c if c.is_empty() => "-".to_owned(),
+                    c => c,
+                },
                 millis(e.latency_us.p50),
                 millis(e.latency_us.p99),
-                escape(&auth(e)),
+                escape(&auth_text(e)),
                 e.confidence,
                 n
             );
@@ -178,25 +174,6 @@ fn severity(s: Severity) -> &'static str {
         Severity::Low => "low",
         Severity::Info => "info",
     }
-}
-
-fn classes(e: &EndpointReport) -> String {
-    let c = status_classes(&e.statuses);
-    if c.is_empty() {
-        return "-".to_owned();
-    }
-    c.iter()
-        .map(|(k, n)| format!("{k}: {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn auth(e: &EndpointReport) -> String {
-    e.auth_schemes
-        .keys()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Escapes text for a Markdown table cell or heading: every character

@@ -140,16 +140,45 @@ fn millis(us: Option<u64>) -> String {
     us.map_or("-".to_owned(), |us| format!("{:.1}", us as f64 / 1000.0))
 }
 
-/// Findings of one endpoint: `(service, method, template)` → count.
-fn findings_by_endpoint(report: &Report) -> BTreeMap<(&str, &str, &str), usize> {
-    let mut out = BTreeMap::new();
-    for f in &report.findings {
-        if let (Some(m), Some(t)) = (&f.method, &f.template) {
-            *out.entry((f.service.as_str(), m.as_str(), t.as_str()))
-                .or_insert(0) += 1;
+/// The number of findings of each endpoint.
+struct EndpointFindings<'r>(BTreeMap<(&'r str, &'r str, &'r str), usize>);
+
+impl<'r> EndpointFindings<'r> {
+    fn of(report: &'r Report) -> Self {
+        let mut out = BTreeMap::new();
+        for f in &report.findings {
+            if let (Some(m), Some(t)) = (&f.method, &f.template) {
+                *out.entry((f.service.as_str(), m.as_str(), t.as_str()))
+                    .or_insert(0) += 1;
+            }
         }
+        EndpointFindings(out)
     }
-    out
+
+    fn count(&self, service: &str, e: &EndpointReport) -> usize {
+        self.0
+            .get(&(service, e.method.as_str(), e.template.as_str()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// `2xx: 9, 4xx: 4`.
+fn classes_text(e: &EndpointReport) -> String {
+    status_classes(&e.statuses)
+        .iter()
+        .map(|(k, n)| format!("{k}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The auth schemes seen, comma-separated.
+fn auth_text(e: &EndpointReport) -> String {
+    e.auth_schemes
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
