@@ -53,6 +53,13 @@ fn check(test: &str, name: &str, text: &str) -> spec::Contract {
     contract
 }
 
+fn get_user(c: &spec::Contract) -> &spec::Operation {
+    c.operations
+        .iter()
+        .find(|o| o.method == "GET" && o.path == "/api/v1/users/{userId}")
+        .expect("GET /api/v1/users/{userId}")
+}
+
 #[test]
 fn demo_export_is_a_valid_openapi_3_1_document() {
     let text = analyze_demo("openapi");
@@ -63,11 +70,7 @@ fn demo_export_is_a_valid_openapi_3_1_document() {
     );
     assert_eq!(c.spec_version, "3.1.0");
     assert_eq!(c.operations.len(), 25);
-    let user = c
-        .operations
-        .iter()
-        .find(|o| o.method == "GET" && o.path == "/api/v1/users/{userId}")
-        .expect("GET /api/v1/users/{userId}");
+    let user = get_user(&c);
     assert!(user
         .parameters
         .iter()
@@ -110,11 +113,7 @@ fn merged_templates_and_services_stay_valid() {
     );
     assert_eq!(c.operations.len(), 25, "the twin merged into its path");
     assert_eq!(c.servers.len(), 2);
-    let user = c
-        .operations
-        .iter()
-        .find(|o| o.method == "GET" && o.path == "/api/v1/users/{userId}")
-        .expect("merged operation");
+    let user = get_user(&c);
     let schema = user.parameters[0].schema.as_ref().expect("schema");
     assert_eq!(schema.any_of.len(), 2, "integer or uuid");
     let doc: Value = serde_json::from_str(&text).expect("JSON");
