@@ -49,7 +49,10 @@ pub struct AnalyzeArgs {
     #[arg(long = "spec", value_name = "[HOST=]FILE")]
     pub specs: Vec<String>,
 
-    /// Output format: table, json.
+    /// Output format: table (terminal), json (the versioned report),
+    /// markdown, html (one self-contained page with filters and charts),
+    /// openapi (an OpenAPI 3.1 JSON document of the observed API) or sarif
+    /// (SARIF 2.1.0 for code scanning).
     #[arg(long, default_value = "table", value_name = "FORMAT")]
     pub format: Format,
 
@@ -144,7 +147,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "URL", env = "SHADOWTAP_DB", required = true)]
     pub db: String,
 
-    /// Output format: table, json.
+    /// Output format: table, json, markdown, html, openapi, sarif.
     #[arg(long, default_value = "table", value_name = "FORMAT")]
     pub format: Format,
 

@@ -16,6 +16,7 @@
 mod accuracy;
 mod bench;
 mod fuzz;
+mod openapi_validator;
 mod postgres;
 mod provision;
 mod sample;

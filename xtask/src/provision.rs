@@ -16,6 +16,8 @@ use crate::util::{is_root, run_checked, which};
 pub(crate) enum Tool {
     Tshark,
     Tcpdump,
+    /// The headless browser the analyzer's HTML report test drives.
+    Chromium,
 }
 
 impl Tool {
@@ -23,6 +25,7 @@ impl Tool {
         match self {
             Self::Tshark => "tshark",
             Self::Tcpdump => "tcpdump",
+            Self::Chromium => "chromium",
         }
     }
 
@@ -30,6 +33,7 @@ impl Tool {
         match self {
             Self::Tshark => "tshark",
             Self::Tcpdump => "tcpdump",
+            Self::Chromium => "chromium",
         }
     }
 }

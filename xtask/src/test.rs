@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::openapi_validator;
 use crate::postgres;
 use crate::provision::{ensure_rust_components, ensure_tools, Tool};
 
@@ -87,7 +88,7 @@ pub(crate) const STEPS: &[Step] = &[
 
 /// System tools installed up front: tests that replay captures through tshark need it, and
 /// `cargo xtask sample` needs tcpdump. Tests skip themselves (with a reason) if one is absent.
-const PROVISIONED_TOOLS: &[Tool] = &[Tool::Tshark, Tool::Tcpdump];
+const PROVISIONED_TOOLS: &[Tool] = &[Tool::Tshark, Tool::Tcpdump, Tool::Chromium];
 
 pub(crate) fn run(args: &TestArgs) -> Result<ExitCode> {
     if args.list {
@@ -113,6 +114,11 @@ pub(crate) fn run(args: &TestArgs) -> Result<ExitCode> {
     eprintln!("--> PostgreSQL listening: {}", postgres.url);
     std::env::set_var(postgres::URL_VAR, &postgres.url);
     std::env::set_var(UNDER_XTASK_VAR, "1");
+
+    banner("provision: OpenAPI validator (openapi-spec-validator from PyPI)");
+    if let Some(validator) = openapi_validator::ensure(allow_install) {
+        std::env::set_var(openapi_validator::PATH_VAR, validator);
+    }
 
     let mut timings: Vec<(&str, Option<Duration>)> = Vec::new();
     for (i, step) in STEPS.iter().enumerate() {

@@ -93,17 +93,7 @@ pub fn render(report: &Report, colour: bool) -> String {
                 Severity::Low => paint("36", "low"),
                 Severity::Info => paint("2", "info"),
             };
-            let kind = match f.drift {
-                Some(d) => format!(
-                    "{}/{}",
-                    f.kind,
-                    serde_json::to_value(d)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                ),
-                None => f.kind.to_string(),
-            };
+            let kind = super::rule_id(f);
             let _ = writeln!(out, "  {sev:<6} {kind:<22} {}: {}", f.service, f.message);
         }
     }
