@@ -209,7 +209,7 @@ mod tests {
         );
         assert!(md.contains("| Endpoints | 25 |"), "{md}");
         assert!(md.contains("| Requests | 85 |"), "{md}");
-        assert!(md.contains("| Findings: undocumented | 25 |"), "{md}");
+        assert!(md.contains("| Findings: undocumented | 21 |"), "{md}");
         assert!(md.contains("| Findings: unused | 4 |"), "{md}");
         // The contract, with a 12-digit SHA-256 prefix.
         assert!(
@@ -228,7 +228,7 @@ mod tests {
             row.contains("| api\\_key, bearer\\_jwt | 0.99 | 1 |"),
             "{row}"
         );
-        assert!(md.contains("### undocumented (25)\n"), "{md}");
+        assert!(md.contains("### undocumented (21)\n"), "{md}");
         assert!(md.contains("### unused (4)\n"), "{md}");
         assert!(md.contains(
             "| low | unused | 127.0.0.1:8080 | GET /v2/pets/{id} | GET /v2/pets/{id} is documented but was never called"

@@ -359,7 +359,7 @@ mod tests {
         assert_valid_sarif(&log);
         let run = &log["runs"][0];
         let results = run["results"].as_array().expect("results");
-        assert_eq!(results.len(), 29);
+        assert_eq!(results.len(), 25);
         let users = results
             .iter()
             .find(|r| r["logicalLocations"][1]["name"] == "GET /api/v1/users/{userId}")
@@ -388,7 +388,7 @@ mod tests {
             .collect();
         fps.sort_unstable();
         fps.dedup();
-        assert_eq!(fps.len(), 29);
+        assert_eq!(fps.len(), 25);
     }
 
     #[test]
