@@ -4,6 +4,7 @@
 //! declared API contracts, stores it and reports on it.
 
 pub mod analysis;
+pub mod anomaly;
 pub mod cli;
 pub mod contracts;
 pub mod findings;

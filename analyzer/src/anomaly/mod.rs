@@ -1,0 +1,1043 @@
+//! Anomaly detection: an incremental, pure stage that watches exchanges go
+//! by (in packet time offline, arrival time live) and notices when an
+//! endpoint starts behaving differently from its own learned baseline.
+//!
+//! Endpoints are keyed by observation key (service, method, path key), the
+//! identity that is stable across runs even when templates are recomputed;
+//! reports show each anomaly under its endpoint's current template.
+//!
+//! Time is cut into windows of [`DetectorConfig::window_s`] aligned to the
+//! epoch. A window is judged when it closes (the next record of the
+//! endpoint falls into a later window) and, if it was normal, folded into
+//! the baseline: an anomaly never teaches the detector that it is normal.
+//! Per-response checks (size outliers, auth changes) run as records arrive,
+//! against the baseline as it stands.
+//!
+//! Detectors (defaults in [`DetectorConfig`]):
+//!
+//! - **Error spikes** (`error_spike_5xx`, `error_spike_4xx`): a window's
+//!   5xx (4xx) rate against the baseline rate, with a minimum volume, a
+//!   minimum factor and increase, and a binomial tail test
+//!   ([`stats::binomial_surprise`]) strict enough for thousands of
+//!   windows a day. An endpoint without enough baseline is judged against
+//!   its service's.
+//! - **Response sizes** (`response_size_outlier`, `response_size_shift`):
+//!   single 2xx responses far above the endpoint's median on a log scale
+//!   (ratio and robust z-score from the quartiles of a quantile sketch),
+//!   and windows whose median size moves as a whole.
+//! - **Auth patterns** (`anonymous_success`, `new_auth_scheme`,
+//!   `jwt_alg_change`, `jwt_without_exp`): an endpoint that always saw
+//!   credentials answers 2xx without any; a scheme (or key location) never
+//!   seen there appears; a JWT `alg` never seen there (`none` is high
+//!   severity); tokens without `exp` where all had one. Each alarms at its
+//!   onset; the new pattern is learned when its window closes.
+//! - **Auth failure bursts** (`auth_failure_burst`): one caller collecting
+//!   many 401/403 in a window, or a service's 401/403 rate spiking.
+//! - **BOLA enumeration** (`bola_enumeration`): one caller touching far more
+//!   distinct object ids of an endpoint in a window than callers usually do,
+//!   or walking sequential integer ids with mostly 403/404 answers.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+use shadowtap_proto::record::AuthScheme;
+use shadowtap_proto::{ExchangeRecord, Timestamp};
+
+use crate::observe::{auth_scheme_label, ObservationKey};
+use crate::sketch::{stable_hash, QuantileSketch};
+
+pub(crate) mod stats;
+
+use stats::binomial_surprise;
+
+/// Sensitivity and minimum volumes. Every field has a documented default
+/// (`docs/anomalies.md`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DetectorConfig {
+    /// Window length, seconds.
+    pub window_s: u64,
+    /// Fewest answered requests in a window for a rate test.
+    pub min_window_requests: u64,
+    /// Fewest requests an endpoint's baseline needs before it is trusted;
+    /// until then rates are judged against the service's baseline.
+    pub min_baseline_requests: u64,
+    /// Fewest errors in a window for an error spike.
+    pub min_errors: u64,
+    /// The window rate must be at least this many times the baseline rate…
+    pub min_rate_factor: f64,
+    /// …and at least this much above it (absolute share).
+    pub min_rate_increase: f64,
+    /// Binomial tail surprise (−ln p) a spike must reach; 18 ≈ p < 1.5·10⁻⁸.
+    pub surprise: f64,
+    /// Fewest 2xx sizes in the baseline before size checks run.
+    pub min_size_baseline: u64,
+    /// A single response must be at least this many times the median…
+    pub size_outlier_ratio: f64,
+    /// …and this many robust standard deviations above it (log scale).
+    pub size_outlier_sigmas: f64,
+    /// A window's median size at least this many times (or at most one
+    /// over this) the baseline median is a level shift…
+    pub size_shift_ratio: f64,
+    /// …given at least this many sized responses in the window.
+    pub min_shift_responses: u64,
+    /// Fewest requests before an endpoint's auth pattern is trusted.
+    pub min_auth_baseline: u64,
+    /// 401/403 answers one caller must collect in a window for a burst.
+    pub caller_failure_burst: u64,
+    /// Fewest distinct object ids one caller must touch in a window to be
+    /// an enumeration…
+    pub bola_min_ids: u64,
+    /// …and this many times the endpoint's usual per-caller maximum (p99).
+    pub bola_factor: f64,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            window_s: 300,
+            min_window_requests: 20,
+            min_baseline_requests: 200,
+            min_errors: 5,
+            min_rate_factor: 3.0,
+            min_rate_increase: 0.05,
+            surprise: 18.0,
+            min_size_baseline: 100,
+            size_outlier_ratio: 20.0,
+            size_outlier_sigmas: 6.0,
+            size_shift_ratio: 3.0,
+            min_shift_responses: 20,
+            min_auth_baseline: 100,
+            caller_failure_burst: 20,
+            bola_min_ids: 30,
+            bola_factor: 5.0,
+        }
+    }
+}
+
+/// Most callers tracked per endpoint window (beyond: counted, not tracked).
+pub const MAX_CALLERS_PER_WINDOW: usize = 4096;
+/// Most distinct ids remembered per caller per window.
+pub const MAX_IDS_PER_CALLER: usize = 1024;
+/// Baseline counts are halved when the total passes this, so old traffic
+/// weighs less than recent traffic.
+pub const BASELINE_HORIZON: f64 = 200_000.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    ErrorSpike5xx,
+    ErrorSpike4xx,
+    ResponseSizeOutlier,
+    ResponseSizeShift,
+    AnonymousSuccess,
+    NewAuthScheme,
+    JwtAlgChange,
+    JwtWithoutExp,
+    AuthFailureBurst,
+    BolaEnumeration,
+}
+
+impl AnomalyKind {
+    pub const ALL: [AnomalyKind; 10] = [
+        AnomalyKind::ErrorSpike5xx,
+        AnomalyKind::ErrorSpike4xx,
+        AnomalyKind::ResponseSizeOutlier,
+        AnomalyKind::ResponseSizeShift,
+        AnomalyKind::AnonymousSuccess,
+        AnomalyKind::NewAuthScheme,
+        AnomalyKind::JwtAlgChange,
+        AnomalyKind::JwtWithoutExp,
+        AnomalyKind::AuthFailureBurst,
+        AnomalyKind::BolaEnumeration,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::ErrorSpike5xx => "error_spike_5xx",
+            AnomalyKind::ErrorSpike4xx => "error_spike_4xx",
+            AnomalyKind::ResponseSizeOutlier => "response_size_outlier",
+            AnomalyKind::ResponseSizeShift => "response_size_shift",
+            AnomalyKind::AnonymousSuccess => "anonymous_success",
+            AnomalyKind::NewAuthScheme => "new_auth_scheme",
+            AnomalyKind::JwtAlgChange => "jwt_alg_change",
+            AnomalyKind::JwtWithoutExp => "jwt_without_exp",
+            AnomalyKind::AuthFailureBurst => "auth_failure_burst",
+            AnomalyKind::BolaEnumeration => "bola_enumeration",
+        }
+    }
+}
+
+/// Severity of an anomaly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalySeverity {
+    Low,
+    Medium,
+    High,
+}
+
+/// One anomaly: where, when, how far from normal, and what it means.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    pub severity: AnomalySeverity,
+    pub service: String,
+    /// `None` for service-wide anomalies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The endpoint's path key (the report maps it to the template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_key: Option<String>,
+    /// First 12 hex digits of the caller's fingerprint, for per-caller kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// The baseline value and the observed one, in the unit of `measure`.
+    pub baseline: f64,
+    pub observed: f64,
+    /// What `baseline` and `observed` measure (`5xx share`, `bytes`, …).
+    pub measure: String,
+    /// Counts behind the verdict.
+    pub counts: BTreeMap<String, u64>,
+    /// One line a person can act on.
+    pub explanation: String,
+}
+
+/// Counts of one window (or of a baseline).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Rates {
+    answered: f64,
+    c4xx: f64,
+    c5xx: f64,
+    denied: f64,
+}
+
+impl Rates {
+    fn add(&mut self, o: &Rates) {
+        self.answered += o.answered;
+        self.c4xx += o.c4xx;
+        self.c5xx += o.c5xx;
+        self.denied += o.denied;
+    }
+
+    fn decay(&mut self) {
+        if self.answered > BASELINE_HORIZON {
+            self.answered /= 2.0;
+            self.c4xx /= 2.0;
+            self.c5xx /= 2.0;
+            self.denied /= 2.0;
+        }
+    }
+}
+
+/// One caller's activity on one endpoint in one window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct CallerWindow {
+    requests: u64,
+    denied: u64,
+    /// Hashes of the distinct object ids touched (last path parameter).
+    ids: FxHashSet<u64>,
+    /// For integer ids: smallest and largest, and how many were integers.
+    min_int: Option<u64>,
+    max_int: Option<u64>,
+    int_ids: u64,
+}
+
+/// The open window of an endpoint or service.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Window {
+    index: u64,
+    rates: Rates,
+    sizes: QuantileSketch,
+    /// Per caller (hash of the fingerprint): activity.
+    callers: FxHashMap<u64, CallerWindow>,
+    untracked_callers: u64,
+    /// Caller hash → 12-hex label, for reporting.
+    labels: FxHashMap<u64, String>,
+    /// Auth facts first seen in this window (learned when it closes).
+    new_schemes: Vec<String>,
+    new_algs: Vec<String>,
+    /// Requests with a JWT.
+    jwts: u64,
+    saw_anonymous_2xx: bool,
+    saw_no_exp: bool,
+    /// A size outlier or shift made this window's sizes unfit to learn.
+    size_anomalous: bool,
+}
+
+/// What an endpoint has learned.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Baseline {
+    rates: Rates,
+    sizes: QuantileSketch,
+    requests: u64,
+    anonymous: u64,
+    schemes: Vec<String>,
+    jwts: u64,
+    algs: Vec<String>,
+    jwts_without_exp: u64,
+    /// Distinct ids per caller per window, for normal callers.
+    ids_per_caller: QuantileSketch,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct EndpointState {
+    baseline: Baseline,
+    window: Option<Window>,
+    /// Index into the anomaly list of the anomaly each kind has open (so
+    /// consecutive anomalous windows extend one anomaly).
+    #[serde(skip)]
+    open: FxHashMap<(AnomalyKind, Option<u64>), usize>,
+    /// The window index each open anomaly was last extended in.
+    #[serde(skip)]
+    open_window: FxHashMap<(AnomalyKind, Option<u64>), u64>,
+}
+
+/// The detectors' state: what every endpoint and service has learned, and
+/// the anomalies found so far.
+#[derive(Debug, Default)]
+pub struct Detectors {
+    config: DetectorConfig,
+    endpoints: FxHashMap<ObservationKey, EndpointState>,
+    services: FxHashMap<String, EndpointState>,
+    anomalies: Vec<Anomaly>,
+    /// Records that fell into an already-closed window (counted in the
+    /// open one instead).
+    pub late_records: u64,
+}
+
+fn window_bounds(index: u64, window_s: u64) -> (Timestamp, Timestamp) {
+    let w = window_s.max(1) * 1_000_000_000;
+    (Timestamp(index * w), Timestamp(index * w + w))
+}
+
+fn is_denied(status: u16) -> bool {
+    status == 401 || status == 403
+}
+
+/// The auth label a record's scheme is learned under: API keys by where
+/// they were carried (a key moving into the query string is a change).
+fn scheme_label(r: &ExchangeRecord) -> String {
+    let base = auth_scheme_label(r.auth.scheme);
+    match (r.auth.scheme, r.auth.key_in) {
+        (AuthScheme::ApiKey, Some(shadowtap_proto::record::KeyLocation::Query)) => {
+            "api_key:query".to_owned()
+        }
+        (AuthScheme::ApiKey, Some(shadowtap_proto::record::KeyLocation::Header)) => {
+            "api_key:header".to_owned()
+        }
+        _ => base.to_owned(),
+    }
+}
+
+impl Detectors {
+    pub fn new(config: DetectorConfig) -> Detectors {
+        Detectors {
+            config,
+            ..Detectors::default()
+        }
+    }
+
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Watches one exchange of endpoint `key`; `params` are the path key's
+    /// placeholder values (the last one is taken as the object id).
+    pub fn observe(&mut self, r: &ExchangeRecord, key: &ObservationKey, params: &[(u8, &str)]) {
+        let Detectors {
+            config,
+            endpoints,
+            services,
+            anomalies,
+            late_records,
+        } = self;
+        let window_s = config.window_s.max(1);
+        let index = r.ts.as_nanos() / (window_s * 1_000_000_000);
+
+        // The service rollup first: its windows close on the same clock.
+        if !services.contains_key(&key.service) {
+            services.insert(key.service.clone(), EndpointState::default());
+        }
+        let service = services.get_mut(&key.service).expect("inserted above");
+        if let Some(w) = roll(service, index, late_records) {
+            close_service_window(config, &key.service, service, w, anomalies);
+        }
+        let w = service.window.get_or_insert_with(|| Window {
+            index,
+            ..Window::default()
+        });
+        count(w, r);
+        if let (Some(p), Some(status)) = (&r.principal, r.status) {
+            if is_denied(status) {
+                if let Some(c) = track_caller(w, p) {
+                    c.denied += 1;
+                }
+            }
+        }
+        let service_rates = &service.baseline.rates;
+
+        if !endpoints.contains_key(key) {
+            endpoints.insert(key.clone(), EndpointState::default());
+        }
+        let state = endpoints.get_mut(key).expect("inserted above");
+        if let Some(w) = roll(state, index, late_records) {
+            close_endpoint_window(config, key, state, w, Some(service_rates), anomalies);
+        }
+        per_record(config, anomalies, r, key, state, params, index);
+    }
+
+    /// Judges every open window as it stands (without learning from it) and
+    /// returns all anomalies, sorted by start.
+    pub fn finish(mut self) -> Vec<Anomaly> {
+        let keys: Vec<ObservationKey> = self.endpoints.keys().cloned().collect();
+        for key in keys {
+            let mut state = self.endpoints.remove(&key).unwrap_or_default();
+            if let Some(w) = state.window.take() {
+                let service_rates = self
+                    .services
+                    .get(&key.service)
+                    .map(|s| s.baseline.rates.clone());
+                close_endpoint_window(
+                    &self.config,
+                    &key,
+                    &mut state,
+                    w,
+                    service_rates.as_ref(),
+                    &mut self.anomalies,
+                );
+            }
+        }
+        let services: Vec<String> = self.services.keys().cloned().collect();
+        for name in services {
+            let mut state = self.services.remove(&name).unwrap_or_default();
+            if let Some(w) = state.window.take() {
+                close_service_window(&self.config, &name, &mut state, w, &mut self.anomalies);
+            }
+        }
+        self.anomalies.sort_by(|a, b| {
+            (a.start, a.kind, &a.service, &a.path_key, &a.caller).cmp(&(
+                b.start,
+                b.kind,
+                &b.service,
+                &b.path_key,
+                &b.caller,
+            ))
+        });
+        self.anomalies
+    }
+}
+
+/// Per-record checks and window bookkeeping for an endpoint.
+fn per_record(
+    cfg: &DetectorConfig,
+    anomalies: &mut Vec<Anomaly>,
+    r: &ExchangeRecord,
+    key: &ObservationKey,
+    state: &mut EndpointState,
+    params: &[(u8, &str)],
+    index: u64,
+) {
+    let b = &state.baseline;
+    let w = state.window.get_or_insert_with(|| Window {
+        index,
+        ..Window::default()
+    });
+    count(w, r);
+    let ok = r.status.is_some_and(|s| (200..300).contains(&s));
+
+    // Caller activity (for enumeration).
+    if let Some(p) = &r.principal {
+        if let Some(c) = track_caller(w, p) {
+            c.requests += 1;
+            if r.status.is_some_and(|s| is_denied(s) || s == 404) {
+                c.denied += 1;
+            }
+            if let Some((_, id)) = params.last() {
+                if c.ids.len() < MAX_IDS_PER_CALLER {
+                    c.ids.insert(stable_hash(id.as_bytes()));
+                }
+                if let Ok(n) = id.parse::<u64>() {
+                    c.int_ids += 1;
+                    c.min_int = Some(c.min_int.map_or(n, |m| m.min(n)));
+                    c.max_int = Some(c.max_int.map_or(n, |m| m.max(n)));
+                }
+            }
+        }
+    }
+
+    // Single responses far above the usual size.
+    if ok {
+        if let Some(size) = r
+            .response
+            .as_ref()
+            .map(|m| m.body.decoded_bytes.unwrap_or(m.body.bytes))
+        {
+            if size > 0 && b.sizes.count >= cfg.min_size_baseline {
+                if let Some((median, sigma)) = log_spread(&b.sizes) {
+                    let ratio = size as f64 / median as f64;
+                    let z = ratio.ln() / sigma;
+                    if ratio >= cfg.size_outlier_ratio && z >= cfg.size_outlier_sigmas {
+                        w.size_anomalous = true;
+                        let (start, end) = (r.ts, r.ts);
+                        raise(
+                            anomalies,
+                            state,
+                            Raise {
+                                kind: AnomalyKind::ResponseSizeOutlier,
+                                severity: if ratio >= 100.0 { AnomalySeverity::High } else { AnomalySeverity::Medium },
+                                key,
+                                caller: None,
+                                window: index,
+                                start,
+                                end,
+                                baseline: median as f64,
+                                observed: size as f64,
+                                measure: "response bytes (median vs response)",
+                                counts: &[("responses", 1)],
+                                explanation: format!(
+                                    "a {size}-byte response is {ratio:.0}× the usual {median} bytes ({z:.1} robust σ): check for bulk data exposure"
+                                ),
+                            },
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    // Auth patterns: learned in the window, alarmed at their onset once
+    // the baseline is trusted.
+    let b = &state.baseline;
+    let trusted = b.requests >= cfg.min_auth_baseline;
+    let trusted_jwt = b.jwts >= cfg.min_auth_baseline;
+    let (requests, jwts, seen_schemes, seen_algs) =
+        (b.requests, b.jwts, b.schemes.join(", "), b.algs.join(", "));
+    let (known_anonymous, known_no_exp) = (b.anonymous > 0, b.jwts_without_exp > 0);
+    let label = scheme_label(r);
+    let scheme_known = b.schemes.contains(&label);
+    let alg = r
+        .auth
+        .jwt
+        .as_ref()
+        .map(|j| j.alg.clone().unwrap_or_else(|| "?".into()));
+    let alg_known = alg.as_ref().is_some_and(|a| b.algs.contains(a));
+    let w = state.window.as_mut().expect("created above");
+    let mut raised: Vec<(AnomalyKind, AnomalySeverity, &str, String, u64)> = Vec::new();
+    if r.auth.scheme == AuthScheme::None {
+        if ok && !w.saw_anonymous_2xx {
+            w.saw_anonymous_2xx = true;
+            if trusted && !known_anonymous {
+                raised.push((
+                    AnomalyKind::AnonymousSuccess,
+                    AnomalySeverity::High,
+                    "anonymous 2xx responses",
+                    format!(
+                        "answered 2xx to a request without credentials after {requests} requests that all carried them: check that authentication is still enforced"
+                    ),
+                    requests,
+                ));
+            }
+        }
+    } else if !scheme_known && !w.new_schemes.contains(&label) {
+        w.new_schemes.push(label.clone());
+        if trusted {
+            let severity = if label == "basic" || label == "api_key:query" {
+                AnomalySeverity::High
+            } else {
+                AnomalySeverity::Medium
+            };
+            raised.push((
+                AnomalyKind::NewAuthScheme,
+                severity,
+                "requests with the new scheme",
+                format!("auth scheme `{label}` appeared where only `{seen_schemes}` was seen"),
+                requests,
+            ));
+        }
+    }
+    if let (Some(jwt), Some(alg)) = (&r.auth.jwt, alg) {
+        w.jwts += 1;
+        if !alg_known && !w.new_algs.contains(&alg) {
+            w.new_algs.push(alg.clone());
+            if trusted_jwt {
+                let severity = if alg.eq_ignore_ascii_case("none") || alg.starts_with("HS") {
+                    AnomalySeverity::High
+                } else {
+                    AnomalySeverity::Medium
+                };
+                raised.push((
+                    AnomalyKind::JwtAlgChange,
+                    severity,
+                    "tokens with the new alg",
+                    format!(
+                        "JWT alg `{alg}` appeared where only `{seen_algs}` was seen: check token validation (alg confusion)"
+                    ),
+                    jwts,
+                ));
+            }
+        }
+        if !jwt.has_exp && !w.saw_no_exp {
+            w.saw_no_exp = true;
+            if trusted_jwt && !known_no_exp {
+                raised.push((
+                    AnomalyKind::JwtWithoutExp,
+                    AnomalySeverity::Medium,
+                    "tokens without exp",
+                    format!(
+                        "a JWT without `exp` was accepted after {jwts} tokens that all expired: a never-expiring token is in use"
+                    ),
+                    jwts,
+                ));
+            }
+        }
+    }
+    for (kind, severity, measure, explanation, baseline_n) in raised {
+        raise(
+            anomalies,
+            state,
+            Raise {
+                kind,
+                severity,
+                key,
+                caller: None,
+                window: index,
+                start: r.ts,
+                end: r.ts,
+                baseline: 0.0,
+                observed: 1.0,
+                measure,
+                counts: &[("baseline_requests", baseline_n)],
+                explanation,
+            },
+        );
+    }
+}
+
+/// The caller's activity record in `w`, or `None` (counted) when the
+/// window already tracks [`MAX_CALLERS_PER_WINDOW`] others.
+fn track_caller<'w>(w: &'w mut Window, principal: &str) -> Option<&'w mut CallerWindow> {
+    let h = stable_hash(principal.as_bytes());
+    if w.callers.len() >= MAX_CALLERS_PER_WINDOW && !w.callers.contains_key(&h) {
+        w.untracked_callers += 1;
+        return None;
+    }
+    w.labels
+        .entry(h)
+        .or_insert_with(|| principal.chars().take(12).collect());
+    Some(w.callers.entry(h).or_default())
+}
+
+/// Counts a record into a window.
+fn count(w: &mut Window, r: &ExchangeRecord) {
+    let Some(status) = r.status else {
+        return;
+    };
+    w.rates.answered += 1.0;
+    match status {
+        400..=499 => w.rates.c4xx += 1.0,
+        500..=599 => w.rates.c5xx += 1.0,
+        _ => {}
+    }
+    if is_denied(status) {
+        w.rates.denied += 1.0;
+    }
+    if (200..300).contains(&status) {
+        if let Some(m) = &r.response {
+            let size = m.body.decoded_bytes.unwrap_or(m.body.bytes);
+            if size > 0 {
+                w.sizes.insert(size);
+            }
+        }
+    }
+}
+
+/// Moves `state` to window `index`: returns the window that closed, if any.
+fn roll(state: &mut EndpointState, index: u64, late: &mut u64) -> Option<Window> {
+    match &state.window {
+        Some(w) if index > w.index => {
+            let closed = state.window.take();
+            state.window = Some(Window {
+                index,
+                ..Window::default()
+            });
+            closed
+        }
+        Some(w) if index < w.index => {
+            *late += 1;
+            None
+        }
+        Some(_) => None,
+        None => {
+            state.window = Some(Window {
+                index,
+                ..Window::default()
+            });
+            None
+        }
+    }
+}
+
+/// Median and robust standard deviation (from the quartiles) of a size
+/// sketch on a natural-log scale.
+fn log_spread(s: &QuantileSketch) -> Option<(u64, f64)> {
+    let median = s.quantile(0.5)?.max(1);
+    let q1 = s.quantile(0.25)?.max(1) as f64;
+    let q3 = s.quantile(0.75)?.max(1) as f64;
+    // IQR / 1.349 is σ for a normal distribution; floor it so a constant
+    // size doesn't make every byte an outlier.
+    let sigma = ((q3.ln() - q1.ln()) / 1.349).max(0.1);
+    Some((median, sigma))
+}
+
+/// What to raise: one anomaly, or an extension of the same kind's open one.
+struct Raise<'a> {
+    kind: AnomalyKind,
+    severity: AnomalySeverity,
+    key: &'a ObservationKey,
+    caller: Option<(u64, String)>,
+    window: u64,
+    start: Timestamp,
+    end: Timestamp,
+    baseline: f64,
+    observed: f64,
+    measure: &'a str,
+    counts: &'a [(&'a str, u64)],
+    explanation: String,
+}
+
+/// Records an anomaly for an endpoint, extending the open one of the same
+/// kind (and caller) when it was raised in this or the previous window.
+fn raise(anomalies: &mut Vec<Anomaly>, state: &mut EndpointState, r: Raise<'_>) {
+    let open_key = (r.kind, r.caller.as_ref().map(|(h, _)| *h));
+    if let (Some(&i), Some(&last)) = (state.open.get(&open_key), state.open_window.get(&open_key)) {
+        if r.window <= last + 1 && i < anomalies.len() {
+            let a = &mut anomalies[i];
+            a.end = a.end.max(r.end);
+            a.start = a.start.min(r.start);
+            if r.observed > a.observed {
+                a.observed = r.observed;
+            }
+            for (k, v) in r.counts {
+                *a.counts.entry((*k).to_owned()).or_insert(0) += v;
+            }
+            state.open_window.insert(open_key, r.window);
+            return;
+        }
+    }
+    anomalies.push(Anomaly {
+        kind: r.kind,
+        severity: r.severity,
+        service: r.key.service.clone(),
+        method: (!r.key.method.is_empty()).then(|| r.key.method.clone()),
+        path_key: (!r.key.path.is_empty()).then(|| r.key.path.clone()),
+        caller: r.caller.map(|(_, label)| label),
+        start: r.start,
+        end: r.end,
+        baseline: r.baseline,
+        observed: r.observed,
+        measure: r.measure.to_owned(),
+        counts: r
+            .counts
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+        explanation: r.explanation,
+    });
+    state.open.insert(open_key, anomalies.len() - 1);
+    state.open_window.insert(open_key, r.window);
+}
+
+/// The error-rate test of one window against a baseline: `Some(observed
+/// share)` when the window is a spike.
+fn spike(
+    cfg: &DetectorConfig,
+    errors: f64,
+    answered: f64,
+    base_errors: f64,
+    base_answered: f64,
+) -> Option<(f64, f64)> {
+    if answered < cfg.min_window_requests as f64 || errors < cfg.min_errors as f64 {
+        return None;
+    }
+    // A little prior keeps a spotless baseline from making one error a spike.
+    let p = (base_errors + 0.5) / (base_answered + 1.0);
+    let q = errors / answered;
+    if q < p * cfg.min_rate_factor || q < p + cfg.min_rate_increase {
+        return None;
+    }
+    (binomial_surprise(errors as u64, answered as u64, p) >= cfg.surprise).then_some((p, q))
+}
+
+fn close_endpoint_window(
+    cfg: &DetectorConfig,
+    key: &ObservationKey,
+    state: &mut EndpointState,
+    w: Window,
+    service: Option<&Rates>,
+    anomalies: &mut Vec<Anomaly>,
+) {
+    let (start, end) = window_bounds(w.index, cfg.window_s);
+    let own = state.baseline.rates.answered >= cfg.min_baseline_requests as f64;
+    let base = if own {
+        Some(state.baseline.rates.clone())
+    } else {
+        service
+            .filter(|s| s.answered >= cfg.min_baseline_requests as f64)
+            .cloned()
+    };
+    let mut rates_anomalous = false;
+    if let Some(base) = &base {
+        for (kind, errors, base_errors, label) in [
+            (AnomalyKind::ErrorSpike5xx, w.rates.c5xx, base.c5xx, "5xx"),
+            (AnomalyKind::ErrorSpike4xx, w.rates.c4xx, base.c4xx, "4xx"),
+        ] {
+            if let Some((p, q)) = spike(cfg, errors, w.rates.answered, base_errors, base.answered) {
+                rates_anomalous = true;
+                raise(
+                    anomalies,
+                    state,
+                    Raise {
+                        kind,
+                        severity: if kind == AnomalyKind::ErrorSpike5xx {
+                            AnomalySeverity::High
+                        } else {
+                            AnomalySeverity::Medium
+                        },
+                        key,
+                        caller: None,
+                        window: w.index,
+                        start,
+                        end,
+                        baseline: crate::report::round3(p),
+                        observed: crate::report::round3(q),
+                        measure: if kind == AnomalyKind::ErrorSpike5xx {
+                            "5xx share"
+                        } else {
+                            "4xx share"
+                        },
+                        counts: &[
+                            ("requests", w.rates.answered as u64),
+                            ("errors", errors as u64),
+                        ],
+                        explanation: format!(
+                            "{label} rate {:.1}% against a usual {:.1}% ({} of {} requests{})",
+                            q * 100.0,
+                            p * 100.0,
+                            errors as u64,
+                            w.rates.answered as u64,
+                            if own {
+                                ""
+                            } else {
+                                "; judged against the service"
+                            }
+                        ),
+                    },
+                );
+            }
+        }
+    }
+
+    // Level shift of the window's sizes.
+    let mut sizes_anomalous = w.size_anomalous;
+    if w.sizes.count >= cfg.min_shift_responses
+        && state.baseline.sizes.count >= cfg.min_size_baseline
+    {
+        if let (Some((base_median, _)), Some(median)) =
+            (log_spread(&state.baseline.sizes), w.sizes.quantile(0.5))
+        {
+            let ratio = median.max(1) as f64 / base_median as f64;
+            if ratio >= cfg.size_shift_ratio || ratio <= 1.0 / cfg.size_shift_ratio {
+                sizes_anomalous = true;
+                raise(
+                    anomalies,
+                    state,
+                    Raise {
+                        kind: AnomalyKind::ResponseSizeShift,
+                        severity: AnomalySeverity::Medium,
+                        key,
+                        caller: None,
+                        window: w.index,
+                        start,
+                        end,
+                        baseline: base_median as f64,
+                        observed: median as f64,
+                        measure: "median response bytes",
+                        counts: &[("responses", w.sizes.count)],
+                        explanation: format!(
+                            "responses moved as a whole: median {median} bytes against a usual {base_median} ({ratio:.1}×)"
+                        ),
+                    },
+                );
+            }
+        }
+    }
+
+    // Enumeration: callers touching far more ids than callers usually do.
+    let usual = state
+        .baseline
+        .ids_per_caller
+        .quantile(0.99)
+        .unwrap_or(1)
+        .max(1);
+    let mut normal_counts = Vec::new();
+    let mut callers: Vec<(&u64, &CallerWindow)> = w.callers.iter().collect();
+    callers.sort_by_key(|(h, _)| **h);
+    for (h, c) in callers {
+        let distinct = c.ids.len() as u64;
+        let sequential = c.int_ids >= cfg.bola_min_ids / 2
+            && matches!((c.min_int, c.max_int), (Some(lo), Some(hi)) if hi - lo < 2 * distinct.max(1))
+            && c.denied * 2 >= c.requests;
+        let wide =
+            distinct >= cfg.bola_min_ids && distinct as f64 >= cfg.bola_factor * usual as f64;
+        if (wide || sequential) && distinct >= cfg.bola_min_ids / 2 {
+            let label = w.labels.get(h).cloned().unwrap_or_default();
+            raise(
+                anomalies,
+                state,
+                Raise {
+                    kind: AnomalyKind::BolaEnumeration,
+                    severity: AnomalySeverity::High,
+                    key,
+                    caller: Some((*h, label.clone())),
+                    window: w.index,
+                    start,
+                    end,
+                    baseline: usual as f64,
+                    observed: distinct as f64,
+                    measure: "distinct object ids per caller and window",
+                    counts: &[("requests", c.requests), ("denied_or_not_found", c.denied), ("distinct_ids", distinct)],
+                    explanation: format!(
+                        "caller {label} touched {distinct} distinct ids in one window (callers usually touch up to {usual}){}, {} of {} answered 401/403/404",
+                        if sequential { " walking sequential ids" } else { "" },
+                        c.denied,
+                        c.requests
+                    ),
+                },
+            );
+        } else if distinct > 0 {
+            normal_counts.push(distinct);
+        }
+    }
+
+    // Learn from what was normal.
+    let b = &mut state.baseline;
+    if !rates_anomalous {
+        b.rates.add(&w.rates);
+        b.rates.decay();
+    }
+    if !sizes_anomalous {
+        b.sizes.merge(&w.sizes);
+    }
+    for n in normal_counts {
+        b.ids_per_caller.insert(n);
+    }
+    b.requests += w.rates.answered as u64;
+    if w.saw_anonymous_2xx {
+        b.anonymous += 1;
+    }
+    for s in w.new_schemes {
+        if !b.schemes.contains(&s) {
+            b.schemes.push(s);
+        }
+    }
+    for a in w.new_algs {
+        if !b.algs.contains(&a) {
+            b.algs.push(a);
+        }
+    }
+    if w.saw_no_exp {
+        b.jwts_without_exp += 1;
+    }
+    b.jwts += w.jwts;
+}
+
+fn close_service_window(
+    cfg: &DetectorConfig,
+    service: &str,
+    state: &mut EndpointState,
+    w: Window,
+    anomalies: &mut Vec<Anomaly>,
+) {
+    let (start, end) = window_bounds(w.index, cfg.window_s);
+    let key = ObservationKey {
+        service: service.to_owned(),
+        method: String::new(),
+        path: String::new(),
+    };
+    let mut anomalous = false;
+    if state.baseline.rates.answered >= cfg.min_baseline_requests as f64 {
+        let base = state.baseline.rates.clone();
+        if let Some((p, q)) = spike(
+            cfg,
+            w.rates.denied,
+            w.rates.answered,
+            base.denied,
+            base.answered,
+        ) {
+            anomalous = true;
+            raise(
+                anomalies,
+                state,
+                Raise {
+                    kind: AnomalyKind::AuthFailureBurst,
+                    severity: AnomalySeverity::High,
+                    key: &key,
+                    caller: None,
+                    window: w.index,
+                    start,
+                    end,
+                    baseline: crate::report::round3(p),
+                    observed: crate::report::round3(q),
+                    measure: "401/403 share",
+                    counts: &[("requests", w.rates.answered as u64), ("denied", w.rates.denied as u64)],
+                    explanation: format!(
+                        "{:.1}% of the service's requests were refused (401/403) against a usual {:.1}%: credential stuffing or a broken client",
+                        q * 100.0,
+                        p * 100.0
+                    ),
+                },
+            );
+        }
+    }
+    let mut callers: Vec<(&u64, &CallerWindow)> = w.callers.iter().collect();
+    callers.sort_by_key(|(h, _)| **h);
+    for (h, c) in callers {
+        if c.denied >= cfg.caller_failure_burst {
+            let label = w.labels.get(h).cloned().unwrap_or_default();
+            raise(
+                anomalies,
+                state,
+                Raise {
+                    kind: AnomalyKind::AuthFailureBurst,
+                    severity: AnomalySeverity::High,
+                    key: &key,
+                    caller: Some((*h, label.clone())),
+                    window: w.index,
+                    start,
+                    end,
+                    baseline: cfg.caller_failure_burst as f64,
+                    observed: c.denied as f64,
+                    measure: "401/403 answers to one caller in a window",
+                    counts: &[("denied", c.denied)],
+                    explanation: format!(
+                        "caller {label} was refused {} times in one window: a guessed or revoked credential being retried",
+                        c.denied
+                    ),
+                },
+            );
+        }
+    }
+    if !anomalous {
+        state.baseline.rates.add(&w.rates);
+        state.baseline.rates.decay();
+    }
+}
+
+#[cfg(test)]
+mod tests;
