@@ -70,8 +70,19 @@ pub fn report(
     analysis: &Analysis,
     set: &ContractSet,
     inputs: Vec<InputInfo>,
+    mut anomalies: Vec<crate::anomaly::Anomaly>,
     detail: Detail,
 ) -> Report {
+    for a in &mut anomalies {
+        if let (Some(method), Some(path)) = (&a.method, &a.path_key) {
+            let key = ObservationKey {
+                service: a.service.clone(),
+                method: method.clone(),
+                path: path.clone(),
+            };
+            a.template = analysis.inventory.templates_by_key.get(&key).cloned();
+        }
+    }
     let services = analysis
         .inventory
         .services
@@ -123,10 +134,11 @@ pub fn report(
     Report {
         schema: REPORT_SCHEMA_VERSION,
         generator: format!("shadowtap {}", env!("CARGO_PKG_VERSION")),
-        summary: Summary::of(&analysis.inventory, &analysis.findings),
+        summary: Summary::of(&analysis.inventory, &analysis.findings, &anomalies),
         inputs,
         contracts,
         services,
         findings: analysis.findings.clone(),
+        anomalies,
     }
 }

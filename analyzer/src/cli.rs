@@ -9,8 +9,9 @@ use clap::Args;
 use shadowtap_sensor::runtime::load_key;
 
 use crate::analysis;
+use crate::anomaly::{DetectorConfig, Detectors};
 use crate::contracts::ContractSet;
-use crate::findings::FindingKind;
+use crate::findings::FailOn;
 use crate::ingest;
 use crate::input::InputIdentity;
 use crate::observe::{ObservationKey, Stats};
@@ -65,15 +66,26 @@ pub struct AnalyzeArgs {
     pub db: Option<String>,
 
     /// Exit with status 4 when findings of these kinds exist
-    /// (comma-separated: shadow, undocumented, zombie, unused, drift).
+    /// (comma-separated: shadow, undocumented, zombie, unused, drift;
+    /// `anomaly` for any anomaly, or an anomaly kind such as
+    /// error_spike_5xx).
     #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
-    pub fail_on: Vec<FindingKind>,
+    pub fail_on: Vec<FailOn>,
 
     /// Key for caller fingerprints (a file of at least 16 bytes), the same
     /// one the sensors use. Without it the database's own key is used (made
     /// on first use), or a random per-run key without `--db`.
     #[arg(long, value_name = "PATH", env = "SHADOWTAP_FINGERPRINT_KEY_FILE")]
     pub fingerprint_key_file: Option<PathBuf>,
+
+    /// Don't run the anomaly detectors.
+    #[arg(long)]
+    pub no_anomalies: bool,
+
+    /// Detector settings (YAML or JSON; any subset of the fields in
+    /// docs/anomalies.md, the rest keep their defaults).
+    #[arg(long, value_name = "FILE")]
+    pub anomaly_config: Option<PathBuf>,
 
     /// No progress bar.
     #[arg(short = 'q', long)]
@@ -85,7 +97,7 @@ pub struct AnalyzeArgs {
 pub struct Outcome {
     pub report: Report,
     pub format: Format,
-    pub fail_on: Vec<FindingKind>,
+    pub fail_on: Vec<FailOn>,
     pub damaged_inputs: usize,
     pub unreadable_inputs: usize,
 }
@@ -104,7 +116,11 @@ impl Outcome {
             .report
             .findings
             .iter()
-            .any(|f| self.fail_on.contains(&f.kind))
+            .any(|f| self.fail_on.contains(&FailOn::Finding(f.kind)))
+            || self.report.anomalies.iter().any(|a| {
+                self.fail_on.contains(&FailOn::AnyAnomaly)
+                    || self.fail_on.contains(&FailOn::Anomaly(a.kind))
+            })
         {
             EXIT_FINDINGS
         } else {
@@ -152,9 +168,11 @@ pub struct ReportArgs {
     pub format: Format,
 
     /// Exit with status 4 when findings of these kinds exist
-    /// (comma-separated: shadow, undocumented, zombie, unused, drift).
+    /// (comma-separated: shadow, undocumented, zombie, unused, drift;
+    /// `anomaly` for any anomaly, or an anomaly kind such as
+    /// error_spike_5xx).
     #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
-    pub fail_on: Vec<FindingKind>,
+    pub fail_on: Vec<FailOn>,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -182,6 +200,17 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Reads `--anomaly-config`, or the defaults.
+fn load_detector_config(path: Option<&std::path::Path>) -> anyhow::Result<DetectorConfig> {
+    let Some(path) = path else {
+        return Ok(DetectorConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading detector settings {}", path.display()))?;
+    serde_yaml_ng::from_str(&text)
+        .with_context(|| format!("detector settings {} are not valid", path.display()))
+}
+
 /// `shadowtap analyze`.
 pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
     let set = load_contracts(&args.specs)?;
@@ -201,12 +230,21 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
     };
     // Inputs already stored, or given twice in this run, are skipped.
     let seen = RefCell::new(stored_inputs);
+    let mut detectors = if args.no_anomalies {
+        None
+    } else {
+        Some(Detectors::new(load_detector_config(
+            args.anomaly_config.as_deref(),
+        )?))
+    };
     let ingested = ingest::ingest(
         &args.inputs,
         &key,
         &|id| !seen.borrow_mut().insert(id.id.clone()),
         !args.quiet,
+        detectors.as_mut(),
     );
+    let anomalies = detectors.map(Detectors::finish).unwrap_or_default();
     for input in &ingested.inputs {
         for p in &input.problems {
             eprintln!("shadowtap: {p}");
@@ -252,7 +290,7 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
     } else {
         analysis::Detail::Summary
     };
-    let report = analysis::report(&analysis, &set, inputs, detail);
+    let report = analysis::report(&analysis, &set, inputs, anomalies, detail);
     if let Some(store) = store {
         rt.block_on(async {
             let saved = store.save_snapshot(&report).await;

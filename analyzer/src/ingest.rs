@@ -7,6 +7,7 @@ use shadowtap_proto::engine::{Counters, Engine, EngineConfig};
 use shadowtap_proto::record::FingerprintKey;
 use shadowtap_sensor::runtime::{read_captures, ReadOptions};
 
+use crate::anomaly::Detectors;
 use crate::input::{self, InputIdentity, InputKind};
 use crate::observe::Observations;
 
@@ -43,6 +44,7 @@ pub fn ingest(
     key: &FingerprintKey,
     known: &dyn Fn(&InputIdentity) -> bool,
     progress: bool,
+    mut detectors: Option<&mut Detectors>,
 ) -> Ingested {
     let mut out = Ingested::default();
     let mut captures = Vec::new();
@@ -68,8 +70,17 @@ pub fn ingest(
                 if !outcome.already_ingested {
                     match kind {
                         InputKind::Capture => captures.push(out.inputs.len()),
-                        InputKind::Records => read_records(&mut out.observations, &mut outcome),
-                        InputKind::Har => read_har(&mut out.observations, key, &mut outcome),
+                        InputKind::Records => read_records(
+                            &mut out.observations,
+                            detectors.as_deref_mut(),
+                            &mut outcome,
+                        ),
+                        InputKind::Har => read_har(
+                            &mut out.observations,
+                            detectors.as_deref_mut(),
+                            key,
+                            &mut outcome,
+                        ),
                     }
                 }
             }
@@ -92,7 +103,7 @@ pub fn ingest(
             },
             &mut |records| {
                 for r in records.drain(..) {
-                    observations.add(&r);
+                    observations.add(&r, detectors.as_deref_mut());
                 }
                 Ok(())
             },
@@ -126,8 +137,14 @@ pub fn ingest(
     out
 }
 
-fn read_records(observations: &mut Observations, outcome: &mut InputOutcome) {
-    match input::read_records(&outcome.path, &mut |r| observations.add(r)) {
+fn read_records(
+    observations: &mut Observations,
+    mut detectors: Option<&mut Detectors>,
+    outcome: &mut InputOutcome,
+) {
+    match input::read_records(&outcome.path, &mut |r| {
+        observations.add(r, detectors.as_deref_mut())
+    }) {
         Ok(report) => {
             if let Some((line, error)) = report.first_error {
                 outcome.damaged = true;
@@ -147,8 +164,15 @@ fn read_records(observations: &mut Observations, outcome: &mut InputOutcome) {
     }
 }
 
-fn read_har(observations: &mut Observations, key: &FingerprintKey, outcome: &mut InputOutcome) {
-    match input::read_har(&outcome.path, key, &mut |r| observations.add(r)) {
+fn read_har(
+    observations: &mut Observations,
+    mut detectors: Option<&mut Detectors>,
+    key: &FingerprintKey,
+    outcome: &mut InputOutcome,
+) {
+    match input::read_har(&outcome.path, key, &mut |r| {
+        observations.add(r, detectors.as_deref_mut())
+    }) {
         Ok(report) => {
             if report.bad_entries > 0 {
                 outcome.damaged = true;

@@ -51,6 +51,8 @@ pub struct Inventory {
     pub services: Vec<Service>,
     /// Field paths of the endpoints' schemas.
     pub names: FieldNames,
+    /// The template each observation key went into.
+    pub templates_by_key: rustc_hash::FxHashMap<ObservationKey, String>,
 }
 
 impl Inventory {
@@ -66,12 +68,14 @@ impl Inventory {
         let counted: Vec<(&ObservationKey, u64)> =
             observations.iter().map(|(k, s)| (k, s.count)).collect();
         let templates = template::template_observations(&counted, contracts);
+        let mut templates_by_key = rustc_hash::FxHashMap::default();
         // (service, template, method) → members.
         let mut groups: BTreeMap<(&str, String, &str), (usize, Vec<usize>)> = BTreeMap::new();
         for (ti, t) in templates.iter().enumerate() {
             let rendered = t.render();
             for &i in &t.members {
                 let k = &observations[i].0;
+                templates_by_key.insert(k.clone(), rendered.clone());
                 groups
                     .entry((&k.service, rendered.clone(), &k.method))
                     .or_insert_with(|| (ti, Vec::new()))
@@ -101,7 +105,11 @@ impl Inventory {
         for s in &mut services {
             s.requests = s.endpoints.iter().map(|e| e.stats.count).sum();
         }
-        Inventory { services, names }
+        Inventory {
+            services,
+            names,
+            templates_by_key,
+        }
     }
 
     pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {

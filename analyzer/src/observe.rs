@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use shadowtap_proto::record::{AuthScheme, Shape};
 use shadowtap_proto::ExchangeRecord;
 
+use crate::anomaly::Detectors;
 use crate::sketch::{DistinctSketch, QuantileSketch};
 use crate::template::form::{self, ParamKind};
 
@@ -620,13 +621,18 @@ pub struct Observations {
 }
 
 impl Observations {
-    pub fn add(&mut self, r: &ExchangeRecord) {
+    /// Adds one record; `detectors`, when given, watch it too (under the
+    /// same key).
+    pub fn add(&mut self, r: &ExchangeRecord, detectors: Option<&mut Detectors>) {
         let (path, params) = path_key(&r.path);
         let key = ObservationKey {
             service: r.host.clone(),
             method: r.method.clone(),
             path,
         };
+        if let Some(d) = detectors {
+            d.observe(r, &key, &params);
+        }
         let n = self.map.len();
         let stats = match self.map.get_mut(&key) {
             Some(s) => s,

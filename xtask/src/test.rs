@@ -187,9 +187,13 @@ mod tests {
         assert_eq!(commands, ["cargo xtask test"]);
         let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
         assert!(readme.contains("```sh\ncargo xtask test\n```"));
+        // The main job: the analyzer on the shipped sample and its contract
+        // (analyzer/tests/golden.rs pins what it finds).
         assert!(readme.contains(
-            "```sh\ncargo run --release -p shadowtap-sensor -- -r samples/demo-api.pcap -w -\n```"
+            "```sh\ncargo run --release --bin shadowtap -- analyze samples/demo-api.pcap --spec samples/demo-api.openapi.yaml\n```"
         ));
+        // Exactly two set-up commands.
+        assert_eq!(readme.matches("```sh\n").count(), 2);
     }
 
     #[test]

@@ -39,14 +39,14 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use shadowtap_proto::record::AuthScheme;
 use shadowtap_proto::{ExchangeRecord, Timestamp};
 
 use crate::observe::{auth_scheme_label, ObservationKey};
-use crate::sketch::{stable_hash, QuantileSketch};
+use crate::sketch::QuantileSketch;
 
 pub(crate) mod stats;
 
@@ -55,7 +55,7 @@ use stats::binomial_surprise;
 /// Sensitivity and minimum volumes. Every field has a documented default
 /// (`docs/anomalies.md`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DetectorConfig {
     /// Window length, seconds.
     pub window_s: u64,
@@ -188,9 +188,12 @@ pub struct Anomaly {
     /// `None` for service-wide anomalies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
-    /// The endpoint's path key (the report maps it to the template).
+    /// The endpoint's path key, its identity across runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_key: Option<String>,
+    /// The endpoint's template in the current inventory (set by the report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
     /// First 12 hex digits of the caller's fingerprint, for per-caller kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller: Option<String>,
@@ -239,8 +242,9 @@ impl Rates {
 struct CallerWindow {
     requests: u64,
     denied: u64,
-    /// Hashes of the distinct object ids touched (last path parameter).
-    ids: FxHashSet<u64>,
+    /// Hashes of the distinct object ids touched (last path parameter),
+    /// sorted: most callers touch a handful per window.
+    ids: Vec<u64>,
     /// For integer ids: smallest and largest, and how many were integers.
     min_int: Option<u64>,
     max_int: Option<u64>,
@@ -458,8 +462,11 @@ fn per_record(
                 c.denied += 1;
             }
             if let Some((_, id)) = params.last() {
-                if c.ids.len() < MAX_IDS_PER_CALLER {
-                    c.ids.insert(stable_hash(id.as_bytes()));
+                let h = quick_hash(id.as_bytes());
+                if let Err(at) = c.ids.binary_search(&h) {
+                    if c.ids.len() < MAX_IDS_PER_CALLER {
+                        c.ids.insert(at, h);
+                    }
                 }
                 if let Ok(n) = id.parse::<u64>() {
                     c.int_ids += 1;
@@ -619,10 +626,19 @@ fn per_record(
     }
 }
 
+/// A fast 64-bit hash for in-memory sets of callers and ids (FxHash:
+/// deterministic, not cryptographic; fingerprints are already keyed hashes).
+fn quick_hash(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher as _;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(bytes);
+    h.finish()
+}
+
 /// The caller's activity record in `w`, or `None` (counted) when the
 /// window already tracks [`MAX_CALLERS_PER_WINDOW`] others.
 fn track_caller<'w>(w: &'w mut Window, principal: &str) -> Option<&'w mut CallerWindow> {
-    let h = stable_hash(principal.as_bytes());
+    let h = quick_hash(principal.as_bytes());
     if w.callers.len() >= MAX_CALLERS_PER_WINDOW && !w.callers.contains_key(&h) {
         w.untracked_callers += 1;
         return None;
@@ -736,6 +752,7 @@ fn raise(anomalies: &mut Vec<Anomaly>, state: &mut EndpointState, r: Raise<'_>) 
         service: r.key.service.clone(),
         method: (!r.key.method.is_empty()).then(|| r.key.method.clone()),
         path_key: (!r.key.path.is_empty()).then(|| r.key.path.clone()),
+        template: None,
         caller: r.caller.map(|(_, label)| label),
         start: r.start,
         end: r.end,

@@ -141,3 +141,32 @@ impl Finding {
         )
     }
 }
+
+/// What `--fail-on` can name: a finding kind, `anomaly` (any anomaly) or an
+/// anomaly kind (`error_spike_5xx`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    Finding(FindingKind),
+    AnyAnomaly,
+    Anomaly(crate::anomaly::AnomalyKind),
+}
+
+impl FromStr for FailOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "anomaly" {
+            return Ok(FailOn::AnyAnomaly);
+        }
+        if let Some(k) = crate::anomaly::AnomalyKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+        {
+            return Ok(FailOn::Anomaly(k));
+        }
+        FindingKind::from_str(s).map(FailOn::Finding).map_err(|_| {
+            format!(
+                "unknown finding kind `{s}` (expected one of: shadow, undocumented, zombie, unused, drift, anomaly, or an anomaly kind such as error_spike_5xx)"
+            )
+        })
+    }
+}

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use shadowtap_proto::Timestamp;
 
+use crate::anomaly::Anomaly;
 use crate::findings::Finding;
 use crate::inventory::{Endpoint, Inventory, SegmentEvidence};
 use crate::observe::{split_field_path, FieldNames, SchemaStats, TypeSet, FORMATS};
@@ -28,6 +29,9 @@ pub struct Report {
     pub contracts: Vec<ContractInfo>,
     pub services: Vec<ServiceReport>,
     pub findings: Vec<Finding>,
+    /// Anomalies found by the detectors, by start time.
+    #[serde(default)]
+    pub anomalies: Vec<Anomaly>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -37,6 +41,9 @@ pub struct Summary {
     pub requests: u64,
     /// Findings by kind.
     pub findings: BTreeMap<String, usize>,
+    /// Anomalies by kind.
+    #[serde(default)]
+    pub anomalies: BTreeMap<String, usize>,
     /// Earliest and latest request time over the inventory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<Timestamp>,
@@ -234,7 +241,7 @@ impl FieldReport {
 }
 
 impl Summary {
-    pub fn of(inventory: &Inventory, findings: &[Finding]) -> Summary {
+    pub fn of(inventory: &Inventory, findings: &[Finding], anomalies: &[Anomaly]) -> Summary {
         let mut s = Summary {
             services: inventory.services.len(),
             ..Summary::default()
@@ -251,6 +258,9 @@ impl Summary {
         }
         for f in findings {
             *s.findings.entry(f.kind.as_str().to_owned()).or_insert(0) += 1;
+        }
+        for a in anomalies {
+            *s.anomalies.entry(a.kind.as_str().to_owned()).or_insert(0) += 1;
         }
         s
     }

@@ -97,6 +97,29 @@ pub fn render(report: &Report, colour: bool) -> String {
             let _ = writeln!(out, "  {sev:<6} {kind:<22} {}: {}", f.service, f.message);
         }
     }
+    if !report.anomalies.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", paint("1", "Anomalies"));
+        for a in &report.anomalies {
+            let sev = match a.severity {
+                crate::anomaly::AnomalySeverity::High => paint("31;1", "high"),
+                crate::anomaly::AnomalySeverity::Medium => paint("33", "medium"),
+                crate::anomaly::AnomalySeverity::Low => paint("36", "low"),
+            };
+            let what = match (&a.method, a.template.as_ref().or(a.path_key.as_ref())) {
+                (Some(m), Some(t)) => format!("{} {m} {t}", a.service),
+                _ => a.service.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "  {sev:<6} {:<22} {what} [{} .. {}]: {}",
+                a.kind.as_str(),
+                a.start,
+                a.end,
+                a.explanation
+            );
+        }
+    }
     out
 }
 

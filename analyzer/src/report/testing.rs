@@ -30,6 +30,8 @@ pub(crate) fn demo_report() -> &'static Report {
             db: None,
             fail_on: Vec::new(),
             fingerprint_key_file: None,
+            no_anomalies: false,
+            anomaly_config: None,
             quiet: true,
         };
         let mut report = cli::analyze(&args).expect("the demo analyses").report;
@@ -151,6 +153,7 @@ pub(crate) fn report(services: Vec<ServiceReport>, findings: Vec<Finding>) -> Re
         contracts: Vec::new(),
         services,
         findings,
+        anomalies: Vec::new(),
     }
 }
 

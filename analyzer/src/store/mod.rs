@@ -72,6 +72,8 @@ struct SnapshotHeader {
     generator: String,
     summary: crate::report::Summary,
     inputs: Vec<crate::report::InputInfo>,
+    #[serde(default)]
+    anomalies: Vec<crate::anomaly::Anomaly>,
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -283,6 +285,7 @@ impl Store {
             generator: report.generator.clone(),
             summary: report.summary.clone(),
             inputs: report.inputs.clone(),
+            anomalies: report.anomalies.clone(),
         };
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ('snapshot', $1) \
@@ -416,6 +419,7 @@ impl Store {
             contracts,
             services,
             findings,
+            anomalies: header.anomalies,
         })
     }
 
