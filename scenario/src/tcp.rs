@@ -382,26 +382,11 @@ impl<W: Write> Network<W> {
             t += SEGMENT_GAP_NS;
         }
         if slot.last {
-            // Server closes: FIN, the client's FIN, the server's last ACK.
-            let fin = t + TURNAROUND_NS;
-            self.control(fin, server, client, conn.sseq, conn.cseq, FIN | ACK);
-            let cfin = fin + peer.rtt_ns;
-            self.control(
-                cfin,
-                client,
-                server,
-                conn.cseq,
-                conn.sseq.wrapping_add(1),
-                FIN | ACK,
-            );
-            self.control(
-                cfin + TURNAROUND_NS,
-                server,
-                client,
-                conn.sseq.wrapping_add(1),
-                conn.cseq.wrapping_add(1),
-                ACK,
-            );
+            let conn = Conn {
+                port: slot.port,
+                ..conn
+            };
+            self.server_close(t + TURNAROUND_NS, &peer, &conn);
             if let Some(list) = self.conns.get_mut(&key) {
                 list.swap_remove(pos);
             }
@@ -421,50 +406,36 @@ impl<W: Write> Network<W> {
         }
     }
 
-    /// The client closes an idle connection: FIN, the server's FIN, ACK.
+    /// An idle connection's timer ran out: usually the client closes it,
+    /// now and then the server's keep-alive timer fires first.
     fn close_idle(&mut self, at: u64, peer: &Peer, conn: Conn, rng: &mut Rng) {
-        let client = SocketAddr::new(peer.client.ip(), conn.port);
-        let server = peer.server;
-        // Now and then the server's keep-alive timer fires first instead.
         if rng.chance(0.2) {
-            self.control(at, server, client, conn.sseq, conn.cseq, FIN | ACK);
-            let cfin = at + peer.rtt_ns;
-            self.control(
-                cfin,
-                client,
-                server,
-                conn.cseq,
-                conn.sseq.wrapping_add(1),
-                FIN | ACK,
-            );
-            self.control(
-                cfin + TURNAROUND_NS,
-                server,
-                client,
-                conn.sseq.wrapping_add(1),
-                conn.cseq.wrapping_add(1),
-                ACK,
-            );
+            self.server_close(at, peer, &conn);
         } else {
-            self.control(at, client, server, conn.cseq, conn.sseq, FIN | ACK);
-            let sfin = at + TURNAROUND_NS;
-            self.control(
-                sfin,
-                server,
-                client,
-                conn.sseq,
-                conn.cseq.wrapping_add(1),
-                FIN | ACK,
-            );
-            self.control(
-                sfin + peer.rtt_ns,
-                client,
-                server,
-                conn.cseq.wrapping_add(1),
-                conn.sseq.wrapping_add(1),
-                ACK,
-            );
+            self.client_close(at, peer, &conn);
         }
+    }
+
+    /// The server's FIN at `at`, the client's FIN, the server's last ACK.
+    fn server_close(&mut self, at: u64, peer: &Peer, conn: &Conn) {
+        let (c, s) = (SocketAddr::new(peer.client.ip(), conn.port), peer.server);
+        let (cseq, sseq) = (conn.cseq, conn.sseq);
+        let cfin = at + peer.rtt_ns;
+        self.control(at, s, c, sseq, cseq, FIN | ACK);
+        self.control(cfin, c, s, cseq, sseq.wrapping_add(1), FIN | ACK);
+        let last = (sseq.wrapping_add(1), cseq.wrapping_add(1));
+        self.control(cfin + TURNAROUND_NS, s, c, last.0, last.1, ACK);
+    }
+
+    /// The client's FIN at `at`, the server's FIN, the client's last ACK.
+    fn client_close(&mut self, at: u64, peer: &Peer, conn: &Conn) {
+        let (c, s) = (SocketAddr::new(peer.client.ip(), conn.port), peer.server);
+        let (cseq, sseq) = (conn.cseq, conn.sseq);
+        let sfin = at + TURNAROUND_NS;
+        self.control(at, c, s, cseq, sseq, FIN | ACK);
+        self.control(sfin, s, c, sseq, cseq.wrapping_add(1), FIN | ACK);
+        let last = (cseq.wrapping_add(1), sseq.wrapping_add(1));
+        self.control(sfin + peer.rtt_ns, c, s, last.0, last.1, ACK);
     }
 
     /// Writes everything still queued (connections left open stay open,
