@@ -20,6 +20,9 @@ use crate::rng::{cumulative, Rng};
 const STREAM_PLAN: u64 = 2;
 /// Steady requests a rate-shaped window should hold (sets its length).
 const WINDOW_REQUESTS: f64 = 60.0;
+/// Fewest steady requests a rate-shaped window may hold; quieter
+/// endpoints or times are not used for it.
+const MIN_WINDOW_REQUESTS: f64 = 30.0;
 /// Shortest and longest rate-shaped window.
 const MIN_WINDOW_NS: u64 = 5 * MIN;
 const MAX_WINDOW_NS: u64 = 60 * MIN;
@@ -152,17 +155,20 @@ impl Planner<'_> {
         }
         let warm = self.config.warmup_ns();
         let duration = self.config.duration_ns;
+        let Some(room) = duration.checked_sub(warm + END_MARGIN_NS + MIN_WINDOW_NS) else {
+            return false;
+        };
         for attempt in 0..STRICT_ATTEMPTS + RELAXED_ATTEMPTS {
             let endpoint = self.pick_endpoint(&candidates, catalog);
-            let probe = warm + self.rng.below(duration.saturating_sub(warm).max(1));
-            let len = self.window_len(kind, catalog, endpoint, probe);
-            let latest = match duration.checked_sub(len + END_MARGIN_NS) {
-                Some(latest) if latest >= warm => latest,
-                // This endpoint's window does not fit; another one's may.
-                _ => continue,
-            };
-            let start = warm + self.rng.below(latest - warm + 1);
+            let start = warm + self.rng.below(room + 1);
             let start = start - start % SEC;
+            // Too quiet here for a window of enough requests, or no room left: retry.
+            let Some(len) = self.window_len(kind, catalog, endpoint, start) else {
+                continue;
+            };
+            if start + len + END_MARGIN_NS > duration {
+                continue;
+            }
             let end = start + len;
             let strict = attempt < STRICT_ATTEMPTS;
             let clash = self.plan.anomalies.iter().any(|a| {
@@ -194,21 +200,30 @@ impl Planner<'_> {
         candidates[self.rng.pick_cumulative(&cum)]
     }
 
-    fn window_len(&self, kind: AnomalyKind, catalog: &Catalog, endpoint: usize, at: u64) -> u64 {
+    /// The window of `kind` on `endpoint` from `start`; `None` when a
+    /// rate-shaped window there would hold fewer than
+    /// [`MIN_WINDOW_REQUESTS`] steady requests even at its longest.
+    fn window_len(
+        &self,
+        kind: AnomalyKind,
+        catalog: &Catalog,
+        endpoint: usize,
+        start: u64,
+    ) -> Option<u64> {
         match kind {
             AnomalyKind::ErrorSpike5xx
             | AnomalyKind::ErrorSpike4xx
             | AnomalyKind::ResponseSizeShift => {
-                let rate = self
-                    .endpoint_rate(catalog, endpoint, at)
-                    .min(self.endpoint_rate(catalog, endpoint, at + MAX_WINDOW_NS))
-                    .max(1e-9);
+                let rate = self.endpoint_rate(catalog, endpoint, start).max(1e-9);
                 let secs = (WINDOW_REQUESTS / rate).ceil();
-                ((secs * SEC as f64) as u64).clamp(MIN_WINDOW_NS, MAX_WINDOW_NS)
+                let len = ((secs * SEC as f64) as u64).clamp(MIN_WINDOW_NS, MAX_WINDOW_NS);
+                // The load may fall during the window: judge by its quieter end.
+                let low = rate.min(self.endpoint_rate(catalog, endpoint, start + len));
+                (low * (len / SEC) as f64 >= MIN_WINDOW_REQUESTS).then_some(len)
             }
-            AnomalyKind::AuthFailureBurst => 3 * MIN,
-            AnomalyKind::BolaEnumeration => 6 * MIN,
-            _ => 10 * MIN,
+            AnomalyKind::AuthFailureBurst => Some(3 * MIN),
+            AnomalyKind::BolaEnumeration => Some(6 * MIN),
+            _ => Some(10 * MIN),
         }
     }
 
