@@ -90,7 +90,7 @@ impl<W: Write> PcapWriter<W> {
 }
 
 /// An Ethernet II header from `src_mac` to `dst_mac` for an IP packet
-/// (`ethertype` follows the IP version of `ip_first_byte`).
+/// (ethertype IPv6 when `ipv6`, else IPv4).
 pub fn ethernet_header(src_mac: [u8; 6], dst_mac: [u8; 6], ipv6: bool) -> [u8; 14] {
     let mut h = [0u8; ETHERNET_HEADER_BYTES];
     h[0..6].copy_from_slice(&dst_mac);
