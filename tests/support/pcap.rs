@@ -1,13 +1,21 @@
 //! Builds pcap files of TCP conversations, frame by frame, so tests can
 //! reorder, duplicate, corrupt or drop segments and know the exact outcome.
+//!
+//! The pcap writer and the IP/TCP framing (with valid checksums) are the
+//! scenario generator's (`shadowtap_scenario::pcap`); this module adds the
+//! link types, IPv6 extension headers, fragmentation and the scripted
+//! connections the tests need.
 
 use std::net::{IpAddr, SocketAddr};
 
-pub const FIN: u8 = 0x01;
-pub const SYN: u8 = 0x02;
-pub const RST: u8 = 0x04;
-pub const PSH: u8 = 0x08;
-pub const ACK: u8 = 0x10;
+use shadowtap_scenario::pcap::{
+    ethernet_header, fix_ipv4_checksum, ipv4_header, ipv6_header, PcapWriter,
+};
+pub use shadowtap_scenario::pcap::{tcp_packet, ACK, FIN, PSH, RST, SYN};
+
+/// MAC addresses of every Ethernet frame written.
+const DST_MAC: [u8; 6] = [0, 0x16, 0x3e, 1, 2, 3];
+const SRC_MAC: [u8; 6] = [0, 0x16, 0x3e, 4, 5, 6];
 
 /// Link-layer framing of the frames written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,12 +49,10 @@ impl Link {
         let ethertype: [u8; 2] = if v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
         let mut f = Vec::with_capacity(ip.len() + 24);
         match self {
-            Link::Ethernet => {
-                f.extend_from_slice(&[0, 0x16, 0x3e, 1, 2, 3, 0, 0x16, 0x3e, 4, 5, 6]);
-                f.extend_from_slice(&ethertype);
-            }
+            Link::Ethernet => f.extend_from_slice(&ethernet_header(SRC_MAC, DST_MAC, v6)),
             Link::Vlan(tags) => {
-                f.extend_from_slice(&[0, 0x16, 0x3e, 1, 2, 3, 0, 0x16, 0x3e, 4, 5, 6]);
+                f.extend_from_slice(&DST_MAC);
+                f.extend_from_slice(&SRC_MAC);
                 for (i, tag) in tags.iter().enumerate() {
                     let tpid: [u8; 2] = if i + 1 < tags.len() {
                         [0x88, 0xa8]
@@ -75,25 +81,6 @@ impl Link {
     }
 }
 
-/// An IP packet carrying one TCP segment (checksums left zero).
-pub fn tcp_packet(
-    src: SocketAddr,
-    dst: SocketAddr,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut tcp = Vec::with_capacity(20 + payload.len());
-    tcp.extend_from_slice(&src.port().to_be_bytes());
-    tcp.extend_from_slice(&dst.port().to_be_bytes());
-    tcp.extend_from_slice(&seq.to_be_bytes());
-    tcp.extend_from_slice(&ack.to_be_bytes());
-    tcp.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    tcp.extend_from_slice(payload);
-    ip_packet(src.ip(), dst.ip(), 6, &tcp, &[])
-}
-
 /// An IP packet; `v6_ext` are IPv6 extension headers (hop-by-hop first).
 pub fn ip_packet(
     src: IpAddr,
@@ -104,22 +91,14 @@ pub fn ip_packet(
 ) -> Vec<u8> {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let total = (20 + payload.len()) as u16;
-            let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0];
-            p[2..4].copy_from_slice(&total.to_be_bytes());
-            p.extend_from_slice(&s.octets());
-            p.extend_from_slice(&d.octets());
+            let mut p = ipv4_header(s, d, proto, payload.len(), 1).to_vec();
             p.extend_from_slice(payload);
             p
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             let ext_len: usize = v6_ext.iter().map(|(_, e)| e.len()).sum();
             let first = v6_ext.first().map_or(proto, |(t, _)| *t);
-            let mut p = vec![0x60, 0, 0, 0];
-            p.extend_from_slice(&((ext_len + payload.len()) as u16).to_be_bytes());
-            p.extend_from_slice(&[first, 64]);
-            p.extend_from_slice(&s.octets());
-            p.extend_from_slice(&d.octets());
+            let mut p = ipv6_header(s, d, first, ext_len + payload.len()).to_vec();
             for (i, (_, e)) in v6_ext.iter().enumerate() {
                 let mut e = e.clone();
                 e[0] = v6_ext.get(i + 1).map_or(proto, |(t, _)| *t);
@@ -147,6 +126,7 @@ pub fn fragment_v4(packet: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
             let off = (i * size / 8) as u16;
             let more = if i + 1 < chunks.len() { 0x2000 } else { 0 };
             h[6..8].copy_from_slice(&(off | more).to_be_bytes());
+            fix_ipv4_checksum(&mut h);
             h.extend_from_slice(c);
             h
         })
@@ -174,21 +154,11 @@ impl Pcap {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        out.extend_from_slice(&2u16.to_le_bytes());
-        out.extend_from_slice(&4u16.to_le_bytes());
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&262_144u32.to_le_bytes());
-        out.extend_from_slice(&self.link.linktype().to_le_bytes());
+        let mut w = PcapWriter::new(Vec::new(), self.link.linktype()).expect("writing to memory");
         for (ts, f) in &self.frames {
-            out.extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
-            out.extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
-            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-            out.extend_from_slice(f);
+            w.write_frame(*ts, &[f]).expect("writing to memory");
         }
-        out
+        w.into_inner().expect("writing to memory")
     }
 }
 

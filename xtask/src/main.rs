@@ -5,6 +5,7 @@
 //! cargo xtask bench    sensor throughput on a large pcap, compared with tshark
 //! cargo xtask fuzz     seed the fuzz corpora, run each cargo-fuzz target (nightly)
 //! cargo xtask sample   regenerate samples/demo-api.pcap from a real loopback capture
+//! cargo xtask scenario generated API traffic with injected anomalies (docs/scenarios.md)
 //! ```
 //!
 //! Every subcommand runs from the repository root, whatever the caller's working directory.
@@ -20,6 +21,7 @@ mod openapi_validator;
 mod postgres;
 mod provision;
 mod sample;
+mod scenario;
 mod test;
 mod util;
 
@@ -48,6 +50,8 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Regenerate samples/demo-api.pcap from a real loopback capture (needs root).
     Sample(sample::SampleArgs),
+    /// Write a generated capture with injected anomalies and the expected list.
+    Scenario(scenario::ScenarioArgs),
     /// Run a command with the test PostgreSQL server up, its URL in
     /// SHADOWTAP_TEST_POSTGRES_URL (e.g. `cargo xtask with-postgres -- cargo
     /// test -p shadowtap-analyzer --test store`).
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Sample(args) => sample::run(&args),
+        Command::Scenario(args) => scenario::run(&args),
         Command::WithPostgres { command } => postgres::run_with(&command),
     };
     match result {
