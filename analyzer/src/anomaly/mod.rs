@@ -83,8 +83,11 @@ pub struct DetectorConfig {
     pub size_shift_ratio: f64,
     /// …given at least this many sized responses in the window.
     pub min_shift_responses: u64,
-    /// Fewest requests before an endpoint's auth pattern is trusted.
+    /// Fewest requests before an endpoint's auth pattern is trusted…
     pub min_auth_baseline: u64,
+    /// …over at least this many windows (rare but steady schemes must
+    /// have had time to show up).
+    pub min_auth_windows: u64,
     /// 401/403 answers one caller must collect in a window for a burst.
     pub caller_failure_burst: u64,
     /// Fewest distinct object ids one caller must touch in a window to be
@@ -110,6 +113,7 @@ impl Default for DetectorConfig {
             size_shift_ratio: 3.0,
             min_shift_responses: 20,
             min_auth_baseline: 100,
+            min_auth_windows: 6,
             caller_failure_burst: 20,
             bola_min_ids: 30,
             bola_factor: 5.0,
@@ -128,7 +132,9 @@ pub const BASELINE_HORIZON: f64 = 200_000.0;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnomalyKind {
+    #[serde(rename = "error_spike_5xx")]
     ErrorSpike5xx,
+    #[serde(rename = "error_spike_4xx")]
     ErrorSpike4xx,
     ResponseSizeOutlier,
     ResponseSizeShift,
@@ -154,6 +160,7 @@ impl AnomalyKind {
         AnomalyKind::BolaEnumeration,
     ];
 
+    /// The name in reports and `--fail-on` (also the serialized form).
     pub fn as_str(self) -> &'static str {
         match self {
             AnomalyKind::ErrorSpike5xx => "error_spike_5xx",
@@ -286,6 +293,8 @@ struct Baseline {
     jwts_without_exp: u64,
     /// Distinct ids per caller per window, for normal callers.
     ids_per_caller: QuantileSketch,
+    /// Windows learned from.
+    windows: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -521,8 +530,9 @@ fn per_record(
     // Auth patterns: learned in the window, alarmed at their onset once
     // the baseline is trusted.
     let b = &state.baseline;
-    let trusted = b.requests >= cfg.min_auth_baseline;
-    let trusted_jwt = b.jwts >= cfg.min_auth_baseline;
+    let long_enough = b.windows >= cfg.min_auth_windows;
+    let trusted = long_enough && b.requests >= cfg.min_auth_baseline;
+    let trusted_jwt = long_enough && b.jwts >= cfg.min_auth_baseline;
     let (requests, jwts, seen_schemes, seen_algs) =
         (b.requests, b.jwts, b.schemes.join(", "), b.algs.join(", "));
     let (known_anonymous, known_no_exp) = (b.anonymous > 0, b.jwts_without_exp > 0);
@@ -955,6 +965,7 @@ fn close_endpoint_window(
         b.ids_per_caller.insert(n);
     }
     b.requests += w.rates.answered as u64;
+    b.windows += 1;
     if w.saw_anonymous_2xx {
         b.anonymous += 1;
     }
@@ -1058,3 +1069,15 @@ fn close_service_window(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod naming {
+    use super::AnomalyKind;
+
+    #[test]
+    fn serialized_names_are_the_documented_ones() {
+        for k in AnomalyKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+    }
+}

@@ -169,8 +169,8 @@ fn huge_responses_and_size_shifts() {
 #[test]
 fn auth_pattern_changes_alarm_at_their_onset_once() {
     let mut f = Feed::new();
-    f.steady(5_666_000, 5, 200, 0, 200);
-    let t = 5_666_005.0 * 300.0;
+    f.steady(5_666_000, 8, 200, 0, 200);
+    let t = 5_666_008.0 * 300.0;
     // Anonymous 2xx twice in one window: one anomaly.
     f.push(&rec(
         t,
@@ -214,7 +214,7 @@ fn auth_pattern_changes_alarm_at_their_onset_once() {
         None,
     ));
     // Learned when the window closes: the same again later is quiet.
-    f.steady(5_666_006, 1, 200, 0, 200);
+    f.steady(5_666_009, 1, 200, 0, 200);
     f.push(&rec(
         5_666_007.0 * 300.0,
         "/v1/items/1",
@@ -223,7 +223,7 @@ fn auth_pattern_changes_alarm_at_their_onset_once() {
         r#"{"scheme":"basic"}"#,
         None,
     ));
-    f.steady(5_666_007, 1, 200, 0, 200);
+    f.steady(5_666_010, 1, 200, 0, 200);
     let kinds = f.kinds();
     assert_eq!(
         kinds,
