@@ -125,6 +125,8 @@ impl Default for DetectorConfig {
 pub const MAX_CALLERS_PER_WINDOW: usize = 4096;
 /// Most distinct ids remembered per caller per window.
 pub const MAX_IDS_PER_CALLER: usize = 1024;
+/// Most (credential, scheme) pairs remembered per service.
+pub const MAX_KNOWN_CREDENTIALS: usize = 100_000;
 /// Baseline counts are halved when the total passes this, so old traffic
 /// weighs less than recent traffic.
 pub const BASELINE_HORIZON: f64 = 200_000.0;
@@ -308,6 +310,10 @@ struct EndpointState {
     /// The window index each open anomaly was last extended in.
     #[serde(skip)]
     open_window: FxHashMap<(AnomalyKind, Option<u64>), u64>,
+    /// Services only: hashes of (credential, scheme) pairs seen, so a
+    /// known client reaching one more endpoint with its usual scheme is not
+    /// a new scheme there. At most [`MAX_KNOWN_CREDENTIALS`].
+    known_credentials: rustc_hash::FxHashSet<u64>,
 }
 
 /// The detectors' state: what every endpoint and service has learned, and
@@ -392,6 +398,15 @@ impl Detectors {
                 }
             }
         }
+        // Whether this credential already used this scheme on the service.
+        let known_credential = r.principal.as_ref().is_some_and(|p| {
+            let h = quick_hash(format!("{p}/{}", scheme_label(r)).as_bytes());
+            let known = service.known_credentials.contains(&h);
+            if !known && service.known_credentials.len() < MAX_KNOWN_CREDENTIALS {
+                service.known_credentials.insert(h);
+            }
+            known
+        });
         let service_rates = &service.baseline.rates;
 
         if !endpoints.contains_key(key) {
@@ -401,7 +416,16 @@ impl Detectors {
         if let Some(w) = roll(state, index, late_records) {
             close_endpoint_window(config, key, state, w, Some(service_rates), anomalies);
         }
-        per_record(config, anomalies, r, key, state, params, index);
+        per_record(
+            config,
+            anomalies,
+            r,
+            key,
+            state,
+            params,
+            index,
+            known_credential,
+        );
     }
 
     /// Judges every open window as it stands (without learning from it) and
@@ -446,6 +470,10 @@ impl Detectors {
 }
 
 /// Per-record checks and window bookkeeping for an endpoint.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the record, its endpoint and the service's verdicts, split borrows of the detector state"
+)]
 fn per_record(
     cfg: &DetectorConfig,
     anomalies: &mut Vec<Anomaly>,
@@ -454,6 +482,7 @@ fn per_record(
     state: &mut EndpointState,
     params: &[(u8, &str)],
     index: u64,
+    known_credential: bool,
 ) {
     let b = &state.baseline;
     let w = state.window.get_or_insert_with(|| Window {
@@ -563,7 +592,9 @@ fn per_record(
         }
     } else if !scheme_known && !w.new_schemes.contains(&label) {
         w.new_schemes.push(label.clone());
-        if trusted {
+        // A client the service already knows with this scheme, reaching one
+        // more endpoint, is not a new scheme appearing.
+        if trusted && !known_credential {
             let severity = if label == "basic" || label == "api_key:query" {
                 AnomalySeverity::High
             } else {

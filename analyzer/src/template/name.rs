@@ -74,6 +74,10 @@ fn singular(word: &str) -> String {
     if let Some(stem) = lower.strip_suffix("ies").filter(|s| s.len() >= 2) {
         return format!("{}y", &w[..stem.len()]);
     }
+    // houses, warehouses: only the `s` goes.
+    if lower.ends_with("ouses") {
+        return w[..w.len() - 1].to_owned();
+    }
     for es in ["sses", "shes", "ches", "xes", "zes", "uses"] {
         if lower.ends_with(es) && lower.len() > es.len() {
             return w[..w.len() - 2].to_owned();
@@ -98,6 +102,8 @@ mod tests {
         assert_eq!(n(Some("api-keys"), ParamKind::Integer), "apiKeyId");
         assert_eq!(n(Some("audit_logs"), ParamKind::Hex), "auditLogId");
         assert_eq!(n(Some("status"), ParamKind::Integer), "statusId");
+        assert_eq!(n(Some("statuses"), ParamKind::Integer), "statusId");
+        assert_eq!(n(Some("warehouses"), ParamKind::Integer), "warehouseId");
         assert_eq!(n(Some("inventory"), ParamKind::Integer), "inventoryId");
         assert_eq!(n(Some("by-slug"), ParamKind::String), "slug");
         assert_eq!(n(Some("reports"), ParamKind::Date), "reportDate");
