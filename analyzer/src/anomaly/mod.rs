@@ -110,7 +110,7 @@ impl Default for DetectorConfig {
             min_size_baseline: 100,
             size_outlier_ratio: 20.0,
             size_outlier_sigmas: 6.0,
-            size_shift_ratio: 3.0,
+            size_shift_ratio: 2.5,
             min_shift_responses: 20,
             min_auth_baseline: 100,
             min_auth_windows: 6,
@@ -125,6 +125,9 @@ impl Default for DetectorConfig {
 pub const MAX_CALLERS_PER_WINDOW: usize = 4096;
 /// Most distinct ids remembered per caller per window.
 pub const MAX_IDS_PER_CALLER: usize = 1024;
+/// Most consecutive quiet windows pooled into one rate test, so a
+/// low-traffic endpoint is still judged (over up to 20 minutes).
+pub const MAX_SPAN_WINDOWS: u64 = 4;
 /// Most (credential, scheme) pairs remembered per service.
 pub const MAX_KNOWN_CREDENTIALS: usize = 100_000;
 /// Baseline counts are halved when the total passes this, so old traffic
@@ -310,6 +313,10 @@ struct EndpointState {
     /// The window index each open anomaly was last extended in.
     #[serde(skip)]
     open_window: FxHashMap<(AnomalyKind, Option<u64>), u64>,
+    /// Rates of closed windows too quiet to judge alone, carried into the
+    /// next window's test: (first window index, rates). At most
+    /// [`MAX_SPAN_WINDOWS`] windows are pooled.
+    pending: Option<(u64, Rates)>,
     /// Services only: hashes of (credential, scheme) pairs seen, so a
     /// known client reaching one more endpoint with its usual scheme is not
     /// a new scheme there. At most [`MAX_KNOWN_CREDENTIALS`].
@@ -840,7 +847,26 @@ fn close_endpoint_window(
     service: Option<&Rates>,
     anomalies: &mut Vec<Anomaly>,
 ) {
-    let (start, end) = window_bounds(w.index, cfg.window_s);
+    let (_, end) = window_bounds(w.index, cfg.window_s);
+    // Pool quiet windows: judge the span once it has enough requests.
+    let (first, mut rates) = match state.pending.take() {
+        Some((first, mut pooled)) if w.index - first < MAX_SPAN_WINDOWS => {
+            pooled.add(&w.rates);
+            (first, pooled)
+        }
+        // A stale pool was too quiet to judge: learn it as it is.
+        Some((_, stale)) => {
+            state.baseline.rates.add(&stale);
+            (w.index, w.rates.clone())
+        }
+        None => (w.index, w.rates.clone()),
+    };
+    let judged =
+        rates.answered >= cfg.min_window_requests as f64 || w.index - first + 1 >= MAX_SPAN_WINDOWS;
+    if !judged {
+        state.pending = Some((first, std::mem::take(&mut rates)));
+    }
+    let (start, _) = window_bounds(first, cfg.window_s);
     let own = state.baseline.rates.answered >= cfg.min_baseline_requests as f64;
     let base = if own {
         Some(state.baseline.rates.clone())
@@ -850,22 +876,28 @@ fn close_endpoint_window(
             .cloned()
     };
     let mut rates_anomalous = false;
-    if let Some(base) = &base {
+    if let (Some(base), true) = (&base, judged) {
         for (kind, errors, base_errors, label) in [
-            (AnomalyKind::ErrorSpike5xx, w.rates.c5xx, base.c5xx, "5xx"),
-            (AnomalyKind::ErrorSpike4xx, w.rates.c4xx, base.c4xx, "4xx"),
+            (AnomalyKind::ErrorSpike5xx, rates.c5xx, base.c5xx, "5xx"),
+            (AnomalyKind::ErrorSpike4xx, rates.c4xx, base.c4xx, "4xx"),
+            (
+                AnomalyKind::AuthFailureBurst,
+                rates.denied,
+                base.denied,
+                "401/403",
+            ),
         ] {
-            if let Some((p, q)) = spike(cfg, errors, w.rates.answered, base_errors, base.answered) {
+            if let Some((p, q)) = spike(cfg, errors, rates.answered, base_errors, base.answered) {
                 rates_anomalous = true;
                 raise(
                     anomalies,
                     state,
                     Raise {
                         kind,
-                        severity: if kind == AnomalyKind::ErrorSpike5xx {
-                            AnomalySeverity::High
-                        } else {
+                        severity: if kind == AnomalyKind::ErrorSpike4xx {
                             AnomalySeverity::Medium
+                        } else {
+                            AnomalySeverity::High
                         },
                         key,
                         caller: None,
@@ -874,13 +906,13 @@ fn close_endpoint_window(
                         end,
                         baseline: crate::report::round3(p),
                         observed: crate::report::round3(q),
-                        measure: if kind == AnomalyKind::ErrorSpike5xx {
-                            "5xx share"
-                        } else {
-                            "4xx share"
+                        measure: match kind {
+                            AnomalyKind::ErrorSpike5xx => "5xx share",
+                            AnomalyKind::ErrorSpike4xx => "4xx share",
+                            _ => "401/403 share",
                         },
                         counts: &[
-                            ("requests", w.rates.answered as u64),
+                            ("requests", rates.answered as u64),
                             ("errors", errors as u64),
                         ],
                         explanation: format!(
@@ -888,7 +920,7 @@ fn close_endpoint_window(
                             q * 100.0,
                             p * 100.0,
                             errors as u64,
-                            w.rates.answered as u64,
+                            rates.answered as u64,
                             if own {
                                 ""
                             } else {
@@ -985,8 +1017,8 @@ fn close_endpoint_window(
 
     // Learn from what was normal.
     let b = &mut state.baseline;
-    if !rates_anomalous {
-        b.rates.add(&w.rates);
+    if judged && !rates_anomalous {
+        b.rates.add(&rates);
         b.rates.decay();
     }
     if !sizes_anomalous {
