@@ -84,6 +84,8 @@ pub struct DetectorConfig {
     /// …given at least this many sized responses in the window.
     pub min_shift_responses: u64,
     /// Fewest requests before an endpoint's auth pattern is trusted…
+    /// (for a scheme the service already uses elsewhere, ten times as many:
+    /// a rare but steady client must have had its chance to show up)
     pub min_auth_baseline: u64,
     /// …over at least this many windows (rare but steady schemes must
     /// have had time to show up).
@@ -107,12 +109,12 @@ impl Default for DetectorConfig {
             min_rate_factor: 3.0,
             min_rate_increase: 0.05,
             surprise: 18.0,
-            min_size_baseline: 100,
+            min_size_baseline: 20,
             size_outlier_ratio: 20.0,
             size_outlier_sigmas: 6.0,
             size_shift_ratio: 2.5,
-            min_shift_responses: 20,
-            min_auth_baseline: 100,
+            min_shift_responses: 12,
+            min_auth_baseline: 30,
             min_auth_windows: 6,
             caller_failure_burst: 20,
             bola_min_ids: 30,
@@ -405,9 +407,16 @@ impl Detectors {
                 }
             }
         }
-        // Whether this credential already used this scheme on the service.
+        // Whether the service already saw this scheme (on any endpoint), and
+        // this credential with it.
+        let label = scheme_label(r);
+        let scheme_hash = quick_hash(label.as_bytes());
+        let scheme_in_service = service.known_credentials.contains(&scheme_hash);
+        if !scheme_in_service && r.auth.scheme != AuthScheme::None {
+            service.known_credentials.insert(scheme_hash);
+        }
         let known_credential = r.principal.as_ref().is_some_and(|p| {
-            let h = quick_hash(format!("{p}/{}", scheme_label(r)).as_bytes());
+            let h = quick_hash(format!("{p}/{label}").as_bytes());
             let known = service.known_credentials.contains(&h);
             if !known && service.known_credentials.len() < MAX_KNOWN_CREDENTIALS {
                 service.known_credentials.insert(h);
@@ -432,6 +441,7 @@ impl Detectors {
             params,
             index,
             known_credential,
+            scheme_in_service,
         );
     }
 
@@ -490,6 +500,7 @@ fn per_record(
     params: &[(u8, &str)],
     index: u64,
     known_credential: bool,
+    scheme_in_service: bool,
 ) {
     let b = &state.baseline;
     let w = state.window.get_or_insert_with(|| Window {
@@ -574,6 +585,7 @@ fn per_record(
     let (known_anonymous, known_no_exp) = (b.anonymous > 0, b.jwts_without_exp > 0);
     let label = scheme_label(r);
     let scheme_known = b.schemes.contains(&label);
+    let strong = long_enough && b.requests >= 10 * cfg.min_auth_baseline;
     let alg = r
         .auth
         .jwt
@@ -601,7 +613,7 @@ fn per_record(
         w.new_schemes.push(label.clone());
         // A client the service already knows with this scheme, reaching one
         // more endpoint, is not a new scheme appearing.
-        if trusted && !known_credential {
+        if !known_credential && ((trusted && !scheme_in_service) || strong) {
             let severity = if label == "basic" || label == "api_key:query" {
                 AnomalySeverity::High
             } else {
