@@ -28,13 +28,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHADOWTAP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    shadowtap_sensor::runtime::init_logging();
     let result = match cli.command {
         Command::Analyze(args) => cli::analyze(&args),
         Command::Report(args) => cli::report(&args),

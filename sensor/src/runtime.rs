@@ -84,6 +84,18 @@ pub fn run(options: &Options) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
+/// Logs go to standard error, at the level `SHADOWTAP_LOG` names (an
+/// `EnvFilter` directive, default `warn`). Records never do.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHADOWTAP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+}
+
 /// How [`read_captures`] reports on the terminal.
 #[derive(Clone, Copy, Debug)]
 pub struct ReadOptions<'a> {

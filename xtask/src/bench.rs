@@ -61,6 +61,10 @@ pub(crate) struct BenchArgs {
     /// Ceiling for analyze wall time / sensor wall time.
     #[arg(long, default_value_t = 1.5)]
     max_analyze_ratio: f64,
+    /// Ceiling for the anomaly stage's cost: analyze against analyze
+    /// --no-anomalies, in percent of the latter.
+    #[arg(long, default_value_t = 10.0)]
+    max_anomaly_cost_pct: f64,
 }
 
 /// Median, min and max of a set of samples.
@@ -149,10 +153,10 @@ pub(crate) fn count_lines(mut reader: impl Read) -> io::Result<u64> {
 
 /// One pinned, timed `shadowtap analyze` of `file` (table to /dev/null, the
 /// default output), returning the wall time.
-fn time_analyze(analyzer: &Path, file: &Path, run: usize) -> Result<f64> {
+fn time_analyze(analyzer: &Path, file: &Path, run: usize, extra: &[&str]) -> Result<f64> {
     let err = PathBuf::from(format!("{BENCH_DIR}/analyze-{run}.stderr"));
     let (mut cmd, _) = pinned(analyzer);
-    cmd.args(["analyze", "-q"]).arg(file);
+    cmd.args(["analyze", "-q"]).args(extra).arg(file);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(&err)?);
@@ -324,6 +328,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     banner(&format!("bench: sensor x{}", args.runs));
     let mut walls = Vec::new();
     let mut analyze_walls = Vec::new();
+    let mut plain_walls = Vec::new();
     let mut stats = Vec::new();
     let mut was_pinned = false;
     for i in 1..=args.runs {
@@ -355,12 +360,15 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
         stats.push(s);
         if let Some(analyzer) = &analyzer {
             // Interleaved with the sensor runs, so both see the same noise.
-            let t = time_analyze(analyzer, &file, i)?;
-            eprintln!("    run {i}: analyze {t:.3}s wall");
+            let t = time_analyze(analyzer, &file, i, &[])?;
+            let plain = time_analyze(analyzer, &file, i, &["--no-anomalies"])?;
+            eprintln!("    run {i}: analyze {t:.3}s wall, {plain:.3}s with --no-anomalies");
             analyze_walls.push(t);
+            plain_walls.push(plain);
         }
     }
     let analyze_wall = summarize(&analyze_walls);
+    let plain_wall = summarize(&plain_walls);
     let wall = summarize(&walls).context("no sensor timings")?;
     let sensor_elapsed =
         summarize(&stats.iter().map(|s| s.elapsed_s).collect::<Vec<_>>()).context("elapsed_s")?;
@@ -452,6 +460,15 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             pass: Some(r <= args.max_analyze_ratio),
         });
     }
+    if let (Some(a), Some(p)) = (analyze_wall, plain_wall) {
+        let cost = (a.median / p.median - 1.0) * 100.0;
+        checks.push(Check {
+            name: "anomaly cost %",
+            measured: Some(cost),
+            wanted: format!("<= {}%", args.max_anomaly_cost_pct),
+            pass: Some(cost <= args.max_anomaly_cost_pct),
+        });
+    }
 
     let pin = if was_pinned {
         "taskset -c 0"
@@ -519,6 +536,15 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             "{:<22} {:>10.2}x",
             "analyze / sensor",
             a.median / wall.median
+        );
+    }
+    if let Some(p) = plain_wall {
+        println!(
+            "{:<22} {:>9.3}s {:>9.3}s {:>9.3}s",
+            format!("--no-anomalies (x{})", plain_walls.len()),
+            p.median,
+            p.min,
+            p.max
         );
     }
     if let Some(a) = &inventory {
@@ -590,6 +616,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             "runs": analyze_walls.len(),
             "wall_s": {"median": a.median, "min": a.min, "max": a.max, "all": analyze_walls},
             "ratio_analyze_over_sensor": a.median / wall.median,
+        })),
+        "analyze_no_anomalies": plain_wall.map(|p| json!({
+            "wall_s": {"median": p.median, "min": p.min, "max": p.max, "all": plain_walls},
+            "anomaly_cost_pct": analyze_wall.map(|a| (a.median / p.median - 1.0) * 100.0),
         })),
         "inventory": inventory.as_ref().map(|a| json!({
             "truth_templates": a.truth_templates,

@@ -254,6 +254,8 @@ impl Rates {
 /// One caller's activity on one endpoint in one window.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct CallerWindow {
+    /// The first 12 characters of the fingerprint, for reporting.
+    label: [u8; 12],
     requests: u64,
     denied: u64,
     /// Hashes of the distinct object ids touched (last path parameter),
@@ -265,6 +267,16 @@ struct CallerWindow {
     int_ids: u64,
 }
 
+impl CallerWindow {
+    fn label_text(&self) -> String {
+        self.label
+            .iter()
+            .take_while(|b| **b != 0)
+            .map(|&b| char::from(b))
+            .collect()
+    }
+}
+
 /// The open window of an endpoint or service.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Window {
@@ -274,8 +286,6 @@ struct Window {
     /// Per caller (hash of the fingerprint): activity.
     callers: FxHashMap<u64, CallerWindow>,
     untracked_callers: u64,
-    /// Caller hash → 12-hex label, for reporting.
-    labels: FxHashMap<u64, String>,
     /// Auth facts first seen in this window (learned when it closes).
     new_schemes: Vec<String>,
     new_algs: Vec<String>,
@@ -349,16 +359,13 @@ fn is_denied(status: u16) -> bool {
 
 /// The auth label a record's scheme is learned under: API keys by where
 /// they were carried (a key moving into the query string is a change).
-fn scheme_label(r: &ExchangeRecord) -> String {
-    let base = auth_scheme_label(r.auth.scheme);
+fn scheme_label(r: &ExchangeRecord) -> &'static str {
     match (r.auth.scheme, r.auth.key_in) {
-        (AuthScheme::ApiKey, Some(shadowtap_proto::record::KeyLocation::Query)) => {
-            "api_key:query".to_owned()
-        }
+        (AuthScheme::ApiKey, Some(shadowtap_proto::record::KeyLocation::Query)) => "api_key:query",
         (AuthScheme::ApiKey, Some(shadowtap_proto::record::KeyLocation::Header)) => {
-            "api_key:header".to_owned()
+            "api_key:header"
         }
-        _ => base.to_owned(),
+        (scheme, _) => auth_scheme_label(scheme),
     }
 }
 
@@ -416,7 +423,7 @@ impl Detectors {
             service.known_credentials.insert(scheme_hash);
         }
         let known_credential = r.principal.as_ref().is_some_and(|p| {
-            let h = quick_hash(format!("{p}/{label}").as_bytes());
+            let h = quick_hash(p.as_bytes()) ^ scheme_hash.rotate_left(17);
             let known = service.known_credentials.contains(&h);
             if !known && service.known_credentials.len() < MAX_KNOWN_CREDENTIALS {
                 service.known_credentials.insert(h);
@@ -510,8 +517,8 @@ fn per_record(
     count(w, r);
     let ok = r.status.is_some_and(|s| (200..300).contains(&s));
 
-    // Caller activity (for enumeration).
-    if let Some(p) = &r.principal {
+    // Caller activity, for enumeration: only where the path has an id.
+    if let (Some(p), false) = (&r.principal, params.is_empty()) {
         if let Some(c) = track_caller(w, p) {
             c.requests += 1;
             if r.status.is_some_and(|s| is_denied(s) || s == 404) {
@@ -584,7 +591,7 @@ fn per_record(
         (b.requests, b.jwts, b.schemes.join(", "), b.algs.join(", "));
     let (known_anonymous, known_no_exp) = (b.anonymous > 0, b.jwts_without_exp > 0);
     let label = scheme_label(r);
-    let scheme_known = b.schemes.contains(&label);
+    let scheme_known = b.schemes.iter().any(|s| s == label);
     let strong = long_enough && b.requests >= 10 * cfg.min_auth_baseline;
     let alg = r
         .auth
@@ -609,8 +616,8 @@ fn per_record(
                 ));
             }
         }
-    } else if !scheme_known && !w.new_schemes.contains(&label) {
-        w.new_schemes.push(label.clone());
+    } else if !scheme_known && !w.new_schemes.iter().any(|s| s == label) {
+        w.new_schemes.push(label.to_owned());
         // A client the service already knows with this scheme, reaching one
         // more endpoint, is not a new scheme appearing.
         if !known_credential && ((trusted && !scheme_in_service) || strong) {
@@ -703,10 +710,15 @@ fn track_caller<'w>(w: &'w mut Window, principal: &str) -> Option<&'w mut Caller
         w.untracked_callers += 1;
         return None;
     }
-    w.labels
-        .entry(h)
-        .or_insert_with(|| principal.chars().take(12).collect());
-    Some(w.callers.entry(h).or_default())
+    Some(w.callers.entry(h).or_insert_with(|| {
+        let mut label = [0u8; 12];
+        let n = principal.len().min(12);
+        label[..n].copy_from_slice(&principal.as_bytes()[..n]);
+        CallerWindow {
+            label,
+            ..CallerWindow::default()
+        }
+    }))
 }
 
 /// Counts a record into a window.
@@ -998,7 +1010,7 @@ fn close_endpoint_window(
         let wide =
             distinct >= cfg.bola_min_ids && distinct as f64 >= cfg.bola_factor * usual as f64;
         if (wide || sequential) && distinct >= cfg.bola_min_ids / 2 {
-            let label = w.labels.get(h).cloned().unwrap_or_default();
+            let label = c.label_text();
             raise(
                 anomalies,
                 state,
@@ -1112,7 +1124,7 @@ fn close_service_window(
     callers.sort_by_key(|(h, _)| **h);
     for (h, c) in callers {
         if c.denied >= cfg.caller_failure_burst {
-            let label = w.labels.get(h).cloned().unwrap_or_default();
+            let label = c.label_text();
             raise(
                 anomalies,
                 state,
