@@ -290,7 +290,7 @@ impl Stats {
             bump(&mut self.query_params, q);
         }
         let auth = &r.auth;
-        bump(&mut self.auth_schemes, auth_scheme_label(auth.scheme));
+        bump(&mut self.auth_schemes, auth.scheme.as_str());
         if let (Some(name), Some(loc)) = (&auth.key_name, auth.key_in) {
             let loc = match loc {
                 shadowtap_proto::record::KeyLocation::Header => "header",
@@ -331,20 +331,6 @@ impl Stats {
         }
         let n: u64 = self.statuses.range(lo..=hi).map(|(_, c)| c).sum();
         n as f64 / answered as f64
-    }
-}
-
-/// The label of an auth scheme as written in records.
-pub fn auth_scheme_label(s: AuthScheme) -> &'static str {
-    match s {
-        AuthScheme::None => "none",
-        AuthScheme::Basic => "basic",
-        AuthScheme::BearerJwt => "bearer_jwt",
-        AuthScheme::BearerOpaque => "bearer_opaque",
-        AuthScheme::ApiKey => "api_key",
-        AuthScheme::Cookie => "cookie",
-        AuthScheme::Digest => "digest",
-        AuthScheme::Other => "other",
     }
 }
 

@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use shadowtap_proto::record::AuthScheme;
 use shadowtap_proto::{ExchangeRecord, Timestamp};
 
-use crate::observe::{auth_scheme_label, ObservationKey};
+use crate::observe::ObservationKey;
 use crate::sketch::QuantileSketch;
 
 pub(crate) mod stats;
@@ -365,7 +365,7 @@ fn scheme_label(r: &ExchangeRecord) -> &'static str {
         (AuthScheme::ApiKey, Some(shadowtap_proto::record::KeyLocation::Header)) => {
             "api_key:header"
         }
-        (scheme, _) => auth_scheme_label(scheme),
+        (scheme, _) => scheme.as_str(),
     }
 }
 

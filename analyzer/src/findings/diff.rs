@@ -268,37 +268,32 @@ fn check_operation(
         }
     }
 
-    // Response content types and fields, per status.
-    let declared_types: BTreeSet<String> = op
-        .responses
-        .values()
-        .flat_map(|r| r.content.keys())
-        .map(|t| t.to_ascii_lowercase())
-        .collect();
-    for (ct, count) in &s.response_content_types {
-        if !declared_types.is_empty() && !media_declared(&declared_types, ct) {
-            out.push(finding(
-                FindingKind::Drift,
-                Some(DriftKind::ContentType),
-                Severity::Low,
-                e,
-                contract,
-                Some(op),
-                format!(
-                    "{label}: response content type `{ct}` is not declared ({count} responses)"
-                ),
-                [("content_type", json!(ct)), ("responses", json!(count))],
-            ));
-        }
-    }
-    if let Some(body) = &op.request_body {
-        let declared: BTreeSet<String> = body
-            .content
-            .keys()
-            .map(|t| t.to_ascii_lowercase())
-            .collect();
-        for (ct, count) in &s.request_content_types {
-            if !declared.is_empty() && !media_declared(&declared, ct) {
+    // Content types, both directions.
+    let lower = |types: &mut dyn Iterator<Item = &String>| -> BTreeSet<String> {
+        types.map(|t| t.to_ascii_lowercase()).collect()
+    };
+    let declared_responses = lower(&mut op.responses.values().flat_map(|r| r.content.keys()));
+    let declared_requests = op
+        .request_body
+        .as_ref()
+        .map(|body| lower(&mut body.content.keys()))
+        .unwrap_or_default();
+    for (direction, unit, declared, seen) in [
+        (
+            "response",
+            "responses",
+            &declared_responses,
+            &s.response_content_types,
+        ),
+        (
+            "request",
+            "requests",
+            &declared_requests,
+            &s.request_content_types,
+        ),
+    ] {
+        for (ct, count) in seen {
+            if !declared.is_empty() && !media_declared(declared, ct) {
                 out.push(finding(
                     FindingKind::Drift,
                     Some(DriftKind::ContentType),
@@ -307,9 +302,9 @@ fn check_operation(
                     contract,
                     Some(op),
                     format!(
-                        "{label}: request content type `{ct}` is not declared ({count} requests)"
+                        "{label}: {direction} content type `{ct}` is not declared ({count} {unit})"
                     ),
-                    [("content_type", json!(ct)), ("requests", json!(count))],
+                    [("content_type", json!(ct)), (unit, json!(count))],
                 ));
             }
         }

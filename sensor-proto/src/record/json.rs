@@ -11,8 +11,7 @@ use std::fmt::Display;
 use std::io::Write as _;
 
 use super::{
-    AuthInfo, AuthScheme, BodyInfo, ExchangeRecord, Fields, Flags, JwtInfo, KeyLocation,
-    MessageInfo, Shape,
+    AuthInfo, BodyInfo, ExchangeRecord, Fields, Flags, JwtInfo, KeyLocation, MessageInfo, Shape,
 };
 use crate::http::{Framing, HttpVersion, Tunnel};
 
@@ -170,7 +169,7 @@ fn write_fields(out: &mut Vec<u8>, fields: &Fields) {
 
 fn auth(out: &mut Vec<u8>, a: &AuthInfo) {
     out.extend_from_slice(b"{\"scheme\":");
-    quoted(out, scheme_name(a.scheme));
+    quoted(out, a.scheme.as_str());
     if let Some(k) = &a.key_name {
         out.extend_from_slice(b",\"key_name\":");
         string(out, k);
@@ -262,19 +261,6 @@ fn tunnel_name(t: Tunnel) -> &'static str {
         Tunnel::H2c => "h2c",
         Tunnel::OtherUpgrade => "other_upgrade",
         Tunnel::Connect => "connect",
-    }
-}
-
-fn scheme_name(s: AuthScheme) -> &'static str {
-    match s {
-        AuthScheme::None => "none",
-        AuthScheme::Basic => "basic",
-        AuthScheme::BearerJwt => "bearer_jwt",
-        AuthScheme::BearerOpaque => "bearer_opaque",
-        AuthScheme::ApiKey => "api_key",
-        AuthScheme::Cookie => "cookie",
-        AuthScheme::Digest => "digest",
-        AuthScheme::Other => "other",
     }
 }
 
@@ -473,7 +459,7 @@ mod tests {
 
     #[test]
     fn enum_names_match_serde() {
-        use AuthScheme as A;
+        use crate::record::AuthScheme as A;
         use Framing as F;
         use Tunnel as T;
         names_match(&[HttpVersion::Http10, HttpVersion::Http11], version_name);
@@ -484,8 +470,8 @@ mod tests {
             tunnel_name,
         );
         let schemes = [A::None, A::Basic, A::BearerJwt, A::BearerOpaque];
-        names_match(&schemes, scheme_name);
-        names_match(&[A::ApiKey, A::Cookie, A::Digest, A::Other], scheme_name);
+        names_match(&schemes, A::as_str);
+        names_match(&[A::ApiKey, A::Cookie, A::Digest, A::Other], A::as_str);
         names_match(&[KeyLocation::Header, KeyLocation::Query], location_name);
     }
 }

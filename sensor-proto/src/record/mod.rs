@@ -248,6 +248,22 @@ pub enum AuthScheme {
     Other,
 }
 
+impl AuthScheme {
+    /// The label written in records (`bearer_jwt`, `none`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScheme::None => "none",
+            AuthScheme::Basic => "basic",
+            AuthScheme::BearerJwt => "bearer_jwt",
+            AuthScheme::BearerOpaque => "bearer_opaque",
+            AuthScheme::ApiKey => "api_key",
+            AuthScheme::Cookie => "cookie",
+            AuthScheme::Digest => "digest",
+            AuthScheme::Other => "other",
+        }
+    }
+}
+
 /// Where an API key was carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
