@@ -230,12 +230,24 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
     };
     // Inputs already stored, or given twice in this run, are skipped.
     let seen = RefCell::new(stored_inputs);
+    // With a store, detection continues from the baselines and windows
+    // the previous runs left there.
     let mut detectors = if args.no_anomalies {
         None
     } else {
-        Some(Detectors::new(load_detector_config(
-            args.anomaly_config.as_deref(),
-        )?))
+        let config = load_detector_config(args.anomaly_config.as_deref())?;
+        match &store {
+            None => Some(Detectors::new(config)),
+            Some(store) => {
+                let state = rt.block_on(store.load_detector_state())?;
+                let (d, note) = Detectors::restore(config, state)
+                    .with_context(|| format!("reading {}", store.label()))?;
+                if let Some(note) = note {
+                    eprintln!("shadowtap: {}: {note}", store.label());
+                }
+                Some(d)
+            }
+        }
     };
     let ingested = ingest::ingest(
         &args.inputs,
@@ -244,6 +256,12 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
         !args.quiet,
         detectors.as_mut(),
     );
+    // The state as it stands before the open windows are judged: the next
+    // run on this database continues those windows.
+    let detector_state = match (&store, &detectors) {
+        (Some(_), Some(d)) => Some(d.export_state()?),
+        _ => None,
+    };
     let anomalies = detectors.map(Detectors::finish).unwrap_or_default();
     for input in &ingested.inputs {
         for p in &input.problems {
@@ -267,7 +285,7 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
                 .filter(|i| !i.already_ingested && !i.unreadable)
                 .filter_map(|i| Some((i.identity.clone()?, i.path.display().to_string())))
                 .collect();
-            rt.block_on(store.save_ingest(&inputs, &changed, &names))?;
+            rt.block_on(store.save_ingest(&inputs, &changed, &names, detector_state.as_ref()))?;
             merged.into_iter().map(|(k, s, _)| (k, s)).collect()
         }
     };

@@ -112,6 +112,12 @@ fn report_prints_the_stored_analysis() {
 
 /// Writes the sample's records as JSON Lines, split into two files.
 fn split_records(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    split_capture_records(Path::new(SAMPLE), dir)
+}
+
+/// Writes a capture's records as JSON Lines: all of them, and split into
+/// two files at the middle record.
+fn split_capture_records(capture: &Path, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let all = dir.join("all.jsonl");
     // The records the sensor would write, made in process by its library.
     let mut engine =
@@ -120,7 +126,7 @@ fn split_records(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         ));
     let mut lines = String::new();
     shadowtap_sensor::runtime::read_captures(
-        &[PathBuf::from(SAMPLE)],
+        &[capture.to_path_buf()],
         &mut engine,
         &shadowtap_sensor::runtime::ReadOptions {
             program: "test",
@@ -175,6 +181,101 @@ fn two_halves_into_one_database_equal_the_whole() {
         assert_eq!(split["services"], whole["services"], "{backend}");
         assert_eq!(split["findings"], whole["findings"], "{backend}");
     }
+}
+
+/// Baselines persist: two hours of scenario traffic with every anomaly
+/// kind, analysed as two halves into one database, give exactly the
+/// anomalies of the whole (the split falls inside a detector window, which
+/// the second run continues and judges whole).
+#[test]
+fn anomalies_of_two_halves_equal_the_whole() {
+    let dir = scratch("halves-anomalies");
+    let pcap = dir.join("scenario.pcap");
+    let mut config = shadowtap_scenario::Config::new(11, 2.0, 5.0);
+    config.anomalies = shadowtap_scenario::AnomalyPlan::all(1);
+    let file = std::io::BufWriter::new(std::fs::File::create(&pcap).unwrap());
+    shadowtap_scenario::generate(&config, file).expect("generating the scenario");
+    let (all, first, second) = split_capture_records(&pcap, &dir);
+    let (whole, code) = shadowtap(&["analyze", "-q", "--format", "json", all.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let kinds = |report: &Value| -> std::collections::BTreeSet<String> {
+        report["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        kinds(&whole).len() >= 8,
+        "the scenario should show most kinds: {:?}",
+        kinds(&whole)
+    );
+    // Without the first half's baselines the second half alone sees less.
+    let (alone, _) = shadowtap(&[
+        "analyze",
+        "-q",
+        "--format",
+        "json",
+        second.to_str().unwrap(),
+    ]);
+    let after_split = |report: &Value| -> Vec<Value> {
+        // RFC 3339 UTC times of one format sort as text.
+        let split = alone["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["start"].as_str())
+            .min()
+            .unwrap_or("");
+        report["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["start"].as_str().unwrap_or("") >= split)
+            .cloned()
+            .collect()
+    };
+    assert_ne!(
+        after_split(&alone),
+        after_split(&whole),
+        "the second half alone should differ from the whole"
+    );
+    for (backend, db) in databases("halves_anomalies") {
+        let (part, code) = shadowtap(&[
+            "analyze",
+            "-q",
+            "--format",
+            "json",
+            "--db",
+            &db,
+            first.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{backend}");
+        assert!(
+            !part["anomalies"].as_array().unwrap().is_empty(),
+            "{backend}: the first half has anomalies of its own"
+        );
+        let (split, code) = shadowtap(&[
+            "analyze",
+            "-q",
+            "--format",
+            "json",
+            "--db",
+            &db,
+            second.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{backend}");
+        assert_eq!(split["anomalies"], whole["anomalies"], "{backend}");
+        assert_eq!(
+            split["summary"]["anomalies"], whole["summary"]["anomalies"],
+            "{backend}"
+        );
+        let (stored, code) = shadowtap(&["report", "--format", "json", "--db", &db]);
+        assert_eq!(code, 0, "{backend}");
+        assert_eq!(stored["anomalies"], whole["anomalies"], "{backend}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -193,6 +193,17 @@ pub enum AnomalySeverity {
     High,
 }
 
+impl AnomalySeverity {
+    /// The name in reports (also the serialized form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalySeverity::Low => "low",
+            AnomalySeverity::Medium => "medium",
+            AnomalySeverity::High => "high",
+        }
+    }
+}
+
 /// One anomaly: where, when, how far from normal, and what it means.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
@@ -222,6 +233,11 @@ pub struct Anomaly {
     pub counts: BTreeMap<String, u64>,
     /// One line a person can act on.
     pub explanation: String,
+    /// Judged on a window that was still open when the run ended: more
+    /// traffic from that window (a later run on the same database) may
+    /// change the verdict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
 }
 
 /// Counts of one window (or of a baseline).
@@ -318,13 +334,10 @@ struct Baseline {
 struct EndpointState {
     baseline: Baseline,
     window: Option<Window>,
-    /// Index into the anomaly list of the anomaly each kind has open (so
-    /// consecutive anomalous windows extend one anomaly).
-    #[serde(skip)]
-    open: FxHashMap<(AnomalyKind, Option<u64>), usize>,
-    /// The window index each open anomaly was last extended in.
-    #[serde(skip)]
-    open_window: FxHashMap<(AnomalyKind, Option<u64>), u64>,
+    /// The anomaly each kind (and caller) has open, so consecutive
+    /// anomalous windows extend one anomaly.
+    #[serde(with = "open_anomalies")]
+    open: FxHashMap<(AnomalyKind, Option<u64>), OpenAnomaly>,
     /// Rates of closed windows too quiet to judge alone, carried into the
     /// next window's test: (first window index, rates). At most
     /// [`MAX_SPAN_WINDOWS`] windows are pooled.
@@ -333,6 +346,39 @@ struct EndpointState {
     /// known client reaching one more endpoint with its usual scheme is not
     /// a new scheme there. At most [`MAX_KNOWN_CREDENTIALS`].
     known_credentials: rustc_hash::FxHashSet<u64>,
+    /// Changed since it was loaded (only changed states are saved).
+    #[serde(skip)]
+    touched: bool,
+}
+
+/// An anomaly that the next anomalous window of its kind extends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct OpenAnomaly {
+    /// Position in the detectors' anomaly list.
+    anomaly: usize,
+    /// The window it was last extended in.
+    window: u64,
+}
+
+/// The open-anomaly map as a sorted list (JSON maps need string keys).
+mod open_anomalies {
+    use super::{AnomalyKind, OpenAnomaly};
+    use rustc_hash::FxHashMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    type Map = FxHashMap<(AnomalyKind, Option<u64>), OpenAnomaly>;
+
+    pub(super) fn serialize<S: Serializer>(map: &Map, s: S) -> Result<S::Ok, S::Error> {
+        let mut list: Vec<(AnomalyKind, Option<u64>, OpenAnomaly)> =
+            map.iter().map(|(&(k, c), &o)| (k, c, o)).collect();
+        list.sort_by_key(|&(k, c, _)| (k, c));
+        list.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
+        let list = Vec::<(AnomalyKind, Option<u64>, OpenAnomaly)>::deserialize(d)?;
+        Ok(list.into_iter().map(|(k, c, o)| ((k, c), o)).collect())
+    }
 }
 
 /// The detectors' state: what every endpoint and service has learned, and
@@ -346,6 +392,8 @@ pub struct Detectors {
     /// Records that fell into an already-closed window (counted in the
     /// open one instead).
     pub late_records: u64,
+    /// The stored state was discarded (see [`Detectors::restore`]).
+    restarted: bool,
 }
 
 fn window_bounds(index: u64, window_s: u64) -> (Timestamp, Timestamp) {
@@ -390,6 +438,7 @@ impl Detectors {
             services,
             anomalies,
             late_records,
+            ..
         } = self;
         let window_s = config.window_s.max(1);
         let index = r.ts.as_nanos() / (window_s * 1_000_000_000);
@@ -399,6 +448,7 @@ impl Detectors {
             services.insert(key.service.clone(), EndpointState::default());
         }
         let service = services.get_mut(&key.service).expect("inserted above");
+        service.touched = true;
         if let Some(w) = roll(service, index, late_records) {
             close_service_window(config, &key.service, service, w, anomalies);
         }
@@ -436,6 +486,7 @@ impl Detectors {
             endpoints.insert(key.clone(), EndpointState::default());
         }
         let state = endpoints.get_mut(key).expect("inserted above");
+        state.touched = true;
         if let Some(w) = roll(state, index, late_records) {
             close_endpoint_window(config, key, state, w, Some(service_rates), anomalies);
         }
@@ -455,6 +506,7 @@ impl Detectors {
     /// Judges every open window as it stands (without learning from it) and
     /// returns all anomalies, sorted by start.
     pub fn finish(mut self) -> Vec<Anomaly> {
+        let settled = self.anomalies.len();
         let keys: Vec<ObservationKey> = self.endpoints.keys().cloned().collect();
         for key in keys {
             let mut state = self.endpoints.remove(&key).unwrap_or_default();
@@ -480,17 +532,133 @@ impl Detectors {
                 close_service_window(&self.config, &name, &mut state, w, &mut self.anomalies);
             }
         }
+        for a in &mut self.anomalies[settled..] {
+            a.provisional = true;
+        }
         self.anomalies.sort_by(|a, b| {
-            (a.start, a.kind, &a.service, &a.path_key, &a.caller).cmp(&(
-                b.start,
-                b.kind,
-                &b.service,
-                &b.path_key,
-                &b.caller,
-            ))
+            (
+                a.start,
+                a.kind,
+                &a.service,
+                &a.path_key,
+                &a.method,
+                &a.caller,
+            )
+                .cmp(&(
+                    b.start,
+                    b.kind,
+                    &b.service,
+                    &b.path_key,
+                    &b.method,
+                    &b.caller,
+                ))
         });
         self.anomalies
     }
+
+    /// What a store keeps so that the next run continues where this one
+    /// stopped: the states changed in this run (open windows included, as
+    /// they stand before [`Detectors::finish`] judges them) and every
+    /// settled anomaly (open ones are extended by later windows).
+    pub fn export_state(&self) -> Result<DetectorState, serde_json::Error> {
+        let endpoints = self
+            .endpoints
+            .iter()
+            .filter(|(_, s)| s.touched)
+            .map(|(k, s)| Ok((k.clone(), serde_json::to_string(s)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        let services = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.touched)
+            .map(|(k, s)| Ok((k.clone(), serde_json::to_string(s)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        Ok(DetectorState {
+            window_s: self.config.window_s,
+            late_records: self.late_records,
+            replaces_all: self.restarted,
+            endpoints,
+            services,
+            anomalies: self.anomalies.clone(),
+        })
+    }
+
+    /// Detectors that continue from a stored state. When the state was
+    /// built with another window length its windows cannot continue: the
+    /// baselines start over (the anomaly history stays), and the returned
+    /// note says so.
+    pub fn restore(
+        config: DetectorConfig,
+        state: DetectorState,
+    ) -> Result<(Detectors, Option<String>), StateError> {
+        let mut d = Detectors::new(config);
+        let empty = state.endpoints.is_empty() && state.services.is_empty();
+        if state.window_s != d.config.window_s && !empty {
+            d.anomalies = state.anomalies;
+            d.restarted = true;
+            let note = format!(
+                "the stored anomaly baselines use {} s windows and these settings {} s: baselines start over",
+                state.window_s, d.config.window_s
+            );
+            return Ok((d, Some(note)));
+        }
+        d.late_records = state.late_records;
+        let n = state.anomalies.len();
+        d.anomalies = state.anomalies;
+        for (key, json) in state.endpoints {
+            let s: EndpointState = serde_json::from_str(&json).map_err(|e| StateError {
+                scope: format!("{} {} {}", key.service, key.method, key.path),
+                error: e.to_string(),
+            })?;
+            check_open(&s, n, &key.service)?;
+            d.endpoints.insert(key, s);
+        }
+        for (name, json) in state.services {
+            let s: EndpointState = serde_json::from_str(&json).map_err(|e| StateError {
+                scope: name.clone(),
+                error: e.to_string(),
+            })?;
+            check_open(&s, n, &name)?;
+            d.services.insert(name, s);
+        }
+        Ok((d, None))
+    }
+}
+
+/// Open anomalies must point into the anomaly list.
+fn check_open(s: &EndpointState, anomalies: usize, scope: &str) -> Result<(), StateError> {
+    match s.open.values().find(|o| o.anomaly >= anomalies) {
+        Some(o) => Err(StateError {
+            scope: scope.to_owned(),
+            error: format!("refers to anomaly {} of {anomalies} stored", o.anomaly),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The detectors' state in the form a store keeps: each endpoint's and
+/// service's state as a JSON document, and the anomaly list.
+#[derive(Clone, Debug, Default)]
+pub struct DetectorState {
+    /// The window length the state was built with.
+    pub window_s: u64,
+    pub late_records: u64,
+    /// The stored states are obsolete (the window length changed): replace
+    /// them all rather than only those in `endpoints` and `services`.
+    pub replaces_all: bool,
+    /// Endpoint states (only those changed, when exported).
+    pub endpoints: Vec<(ObservationKey, String)>,
+    pub services: Vec<(String, String)>,
+    /// Every settled anomaly, in order (open anomalies refer to positions).
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// A stored detector state that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("stored anomaly state of {scope} is not usable: {error}")]
+pub struct StateError {
+    scope: String,
+    error: String,
 }
 
 /// Per-record checks and window bookkeeping for an endpoint.
@@ -803,9 +971,9 @@ struct Raise<'a> {
 /// kind (and caller) when it was raised in this or the previous window.
 fn raise(anomalies: &mut Vec<Anomaly>, state: &mut EndpointState, r: Raise<'_>) {
     let open_key = (r.kind, r.caller.as_ref().map(|(h, _)| *h));
-    if let (Some(&i), Some(&last)) = (state.open.get(&open_key), state.open_window.get(&open_key)) {
-        if r.window <= last + 1 && i < anomalies.len() {
-            let a = &mut anomalies[i];
+    if let Some(open) = state.open.get_mut(&open_key) {
+        if r.window <= open.window + 1 && open.anomaly < anomalies.len() {
+            let a = &mut anomalies[open.anomaly];
             a.end = a.end.max(r.end);
             a.start = a.start.min(r.start);
             if r.observed > a.observed {
@@ -814,7 +982,7 @@ fn raise(anomalies: &mut Vec<Anomaly>, state: &mut EndpointState, r: Raise<'_>) 
             for (k, v) in r.counts {
                 *a.counts.entry((*k).to_owned()).or_insert(0) += v;
             }
-            state.open_window.insert(open_key, r.window);
+            open.window = r.window;
             return;
         }
     }
@@ -837,9 +1005,15 @@ fn raise(anomalies: &mut Vec<Anomaly>, state: &mut EndpointState, r: Raise<'_>) 
             .map(|(k, v)| ((*k).to_owned(), *v))
             .collect(),
         explanation: r.explanation,
+        provisional: false,
     });
-    state.open.insert(open_key, anomalies.len() - 1);
-    state.open_window.insert(open_key, r.window);
+    state.open.insert(
+        open_key,
+        OpenAnomaly {
+            anomaly: anomalies.len() - 1,
+            window: r.window,
+        },
+    );
 }
 
 /// The error-rate test of one window against a baseline: `Some(observed
@@ -1165,6 +1339,13 @@ mod naming {
     fn serialized_names_are_the_documented_ones() {
         for k in AnomalyKind::ALL {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for s in [
+            super::AnomalySeverity::Low,
+            super::AnomalySeverity::Medium,
+            super::AnomalySeverity::High,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }
 }

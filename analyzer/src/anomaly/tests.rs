@@ -289,3 +289,135 @@ fn a_caller_walking_ids_is_an_enumeration() {
     assert_eq!(bola[0].caller.as_deref(), Some("e00000000000"));
     assert_eq!(bola[0].observed, 80.0);
 }
+
+/// Exports the state, as a store would keep it, and restores it into fresh
+/// detectors, merging with what an earlier export stored.
+fn reload(d: &Detectors, stored: &mut DetectorState) -> Detectors {
+    let state = d.export_state().unwrap();
+    let mut merged = DetectorState {
+        window_s: state.window_s,
+        late_records: state.late_records,
+        replaces_all: false,
+        endpoints: state.endpoints,
+        services: state.services,
+        anomalies: state.anomalies,
+    };
+    // Untouched states stay as stored.
+    for (k, json) in &stored.endpoints {
+        if !merged.endpoints.iter().any(|(m, _)| m == k) {
+            merged.endpoints.push((k.clone(), json.clone()));
+        }
+    }
+    for (k, json) in &stored.services {
+        if !merged.services.iter().any(|(m, _)| m == k) {
+            merged.services.push((k.clone(), json.clone()));
+        }
+    }
+    *stored = merged.clone();
+    let (d, note) = Detectors::restore(d.config().clone(), merged).unwrap();
+    assert_eq!(note, None);
+    d
+}
+
+#[test]
+fn a_stream_cut_anywhere_and_restored_gives_the_anomalies_of_the_whole() {
+    // A baseline, a 5xx spike, a size outlier, a BOLA walk, a JWT alg change.
+    let mut records = Vec::new();
+    let mut f = Feed::new();
+    for w in 5_666_000..5_666_030u64 {
+        for i in 0..100u64 {
+            let t = w as f64 * 300.0 + i as f64 * 3.0;
+            let spike = w == 5_666_020 && i % 3 == 0;
+            let size = if w == 5_666_025 && i == 50 {
+                900_000
+            } else {
+                800 + (i * 37 % 400)
+            };
+            let auth = if w >= 5_666_027 && i % 10 == 0 {
+                r#"{"scheme":"bearer_jwt","jwt":{"alg":"none","has_exp":true}}"#
+            } else {
+                JWT
+            };
+            records.push(rec(
+                t,
+                &format!("/v1/items/{}", i % 7 + 1),
+                if spike { 503 } else { 200 },
+                size,
+                auth,
+                Some(&format!("c{:030}", i % 50)),
+            ));
+        }
+        if w == 5_666_022 {
+            for id in 0..60u64 {
+                records.push(rec(
+                    w as f64 * 300.0 + 100.0 + id as f64,
+                    &format!("/v1/items/{}", 1000 + id),
+                    403,
+                    100,
+                    JWT,
+                    Some("walker000000000000000000000000"),
+                ));
+            }
+        }
+    }
+    records.sort_by_key(|r| r.ts);
+    for r in &records {
+        f.push(r);
+    }
+    let whole = f.d.finish();
+    let kinds: std::collections::BTreeSet<_> = whole.iter().map(|a| a.kind).collect();
+    assert!(kinds.len() >= 4, "{whole:#?}");
+    // Cut in the middle of windows and between them, once and twice.
+    let n = records.len();
+    for cuts in [
+        vec![n / 2],
+        vec![n / 3, 2 * n / 3],
+        vec![1, n - 1],
+        vec![2001],
+    ] {
+        let mut stored = DetectorState::default();
+        let mut f = Feed::new();
+        let mut from = 0;
+        for &cut in &cuts {
+            for r in &records[from..cut] {
+                f.push(r);
+            }
+            f.d = reload(&f.d, &mut stored);
+            from = cut;
+        }
+        for r in &records[from..] {
+            f.push(r);
+        }
+        assert_eq!(f.d.finish(), whole, "cut at {cuts:?}");
+    }
+}
+
+#[test]
+fn a_state_with_another_window_length_starts_over_but_keeps_history() {
+    let mut f = Feed::new();
+    f.steady(5_666_000, 20, 200, 100, 500);
+    f.steady(5_666_020, 1, 200, 3, 503);
+    f.steady(5_666_021, 2, 200, 100, 500);
+    let state = f.d.export_state().unwrap();
+    assert!(!state.anomalies.is_empty());
+    let config = DetectorConfig {
+        window_s: 60,
+        ..DetectorConfig::default()
+    };
+    let (d, note) = Detectors::restore(config, state.clone()).unwrap();
+    assert!(note.unwrap().contains("300 s windows"));
+    let again = d.export_state().unwrap();
+    assert!(again.replaces_all);
+    assert!(again.endpoints.is_empty() && again.services.is_empty());
+    assert_eq!(again.anomalies, state.anomalies);
+}
+
+#[test]
+fn a_damaged_state_is_an_error_not_a_panic() {
+    let mut f = Feed::new();
+    f.steady(5_666_000, 3, 50, 0, 200);
+    let mut state = f.d.export_state().unwrap();
+    state.endpoints[0].1 = "{\"baseline\": 12".into();
+    let err = Detectors::restore(DetectorConfig::default(), state).unwrap_err();
+    assert!(err.to_string().contains("api GET /v1/items"), "{err}");
+}

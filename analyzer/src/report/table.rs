@@ -112,10 +112,15 @@ pub fn render(report: &Report, colour: bool) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {sev:<6} {:<22} {what} [{} .. {}]: {}",
+                "  {sev:<6} {:<22} {what} [{} .. {}{}]: {}",
                 a.kind.as_str(),
                 a.start,
                 a.end,
+                if a.provisional {
+                    ", window still open"
+                } else {
+                    ""
+                },
                 a.explanation
             );
         }

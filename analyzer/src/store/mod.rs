@@ -4,8 +4,10 @@
 //! sqlx's `Any` driver, with the portable migrations in `migrations/`. What
 //! is kept: the inputs already analysed (so none is counted twice), the
 //! observations (mergeable statistics per service, method and path key, from
-//! which templates are recomputed on every run), the fingerprint key, and a
-//! snapshot of the latest analysis for `shadowtap report`.
+//! which templates are recomputed on every run), the fingerprint key, the
+//! anomaly detectors' state (baselines and open windows, so detection
+//! continues across runs) with the anomalies found, and a snapshot of the
+//! latest analysis for `shadowtap report`.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -16,6 +18,7 @@ use sqlx::{AnyPool, Row};
 
 use shadowtap_proto::record::FingerprintKey;
 
+use crate::anomaly::{Anomaly, DetectorState};
 use crate::input::InputIdentity;
 use crate::observe::{FieldNames, ObservationKey, PortableSchema, SchemaStats, Stats};
 use crate::report::{ContractInfo, EndpointReport, Report, ServiceReport};
@@ -63,6 +66,13 @@ pub fn mask_password(url: &str) -> String {
 struct StoredSchemas {
     request: PortableSchema,
     responses: BTreeMap<u16, PortableSchema>,
+}
+
+/// The detectors' header, kept in `meta` under `detectors`.
+#[derive(Serialize, Deserialize)]
+struct DetectorHeader {
+    window_s: u64,
+    late_records: u64,
 }
 
 /// The snapshot's header, kept in `meta`.
@@ -198,14 +208,68 @@ impl Store {
         Ok(out)
     }
 
+    /// The anomaly detectors' stored state (empty in a new database).
+    pub async fn load_detector_state(&self) -> anyhow::Result<DetectorState> {
+        let mut state = DetectorState::default();
+        let Some(header) = self.meta("detectors").await? else {
+            return Ok(state);
+        };
+        let header: DetectorHeader = serde_json::from_str(&header)
+            .with_context(|| format!("the detector header in {} is damaged", self.label))?;
+        state.window_s = header.window_s;
+        state.late_records = header.late_records;
+        let rows = sqlx::query(
+            "SELECT scope, service, method, path_key, state FROM detector_state \
+             ORDER BY scope, service, method, path_key",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("reading the detector state from {}", self.label))?;
+        for r in rows {
+            let scope: String = r.get(0);
+            let service: String = r.get(1);
+            let json: String = r.get(4);
+            if scope == "service" {
+                state.services.push((service, json));
+            } else {
+                let key = ObservationKey {
+                    service,
+                    method: r.get(2),
+                    path: r.get(3),
+                };
+                state.endpoints.push((key, json));
+            }
+        }
+        let rows = sqlx::query("SELECT position, document FROM anomalies ORDER BY position")
+            .fetch_all(&self.pool)
+            .await
+            .with_context(|| format!("reading anomalies from {}", self.label))?;
+        for (i, r) in rows.iter().enumerate() {
+            let position: i64 = r.get(0);
+            let json: String = r.get(1);
+            if to_u64(position) != i as u64 {
+                anyhow::bail!(
+                    "the anomalies in {} are damaged: position {position} where {i} was expected",
+                    self.label
+                );
+            }
+            let a: Anomaly = serde_json::from_str(&json)
+                .with_context(|| format!("anomaly {position} in {} is damaged", self.label))?;
+            state.anomalies.push(a);
+        }
+        Ok(state)
+    }
+
     /// Records `inputs` as analysed and writes `observations` (already
-    /// merged with what was stored), in one transaction: an input is
-    /// counted exactly when its observations are.
+    /// merged with what was stored) and the detectors' state, in one
+    /// transaction: an input is counted exactly when its observations are,
+    /// and learned from exactly once.
     pub async fn save_ingest(
         &self,
         inputs: &[(InputIdentity, String)],
         observations: &[(&ObservationKey, &Stats)],
         names: &FieldNames,
+        detectors: Option<&DetectorState>,
     ) -> anyhow::Result<()> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -258,6 +322,11 @@ impl Store {
             .execute(&mut *tx)
             .await
             .with_context(|| format!("writing observations to {}", self.label))?;
+        }
+        if let Some(state) = detectors {
+            save_detector_state(&mut tx, state)
+                .await
+                .with_context(|| format!("writing the detector state to {}", self.label))?;
         }
         tx.commit()
             .await
@@ -426,6 +495,79 @@ impl Store {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// Writes the changed detector states and the whole anomaly list.
+async fn save_detector_state(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    state: &DetectorState,
+) -> anyhow::Result<()> {
+    let header = DetectorHeader {
+        window_s: state.window_s,
+        late_records: state.late_records,
+    };
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('detectors', $1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(serde_json::to_string(&header)?)
+    .execute(&mut **tx)
+    .await?;
+    if state.replaces_all {
+        sqlx::query("DELETE FROM detector_state")
+            .execute(&mut **tx)
+            .await?;
+    }
+    let services = state
+        .services
+        .iter()
+        .map(|(name, json)| ("service", name.as_str(), "", "", json));
+    let endpoints = state.endpoints.iter().map(|(k, json)| {
+        (
+            "endpoint",
+            k.service.as_str(),
+            k.method.as_str(),
+            k.path.as_str(),
+            json,
+        )
+    });
+    for (scope, service, method, path, json) in services.chain(endpoints) {
+        sqlx::query(
+            "INSERT INTO detector_state (scope, service, method, path_key, state) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (scope, service, method, path_key) DO UPDATE SET state = excluded.state",
+        )
+        .bind(scope)
+        .bind(service)
+        .bind(method)
+        .bind(path)
+        .bind(json)
+        .execute(&mut **tx)
+        .await?;
+    }
+    // Settled anomalies only grow or get extended: rewrite the list.
+    sqlx::query("DELETE FROM anomalies")
+        .execute(&mut **tx)
+        .await?;
+    for (i, a) in state.anomalies.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO anomalies \
+             (position, kind, severity, service, method, path_key, start_ns, end_ns, document) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(to_i64(i as u64))
+        .bind(a.kind.as_str())
+        .bind(a.severity.as_str())
+        .bind(&a.service)
+        .bind(a.method.as_deref())
+        .bind(a.path_key.as_deref())
+        .bind(to_i64(a.start.as_nanos()))
+        .bind(to_i64(a.end.as_nanos()))
+        .bind(serde_json::to_string(a)?)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
