@@ -27,6 +27,19 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// `shadowtap analyze --db DB INPUT` with a JSON report.
+fn analyze_into(db: &str, input: &Path) -> (Value, i32) {
+    shadowtap(&[
+        "analyze",
+        "-q",
+        "--format",
+        "json",
+        "--db",
+        db,
+        input.to_str().unwrap(),
+    ])
+}
+
 /// A fresh, empty database URL per test and backend.
 fn databases(test: &str) -> Vec<(String, String)> {
     let mut out = vec![(
@@ -157,25 +170,9 @@ fn two_halves_into_one_database_equal_the_whole() {
     let (all, first, second) = split_records(&dir);
     let (whole, _) = shadowtap(&["analyze", "-q", "--format", "json", all.to_str().unwrap()]);
     for (backend, db) in databases("halves") {
-        let (_, code) = shadowtap(&[
-            "analyze",
-            "-q",
-            "--format",
-            "json",
-            "--db",
-            &db,
-            first.to_str().unwrap(),
-        ]);
+        let (_, code) = analyze_into(&db, &first);
         assert_eq!(code, 0, "{backend}");
-        let (split, code) = shadowtap(&[
-            "analyze",
-            "-q",
-            "--format",
-            "json",
-            "--db",
-            &db,
-            second.to_str().unwrap(),
-        ]);
+        let (split, code) = analyze_into(&db, &second);
         assert_eq!(code, 0, "{backend}");
         assert_eq!(endpoints(&split), endpoints(&whole), "{backend}");
         assert_eq!(split["services"], whole["services"], "{backend}");
@@ -242,29 +239,13 @@ fn anomalies_of_two_halves_equal_the_whole() {
         "the second half alone should differ from the whole"
     );
     for (backend, db) in databases("halves_anomalies") {
-        let (part, code) = shadowtap(&[
-            "analyze",
-            "-q",
-            "--format",
-            "json",
-            "--db",
-            &db,
-            first.to_str().unwrap(),
-        ]);
+        let (part, code) = analyze_into(&db, &first);
         assert_eq!(code, 0, "{backend}");
         assert!(
             !part["anomalies"].as_array().unwrap().is_empty(),
             "{backend}: the first half has anomalies of its own"
         );
-        let (split, code) = shadowtap(&[
-            "analyze",
-            "-q",
-            "--format",
-            "json",
-            "--db",
-            &db,
-            second.to_str().unwrap(),
-        ]);
+        let (split, code) = analyze_into(&db, &second);
         assert_eq!(code, 0, "{backend}");
         assert_eq!(split["anomalies"], whole["anomalies"], "{backend}");
         assert_eq!(

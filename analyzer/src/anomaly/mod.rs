@@ -561,18 +561,17 @@ impl Detectors {
     /// they stand before [`Detectors::finish`] judges them) and every
     /// settled anomaly (open ones are extended by later windows).
     pub fn export_state(&self) -> Result<DetectorState, serde_json::Error> {
-        let endpoints = self
-            .endpoints
-            .iter()
-            .filter(|(_, s)| s.touched)
-            .map(|(k, s)| Ok((k.clone(), serde_json::to_string(s)?)))
-            .collect::<Result<Vec<_>, serde_json::Error>>()?;
-        let services = self
-            .services
-            .iter()
-            .filter(|(_, s)| s.touched)
-            .map(|(k, s)| Ok((k.clone(), serde_json::to_string(s)?)))
-            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        fn changed<K: Clone>(
+            states: &FxHashMap<K, EndpointState>,
+        ) -> Result<Vec<(K, String)>, serde_json::Error> {
+            states
+                .iter()
+                .filter(|(_, s)| s.touched)
+                .map(|(k, s)| Ok((k.clone(), serde_json::to_string(s)?)))
+                .collect()
+        }
+        let endpoints = changed(&self.endpoints)?;
+        let services = changed(&self.services)?;
         Ok(DetectorState {
             window_s: self.config.window_s,
             late_records: self.late_records,
