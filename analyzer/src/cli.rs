@@ -40,6 +40,8 @@ pub const EXIT_FINDINGS: u8 = 4;
 pub struct AnalyzeArgs {
     /// Captures (pcap, pcapng), HAR files or JSON Lines of exchange records
     /// (`shadowtap-sensor -w` output); the kind is detected from the content.
+    /// `-` reads a capture from stdin (`tcpdump -w - | shadowtap analyze -`);
+    /// a stream has no identity, so `--db` cannot recognise it a second time.
     #[arg(value_name = "INPUT", required = true)]
     pub inputs: Vec<PathBuf>,
 
@@ -295,7 +297,11 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
         .iter()
         .map(|i| InputInfo {
             path: i.path.display().to_string(),
-            kind: i.identity.as_ref().map(|id| id.kind.as_str().to_owned()),
+            kind: match &i.identity {
+                Some(id) => Some(id.kind.as_str().to_owned()),
+                None if i.path.as_os_str() == "-" => Some("capture".to_owned()),
+                None => None,
+            },
             bytes: i.identity.as_ref().map(|id| id.bytes),
             already_ingested: i.already_ingested,
             problems: i.problems.clone(),

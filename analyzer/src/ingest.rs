@@ -15,7 +15,8 @@ use crate::observe::Observations;
 #[derive(Clone, Debug)]
 pub struct InputOutcome {
     pub path: PathBuf,
-    /// `None` when the file could not be read or recognised.
+    /// `None` when the file could not be read or recognised, and for a
+    /// capture streamed on stdin (`-`).
     pub identity: Option<InputIdentity>,
     /// The store already holds this input: it was not read again.
     pub already_ingested: bool,
@@ -57,6 +58,13 @@ pub fn ingest(
             unreadable: false,
             damaged: false,
         };
+        // `-`: a capture streamed on stdin. A stream has no identity, so it
+        // is read on every run and never recognised as already stored.
+        if path.as_os_str() == "-" {
+            captures.push(out.inputs.len());
+            out.inputs.push(outcome);
+            continue;
+        }
         match input::identify(path) {
             Err(e) => {
                 outcome.unreadable = e.kind() != std::io::ErrorKind::InvalidData;

@@ -10,42 +10,47 @@
 //! as neither a hit nor a false alarm.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use shadowtap_analyzer::anomaly::Anomaly;
-use shadowtap_analyzer::cli::{self, AnalyzeArgs};
-use shadowtap_analyzer::report::Format;
 use shadowtap_scenario::{generate, AnomalyPlan, Config, Diurnal, Expected};
 
 const HOUR_NS: u64 = 3_600_000_000_000;
 const WINDOW_NS: u64 = 300_000_000_000;
 
-/// Generates a scenario into a scratch file, analyses it, and returns the
-/// expected and the reported anomalies.
+/// Generates a scenario and streams it, as a capture on stdin, into
+/// `shadowtap analyze -` (no file: at 500 req/s an hour is 7 GB); returns
+/// the expected and the reported anomalies.
 fn run(name: &str, config: &Config) -> (Expected, Vec<Anomaly>) {
-    let dir = std::env::temp_dir().join(format!("shadowtap-scenarios-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pcap: PathBuf = dir.join(format!("{name}.pcap"));
-    let file = std::io::BufWriter::new(std::fs::File::create(&pcap).unwrap());
-    let report = generate(config, file).expect("generating the scenario");
-    let args = AnalyzeArgs {
-        inputs: vec![pcap.clone()],
-        specs: Vec::new(),
-        format: Format::Json,
-        db: None,
-        fail_on: Vec::new(),
-        fingerprint_key_file: None,
-        no_anomalies: false,
-        anomaly_config: None,
-        quiet: true,
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadowtap"))
+        .args(["analyze", "-q", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting shadowtap");
+    let stdin = child.stdin.take().expect("piped stdin");
+    let generator = {
+        let config = config.clone();
+        std::thread::spawn(move || {
+            generate(&config, std::io::BufWriter::with_capacity(1 << 20, stdin))
+                .expect("generating the scenario")
+        })
     };
-    let outcome = cli::analyze(&args).expect("analysing the scenario");
-    std::fs::remove_file(&pcap).unwrap();
+    let out = child.wait_with_output().expect("running shadowtap");
+    let report = generator.join().expect("the generator thread");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{name}: not JSON ({e}); stderr: {stderr}"));
     assert_eq!(
-        outcome.report.summary.requests, report.expected.requests,
+        json["summary"]["requests"].as_u64(),
+        Some(report.expected.requests),
         "{name}"
     );
-    (report.expected, outcome.report.anomalies)
+    let anomalies: Vec<Anomaly> =
+        serde_json::from_value(json["anomalies"].clone()).expect("anomalies");
+    (report.expected, anomalies)
 }
 
 #[derive(Default, Debug)]
@@ -121,8 +126,31 @@ fn detectors_find_injected_anomalies() {
     c.anomalies = AnomalyPlan::all(2);
     scenarios.push(("seed4-2rps", c));
 
+    assert_scores(&scenarios);
+}
+
+/// The same at the high end: 100 req/s over a compressed day and 500 req/s
+/// (1.5 million requests in 50 minutes, streamed).
+#[test]
+#[ignore = "about 7 minutes at test-profile speed and not yet passing: run with --ignored (work in progress on issue 4)"]
+fn detectors_find_injected_anomalies_at_high_rates() {
+    let mut scenarios = Vec::new();
+    let mut a = Config::new(5, 1.5, 100.0);
+    a.diurnal = Some(Diurnal::compressed(3 * HOUR_NS / 2));
+    a.anomalies = AnomalyPlan::all(1);
+    scenarios.push(("seed5-100rps-diurnal", a));
+    let mut b = Config::new(6, 50.0 / 60.0, 500.0);
+    b.anomalies = AnomalyPlan::all(1);
+    b.anomalies.warmup_ns = Some(HOUR_NS / 2);
+    scenarios.push(("seed6-500rps", b));
+    assert_scores(&scenarios);
+}
+
+/// Runs the scenarios, scores them together per kind, and asserts recall
+/// and precision for every kind.
+fn assert_scores(scenarios: &[(&str, Config)]) {
     let mut scores: BTreeMap<String, Score> = BTreeMap::new();
-    for (name, config) in &scenarios {
+    for (name, config) in scenarios {
         let (expected, reported) = run(name, config);
         score(&expected, &reported, &mut scores);
     }

@@ -95,8 +95,11 @@ pub struct DetectorConfig {
     /// Fewest distinct object ids one caller must touch in a window to be
     /// an enumeration…
     pub bola_min_ids: u64,
-    /// …and this many times the endpoint's usual per-caller maximum (p99).
+    /// …and this many times the endpoint's usual per-caller maximum (p99)…
     pub bola_factor: f64,
+    /// …once the endpoint has learned from this many normal caller windows
+    /// (a sequential walk with mostly 403/404 needs no baseline).
+    pub bola_min_baseline: u64,
 }
 
 impl Default for DetectorConfig {
@@ -119,6 +122,7 @@ impl Default for DetectorConfig {
             caller_failure_burst: 20,
             bola_min_ids: 30,
             bola_factor: 5.0,
+            bola_min_baseline: 20,
         }
     }
 }
@@ -277,10 +281,71 @@ struct CallerWindow {
     /// Hashes of the distinct object ids touched (last path parameter),
     /// sorted: most callers touch a handful per window.
     ids: Vec<u64>,
-    /// For integer ids: smallest and largest, and how many were integers.
-    min_int: Option<u64>,
-    max_int: Option<u64>,
-    int_ids: u64,
+    /// Walks over consecutive integer ids.
+    walks: Walks,
+}
+
+/// A walk over consecutive integer ids (n, n+1, n+2, …; one skipped id is
+/// tolerated) among one caller's requests, with other requests interleaved:
+/// the shape of an enumeration even when the caller's normal traffic goes
+/// on beside it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Walk {
+    /// The id that would continue the walk.
+    next: u64,
+    /// Requests in the walk, and how many were answered 401/403/404.
+    len: u64,
+    denied: u64,
+}
+
+/// A walk this long is kept; shorter ones give way to new candidates.
+const WALK_STICKS: u64 = 3;
+
+/// Walks followed at once per caller and window, so the caller's other
+/// requests (noise) don't break a walk in progress.
+const WALKS: usize = 4;
+
+/// The candidate walks of one caller in one window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Walks([Walk; WALKS]);
+
+impl Walks {
+    fn step(&mut self, id: u64, denied: bool) {
+        let slot = match self
+            .0
+            .iter()
+            .position(|w| w.len > 0 && (id == w.next || id == w.next.wrapping_add(1)))
+        {
+            Some(i) => i,
+            None => {
+                // Start a new walk in the place of the shortest short one.
+                let Some((i, _)) = self
+                    .0
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| w.len < WALK_STICKS)
+                    .min_by_key(|(_, w)| w.len)
+                else {
+                    return;
+                };
+                self.0[i] = Walk::default();
+                i
+            }
+        };
+        let w = &mut self.0[slot];
+        w.len += 1;
+        w.denied += u64::from(denied);
+        w.next = id.wrapping_add(1);
+    }
+
+    /// The longest walk.
+    fn longest(&self) -> Walk {
+        self.0
+            .iter()
+            .copied()
+            .max_by_key(|w| w.len)
+            .unwrap_or_default()
+    }
 }
 
 impl CallerWindow {
@@ -472,14 +537,17 @@ impl Detectors {
         if !scheme_in_service && r.auth.scheme != AuthScheme::None {
             service.known_credentials.insert(scheme_hash);
         }
-        let known_credential = r.principal.as_ref().is_some_and(|p| {
-            let h = quick_hash(p.as_bytes()) ^ scheme_hash.rotate_left(17);
+        let mut remember = |h: u64| {
             let known = service.known_credentials.contains(&h);
             if !known && service.known_credentials.len() < MAX_KNOWN_CREDENTIALS {
                 service.known_credentials.insert(h);
             }
             known
-        });
+        };
+        let known_credential = r
+            .principal
+            .as_ref()
+            .is_some_and(|p| remember(quick_hash(p.as_bytes()) ^ scheme_hash.rotate_left(17)));
         let service_rates = &service.baseline.rates;
 
         if !endpoints.contains_key(key) {
@@ -498,8 +566,10 @@ impl Detectors {
             state,
             params,
             index,
-            known_credential,
-            scheme_in_service,
+            Credential {
+                known: known_credential,
+                scheme_in_service,
+            },
         );
     }
 
@@ -660,6 +730,15 @@ pub struct StateError {
     error: String,
 }
 
+/// What the service knows of a record's credential.
+#[derive(Clone, Copy, Debug)]
+struct Credential {
+    /// This credential was seen in the service with this scheme.
+    known: bool,
+    /// The scheme was seen in the service (on any endpoint).
+    scheme_in_service: bool,
+}
+
 /// Per-record checks and window bookkeeping for an endpoint.
 #[expect(
     clippy::too_many_arguments,
@@ -673,8 +752,7 @@ fn per_record(
     state: &mut EndpointState,
     params: &[(u8, &str)],
     index: u64,
-    known_credential: bool,
-    scheme_in_service: bool,
+    credential: Credential,
 ) {
     let b = &state.baseline;
     let w = state.window.get_or_insert_with(|| Window {
@@ -688,9 +766,8 @@ fn per_record(
     if let (Some(p), false) = (&r.principal, params.is_empty()) {
         if let Some(c) = track_caller(w, p) {
             c.requests += 1;
-            if r.status.is_some_and(|s| is_denied(s) || s == 404) {
-                c.denied += 1;
-            }
+            let denied = r.status.is_some_and(|s| is_denied(s) || s == 404);
+            c.denied += u64::from(denied);
             if let Some((_, id)) = params.last() {
                 let h = quick_hash(id.as_bytes());
                 if let Err(at) = c.ids.binary_search(&h) {
@@ -699,9 +776,7 @@ fn per_record(
                     }
                 }
                 if let Ok(n) = id.parse::<u64>() {
-                    c.int_ids += 1;
-                    c.min_int = Some(c.min_int.map_or(n, |m| m.min(n)));
-                    c.max_int = Some(c.max_int.map_or(n, |m| m.max(n)));
+                    c.walks.step(n, denied);
                 }
             }
         }
@@ -786,8 +861,9 @@ fn per_record(
     } else if !scheme_known && !w.new_schemes.iter().any(|s| s == label) {
         w.new_schemes.push(label.to_owned());
         // A client the service already knows with this scheme, reaching one
-        // more endpoint, is not a new scheme appearing.
-        if !known_credential && ((trusted && !scheme_in_service) || strong) {
+        // more endpoint, is not a new scheme appearing. A scheme the
+        // service uses elsewhere needs a strong baseline here.
+        if !credential.known && ((trusted && !credential.scheme_in_service) || strong) {
             let severity = if label == "basic" || label == "api_key:query" {
                 AnomalySeverity::High
             } else {
@@ -1177,11 +1253,11 @@ fn close_endpoint_window(
     callers.sort_by_key(|(h, _)| **h);
     for (h, c) in callers {
         let distinct = c.ids.len() as u64;
-        let sequential = c.int_ids >= cfg.bola_min_ids / 2
-            && matches!((c.min_int, c.max_int), (Some(lo), Some(hi)) if hi - lo < 2 * distinct.max(1))
-            && c.denied * 2 >= c.requests;
-        let wide =
-            distinct >= cfg.bola_min_ids && distinct as f64 >= cfg.bola_factor * usual as f64;
+        let walk = c.walks.longest();
+        let sequential = walk.len >= cfg.bola_min_ids / 2 && walk.denied * 2 >= walk.len;
+        let wide = distinct >= cfg.bola_min_ids
+            && distinct as f64 >= cfg.bola_factor * usual as f64
+            && state.baseline.ids_per_caller.count >= cfg.bola_min_baseline;
         if (wide || sequential) && distinct >= cfg.bola_min_ids / 2 {
             let label = c.label_text();
             raise(
@@ -1198,13 +1274,23 @@ fn close_endpoint_window(
                     baseline: usual as f64,
                     observed: distinct as f64,
                     measure: "distinct object ids per caller and window",
-                    counts: &[("requests", c.requests), ("denied_or_not_found", c.denied), ("distinct_ids", distinct)],
-                    explanation: format!(
-                        "caller {label} touched {distinct} distinct ids in one window (callers usually touch up to {usual}){}, {} of {} answered 401/403/404",
-                        if sequential { " walking sequential ids" } else { "" },
-                        c.denied,
-                        c.requests
-                    ),
+                    counts: &[
+                        ("requests", c.requests),
+                        ("denied_or_not_found", c.denied),
+                        ("distinct_ids", distinct),
+                        ("walk_length", if sequential { walk.len } else { 0 }),
+                    ],
+                    explanation: if sequential {
+                        format!(
+                            "caller {label} walked {} consecutive ids in one window, {} of them answered 401/403/404 ({distinct} distinct ids; callers usually touch up to {usual})",
+                            walk.len, walk.denied
+                        )
+                    } else {
+                        format!(
+                            "caller {label} touched {distinct} distinct ids in one window (callers usually touch up to {usual}), {} of {} answered 401/403/404",
+                            c.denied, c.requests
+                        )
+                    },
                 },
             );
         } else if distinct > 0 {

@@ -421,3 +421,26 @@ fn a_damaged_state_is_an_error_not_a_panic() {
     let err = Detectors::restore(DetectorConfig::default(), state).unwrap_err();
     assert!(err.to_string().contains("api GET /v1/items"), "{err}");
 }
+
+#[test]
+fn a_walk_survives_interleaved_traffic() {
+    let mut w = Walks::default();
+    // Noise, then a walk 100, 101, (103: one skipped), 104 with the
+    // caller's other requests in between.
+    for (id, denied) in [
+        (7, false),
+        (42, false),
+        (100, true),
+        (101, true),
+        (5, false),
+        (77, false),
+        (103, true),
+        (9000, false),
+        (104, false),
+        (13, false),
+    ] {
+        w.step(id, denied);
+    }
+    let l = w.longest();
+    assert_eq!((l.len, l.denied, l.next), (4, 3, 105));
+}
