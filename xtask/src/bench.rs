@@ -76,6 +76,14 @@ pub(crate) struct Summary {
 }
 
 /// Summarizes samples; `None` when empty or when a sample is NaN.
+/// One row of the timing table: label, median, min and max seconds.
+fn timing_row(label: &str, t: &Summary) {
+    println!(
+        "{label:<22} {:>9.3}s {:>9.3}s {:>9.3}s",
+        t.median, t.min, t.max
+    );
+}
+
 pub(crate) fn summarize(samples: &[f64]) -> Option<Summary> {
     if samples.is_empty() || samples.iter().any(|s| s.is_nan()) {
         return None;
@@ -483,17 +491,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
         last.packets
     );
     println!("{:<22} {:>10} {:>10} {:>10}", "", "median", "min", "max");
-    println!(
-        "{:<22} {:>9.3}s {:>9.3}s {:>9.3}s",
-        format!("sensor wall (x{})", args.runs),
-        wall.median,
-        wall.min,
-        wall.max
-    );
-    println!(
-        "{:<22} {:>9.3}s {:>9.3}s {:>9.3}s",
-        "sensor elapsed_s", sensor_elapsed.median, sensor_elapsed.min, sensor_elapsed.max
-    );
+    timing_row(&format!("sensor wall (x{})", args.runs), &wall);
+    timing_row("sensor elapsed_s", &sensor_elapsed);
     println!("{:<22} {:>10.1} MB/s", "throughput", mbps);
     println!(
         "{:<22} {:>10.0} /s ({} exchanges)",
@@ -501,13 +500,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     );
     println!("{:<22} {:>10.1} MiB", "peak RSS (max)", peak_rss_mib);
     if let Some((t, requests)) = tshark_result {
-        println!(
-            "{:<22} {:>9.3}s {:>9.3}s {:>9.3}s",
-            format!("tshark wall (x{})", args.tshark_runs),
-            t.median,
-            t.min,
-            t.max
-        );
+        timing_row(&format!("tshark wall (x{})", args.tshark_runs), &t);
         println!(
             "{:<22} {:>10.1}x",
             "tshark / sensor",
@@ -525,13 +518,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
         );
     }
     if let Some(a) = analyze_wall {
-        println!(
-            "{:<22} {:>9.3}s {:>9.3}s {:>9.3}s",
-            format!("analyze wall (x{})", analyze_walls.len()),
-            a.median,
-            a.min,
-            a.max
-        );
+        timing_row(&format!("analyze wall (x{})", analyze_walls.len()), &a);
         println!(
             "{:<22} {:>10.2}x",
             "analyze / sensor",
@@ -539,13 +526,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
         );
     }
     if let Some(p) = plain_wall {
-        println!(
-            "{:<22} {:>9.3}s {:>9.3}s {:>9.3}s",
-            format!("--no-anomalies (x{})", plain_walls.len()),
-            p.median,
-            p.min,
-            p.max
-        );
+        timing_row(&format!("--no-anomalies (x{})", plain_walls.len()), &p);
     }
     if let Some(a) = &inventory {
         println!(
