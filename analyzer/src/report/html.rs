@@ -11,7 +11,17 @@
 //!   filter over service, method and template, a method select and an
 //!   "only endpoints with findings" checkbox. It reads its initial state
 //!   from the URL fragment, so `report.html#filter=users&method=GET&findings=1`
-//!   opens filtered.
+//!   opens filtered. The text and method filters apply to the findings and
+//!   the anomalies too.
+//! - **Anomalies** get counts by kind and severity, a table (most severe
+//!   first) and a timeline per endpoint: an inline SVG over the report's
+//!   time range (the same axis for every endpoint), one lane per anomaly
+//!   kind, one bar per anomaly from its start to its end, coloured by
+//!   severity, with the explanation as the bar's tooltip. A service's
+//!   service-wide anomalies get a timeline of their own (`html/timeline.rs`). At
+//!   most [`MAX_TIMELINES`] timelines (the most severe endpoints first) and
+//!   [`MAX_TIMELINE_BARS`] bars per timeline are drawn, and the page says
+//!   how many were left out; the table always lists every anomaly.
 //! - **The report rides along.** The whole [`Report`] is embedded as JSON in
 //!   a `<script type="application/json" id="shadowtap-report">` data island,
 //!   so the page is also the data. Every `<`, `>`, `&`, U+2028 and U+2029 in
@@ -20,13 +30,19 @@
 //!
 //! Every piece of report text is HTML-escaped ([`escape`]).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::{
-    auth_text, classes_text, millis, rule_id, status_classes, EndpointFindings, EndpointReport,
-    Quantiles, Report,
+    anomalies_by_severity, anomaly_change, anomaly_counts, anomaly_endpoint, auth_text,
+    classes_text, millis, rule_id, status_classes, utc_seconds, EndpointFindings, EndpointReport,
+    Quantiles, Report, STILL_OPEN,
 };
 use crate::findings::{FindingKind, Severity};
+
+mod timeline;
+
+pub use timeline::{MAX_TIMELINES, MAX_TIMELINE_BARS};
 
 /// Most bars in a status histogram; further codes are summed into `other`.
 const MAX_STATUS_BARS: usize = 12;
@@ -55,6 +71,10 @@ tr.charts summary{cursor:pointer;color:var(--accent);font-size:.85rem;padding:.2
 #controls{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;margin:.5rem 0}
 #controls input[type=search]{min-width:18rem;padding:.3rem .5rem}
 #shown{color:var(--muted)}
+tr.total td{font-weight:600}#anomaly-counts{width:auto;min-width:28rem}td.when{white-space:nowrap}
+.timeline{margin:.75rem 0}.timeline figcaption{font-weight:600;margin:.2rem 0}.timeline svg{max-width:100%;height:auto}
+.chart .lane{fill:#f6f7fa}.chart .grid{stroke:var(--line)}.chart .axis{stroke:var(--muted)}.chart text.lanelabel{fill:var(--fg);font-size:11px}
+.an{fill-opacity:.85}.an-high{fill:#c62828}.an-medium{fill:#d9822b}.an-low{fill:#3b7dd8}.an.provisional{fill-opacity:.4}
 [hidden]{display:none!important}
 "#;
 
@@ -68,6 +88,12 @@ const SCRIPT: &str = r#"
   var shown = document.getElementById('shown');
   var rows = Array.prototype.slice.call(document.querySelectorAll('tr.endpoint'));
   var findings = Array.prototype.slice.call(document.querySelectorAll('tr.finding'));
+  var anomalies = Array.prototype.slice.call(document.querySelectorAll('tr.anomaly'));
+  var timelines = Array.prototype.slice.call(document.querySelectorAll('figure.timeline'));
+  function matches(el, q, m) {
+    return (!q || el.getAttribute('data-search').indexOf(q) >= 0) &&
+      (!m || el.getAttribute('data-method') === m);
+  }
   function apply() {
     var q = text.value.trim().toLowerCase();
     var m = method.value;
@@ -83,12 +109,20 @@ const SCRIPT: &str = r#"
     });
     var f = 0;
     findings.forEach(function (r) {
-      var ok = (!q || r.getAttribute('data-search').indexOf(q) >= 0) &&
-        (!m || r.getAttribute('data-method') === m);
+      var ok = matches(r, q, m);
       r.hidden = !ok;
       if (ok) { f += 1; }
     });
-    shown.textContent = n + ' of ' + rows.length + ' endpoints, ' + f + ' of ' + findings.length + ' findings shown';
+    var a = 0;
+    anomalies.forEach(function (r) {
+      var ok = matches(r, q, m);
+      r.hidden = !ok;
+      if (ok) { a += 1; }
+    });
+    timelines.forEach(function (t) { t.hidden = !matches(t, q, m); });
+    var counts = n + ' of ' + rows.length + ' endpoints, ' + f + ' of ' + findings.length + ' findings';
+    if (anomalies.length) { counts += ', ' + a + ' of ' + anomalies.length + ' anomalies'; }
+    shown.textContent = counts + ' shown';
   }
   function fromFragment() {
     var p = new URLSearchParams(window.location.hash.replace(/^#/, ''));
@@ -128,6 +162,7 @@ pub fn render(report: &Report) -> String {
     contracts(report, &mut out);
     inventory(report, &mut out);
     findings(report, &mut out);
+    anomalies(report, &mut out);
     out.push_str("<script type=\"application/json\" id=\"shadowtap-report\">");
     out.push_str(&script_json(report));
     out.push_str("</script>\n<script>");
@@ -156,6 +191,7 @@ fn summary(report: &Report, out: &mut String) {
         let n = s.findings.get(kind.as_str()).copied().unwrap_or(0);
         card(&format!("Findings: {kind}"), n.to_string());
     }
+    card("Anomalies", report.anomalies.len().to_string());
     out.push_str("</dl>\n</section>\n");
 }
 
@@ -299,7 +335,103 @@ fn findings(report: &Report, out: &mut String) {
 }
 
 fn severity_badge(s: Severity) -> String {
-    format!("<span class=\"sev sev-{0}\">{0}</span>", s.as_str())
+    badge(s.as_str())
+}
+
+/// A coloured severity label (`high`, `medium`, `low`, `info`).
+fn badge(severity: &str) -> String {
+    format!("<span class=\"sev sev-{0}\">{0}</span>", escape(severity))
+}
+
+fn anomalies(report: &Report, out: &mut String) {
+    out.push_str("<section id=\"anomalies\">\n<h2>Anomalies</h2>\n");
+    if report.anomalies.is_empty() {
+        out.push_str("<p>None.</p>\n</section>\n");
+        return;
+    }
+    out.push_str(
+        "<table id=\"anomaly-counts\">\n<thead><tr><th>Kind</th><th class=\"num\">High</th>\
+         <th class=\"num\">Medium</th><th class=\"num\">Low</th><th class=\"num\">Total</th></tr></thead>\n<tbody>\n",
+    );
+    let mut totals = [0; 3];
+    for (kind, n) in anomaly_counts(report) {
+        for (t, n) in totals.iter_mut().zip(n) {
+            *t += n;
+        }
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            kind.as_str(),
+            n[0],
+            n[1],
+            n[2],
+            n.iter().sum::<usize>()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<tr class=\"total\"><td>Total</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+         <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n</tbody>\n</table>",
+        totals[0],
+        totals[1],
+        totals[2],
+        report.anomalies.len()
+    );
+
+    let groups = timeline::groups(report);
+    let charted: BTreeMap<(&str, Option<&str>), usize> = groups
+        .iter()
+        .take(MAX_TIMELINES)
+        .enumerate()
+        .map(|(i, g)| ((g.service, g.endpoint.as_deref()), i + 1))
+        .collect();
+    out.push_str(
+        "<table id=\"anomalies-table\">\n<thead><tr><th>Severity</th><th>Kind</th><th>Service</th>\
+         <th>Endpoint</th><th>Caller</th><th>Window (UTC)</th><th>Baseline → observed</th>\
+         <th>Explanation</th></tr></thead>\n<tbody>\n",
+    );
+    for a in anomalies_by_severity(report) {
+        let endpoint = anomaly_endpoint(a);
+        let search = format!("{} {}", a.service, endpoint.as_deref().unwrap_or("")).to_lowercase();
+        let mut cell = match &endpoint {
+            Some(e) => format!("<code>{}</code>", escape(e)),
+            None => "<em>service-wide</em>".to_owned(),
+        };
+        if let Some(id) = charted.get(&(a.service.as_str(), endpoint.as_deref())) {
+            cell = format!("<a href=\"#tl-{id}\" title=\"Timeline\">{cell}</a>");
+        }
+        // Start and end on a line each, so neither breaks at its hyphens.
+        let (start, end) = (utc_seconds(a.start), utc_seconds(a.end));
+        let mut when = if start == end {
+            start
+        } else {
+            format!("{start} –<br>{end}")
+        };
+        if a.provisional {
+            let _ = write!(when, "<br><em>{STILL_OPEN}</em>");
+        }
+        let caller = a
+            .caller
+            .as_deref()
+            .map(|c| format!("<code>{}</code>", escape(c)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "<tr class=\"anomaly\" data-search=\"{}\" data-method=\"{}\"><td>{}</td><td><code>{}</code></td>\
+             <td>{}</td><td>{cell}</td><td>{caller}</td><td class=\"when\">{when}</td><td>{}</td><td>{}</td></tr>",
+            escape(&search),
+            escape(a.method.as_deref().unwrap_or("")),
+            badge(a.severity.as_str()),
+            a.kind.as_str(),
+            escape(&a.service),
+            escape(&anomaly_change(a)),
+            escape(&a.explanation),
+        );
+    }
+    out.push_str("</tbody>\n</table>\n");
+    timeline::render(report, &groups, out);
+    out.push_str("</section>\n");
 }
 
 /// One bar of a chart: label, value, CSS class.
@@ -475,7 +607,10 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::testing::{demo_report, drift_finding, endpoint, report, seg, service};
+    use crate::anomaly::AnomalySeverity;
+    use crate::report::testing::{
+        anomaly, anomaly_report, demo_report, drift_finding, endpoint, report, seg, service,
+    };
 
     #[test]
     fn demo_page_has_the_tables_charts_and_data() {
@@ -504,6 +639,85 @@ mod tests {
         let without_ns = page.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
         assert!(!without_ns.contains("http://") && !without_ns.contains("https://"));
         assert!(!page.contains(" src="));
+        // No anomalies in three seconds of traffic: a card and an empty section.
+        assert!(page.contains("<dt>Anomalies</dt><dd>0</dd>"));
+        assert!(page
+            .contains("<section id=\"anomalies\">\n<h2>Anomalies</h2>\n<p>None.</p>\n</section>"));
+        assert!(!page.contains("<figure class=\"timeline\""));
+    }
+
+    #[test]
+    fn anomalies_have_counts_and_a_table_linked_to_timelines() {
+        let page = render(&anomaly_report());
+        assert!(page.contains("<dt>Anomalies</dt><dd>4</dd>"));
+        assert!(page.contains(
+            "<tr><td><code>error_spike_5xx</code></td><td class=\"num\">1</td><td class=\"num\">0</td>\
+             <td class=\"num\">0</td><td class=\"num\">1</td></tr>"
+        ));
+        assert!(page.contains(
+            "<tr class=\"total\"><td>Total</td><td class=\"num\">3</td><td class=\"num\">1</td>\
+             <td class=\"num\">0</td><td class=\"num\">4</td></tr>"
+        ));
+        // The table: most severe first, each row linking to its timeline.
+        let rows: Vec<&str> = page
+            .lines()
+            .filter(|l| l.starts_with("<tr class=\"anomaly\""))
+            .collect();
+        assert_eq!(rows.len(), 4);
+        assert!(
+            rows[0].contains("data-search=\"api get /users/{userid}\" data-method=\"GET\""),
+            "{}",
+            rows[0]
+        );
+        assert!(rows[0].contains(
+            "<td><span class=\"sev sev-high\">high</span></td><td><code>error_spike_5xx</code></td><td>api</td>\
+             <td><a href=\"#tl-1\" title=\"Timeline\"><code>GET /users/{userId}</code></a></td><td></td>\
+             <td class=\"when\">2023-11-14T22:15:00Z –<br>2023-11-14T22:25:00Z</td><td>0.4% → 45.0% 5xx share</td>\
+             <td>5xx rate 45.0% against a usual 0.4% (18 of 40 requests)</td></tr>"
+        ), "{}", rows[0]);
+        assert!(
+            rows[1].contains("<td><code>0a1b2c3d4e5f</code></td>"),
+            "{}",
+            rows[1]
+        );
+        assert!(rows[2].contains("data-method=\"\""), "{}", rows[2]);
+        assert!(
+            rows[2].contains("<td class=\"when\">2023-11-14T23:03:20Z –<br>2023-11-14T23:08:20Z<br><em>window still open</em></td>"),
+            "{}",
+            rows[2]
+        );
+        assert!(
+            rows[2].contains("<a href=\"#tl-2\" title=\"Timeline\"><em>service-wide</em></a>"),
+            "{}",
+            rows[2]
+        );
+        assert!(
+            rows[3].contains("<span class=\"sev sev-medium\">medium</span>"),
+            "{}",
+            rows[3]
+        );
+        assert!(rows[3].contains("<a href=\"#tl-3\""), "{}", rows[3]);
+    }
+
+    #[test]
+    fn anomaly_text_is_escaped() {
+        let mut a = anomaly(
+            crate::anomaly::AnomalyKind::NewAuthScheme,
+            AnomalySeverity::Medium,
+        );
+        a.service = "h<b>".to_owned();
+        a.explanation = "</title><script>alert(1)</script>".to_owned();
+        a.caller = Some("\"onload=x".to_owned());
+        let mut r = report(Vec::new(), Vec::new());
+        r.anomalies.push(a);
+        let page = render(&r);
+        assert_eq!(page.matches("<script").count(), 2);
+        assert!(page.contains("<td>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</td>"));
+        assert!(
+            page.contains(": &lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; (0.4% → 45.0%")
+        );
+        assert!(page.contains("<td><code>&quot;onload=x</code></td>"));
+        assert!(page.contains("data-search=\"h&lt;b&gt; get /users/{userid}\""));
     }
 
     #[test]

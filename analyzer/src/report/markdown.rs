@@ -2,14 +2,20 @@
 //! tickets (GitHub-flavoured tables).
 //!
 //! Sections: summary, contracts judged against, one endpoint table per
-//! service, findings grouped by kind (most severe first within a kind).
+//! service, findings grouped by kind (most severe first within a kind),
+//! anomalies (counts by kind and severity, then one table, most severe
+//! first).
 //! Every piece of text from the report goes through [`escape`], so a `|` in
 //! a template or a `*` in a host name cannot break a table or the
 //! emphasis.
 
 use std::fmt::Write as _;
 
-use super::{auth_text, classes_text, millis, rule_id, EndpointFindings, Report};
+use super::{
+    anomalies_by_severity, anomaly_change, anomaly_counts, anomaly_endpoint, anomaly_window,
+    auth_text, classes_text, millis, rule_id, EndpointFindings, Report, STILL_OPEN,
+};
+use crate::anomaly::AnomalySeverity;
 use crate::findings::{FindingKind, Severity};
 
 /// Renders `report` as Markdown.
@@ -31,6 +37,7 @@ pub fn render(report: &Report) -> String {
         let n = s.findings.get(kind.as_str()).copied().unwrap_or(0);
         let _ = writeln!(out, "| Findings: {kind} | {n} |");
     }
+    let _ = writeln!(out, "| Anomalies | {} |", report.anomalies.len());
     if !report.inputs.is_empty() {
         let _ = writeln!(out, "\n## Inputs\n");
         let _ = writeln!(
@@ -80,6 +87,7 @@ pub fn render(report: &Report) -> String {
     }
     services(report, &mut out);
     findings(report, &mut out);
+    anomalies(report, &mut out);
     out
 }
 
@@ -167,6 +175,72 @@ fn findings(report: &Report, out: &mut String) {
     }
 }
 
+fn anomalies(report: &Report, out: &mut String) {
+    let _ = writeln!(out, "\n## Anomalies\n");
+    if report.anomalies.is_empty() {
+        let _ = writeln!(out, "None.");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| Kind | High | Medium | Low | Total |\n|---|---:|---:|---:|---:|"
+    );
+    let mut totals = [0; 3];
+    for (kind, n) in anomaly_counts(report) {
+        for (t, n) in totals.iter_mut().zip(n) {
+            *t += n;
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            escape(kind.as_str()),
+            n[0],
+            n[1],
+            n[2],
+            n.iter().sum::<usize>()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| **Total** | {} | {} | {} | {} |\n",
+        totals[0],
+        totals[1],
+        totals[2],
+        report.anomalies.len()
+    );
+    let _ = writeln!(
+        out,
+        "| Severity | Kind | Service | Endpoint | Caller | Window (UTC) | Baseline → observed | Explanation |\n\
+         |---|---|---|---|---|---|---|---|"
+    );
+    for a in anomalies_by_severity(report) {
+        let mut window = anomaly_window(a);
+        if a.provisional {
+            let _ = write!(window, " ({STILL_OPEN})");
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            anomaly_severity_cell(a.severity),
+            escape(a.kind.as_str()),
+            escape(&a.service),
+            anomaly_endpoint(a).map_or("service-wide".to_owned(), |e| escape(&e)),
+            a.caller.as_deref().map_or("-".to_owned(), escape),
+            window,
+            escape(&anomaly_change(a)),
+            escape(&a.explanation)
+        );
+    }
+}
+
+/// High severity in bold, like the findings'.
+fn anomaly_severity_cell(s: AnomalySeverity) -> String {
+    match s {
+        AnomalySeverity::High => "**high**".to_owned(),
+        s => s.as_str().to_owned(),
+    }
+}
+
 fn severity(s: Severity) -> &'static str {
     match s {
         Severity::High => "**high**",
@@ -197,7 +271,10 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::testing::{demo_report, drift_finding, endpoint, report, seg, service};
+    use crate::anomaly::AnomalyKind;
+    use crate::report::testing::{
+        anomaly, anomaly_report, demo_report, drift_finding, endpoint, report, seg, service,
+    };
     use crate::template::ParamKind;
 
     #[test]
@@ -233,11 +310,87 @@ mod tests {
         assert!(md.contains(
             "| low | unused | 127.0.0.1:8080 | GET /v2/pets/{id} | GET /v2/pets/{id} is documented but was never called"
         ), "{md}");
+        // The demo is three seconds long: too short for a baseline.
+        assert!(md.contains("| Anomalies | 0 |"), "{md}");
+        assert!(md.ends_with("## Anomalies\n\nNone.\n"), "{md}");
+    }
+
+    #[test]
+    fn anomalies_have_counts_and_a_table_most_severe_first() {
+        let md = render(&anomaly_report());
+        assert!(md.contains("| Anomalies | 4 |"), "{md}");
+        let section = &md[md.find("\n## Anomalies\n").expect("the section")..];
+        assert!(
+            section.contains(
+                "| Kind | High | Medium | Low | Total |\n|---|---:|---:|---:|---:|\n\
+                 | error\\_spike\\_5xx | 1 | 0 | 0 | 1 |\n\
+                 | response\\_size\\_outlier | 0 | 1 | 0 | 1 |\n\
+                 | auth\\_failure\\_burst | 1 | 0 | 0 | 1 |\n\
+                 | bola\\_enumeration | 1 | 0 | 0 | 1 |\n\
+                 | **Total** | 3 | 1 | 0 | 4 |\n"
+            ),
+            "{section}"
+        );
+        let rows: Vec<&str> = section
+            .lines()
+            .filter(|l| l.starts_with("| **high** |") || l.starts_with("| medium |"))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "| **high** | error\\_spike\\_5xx | api | GET /users/{userId} | - \
+                 | 2023-11-14T22:15:00Z – 2023-11-14T22:25:00Z | 0.4% → 45.0% 5xx share \
+                 | 5xx rate 45.0% against a usual 0.4% (18 of 40 requests) |",
+                "| **high** | bola\\_enumeration | api | GET /users/{userId} | 0a1b2c3d4e5f \
+                 | 2023-11-14T22:43:20Z – 2023-11-14T22:48:20Z \
+                 | 4 → 180 distinct object ids per caller and window \
+                 | caller 0a1b2c3d4e5f touched 180 distinct ids in one window (callers usually touch up to 4) |",
+                "| **high** | auth\\_failure\\_burst | api | service-wide | - \
+                 | 2023-11-14T23:03:20Z – 2023-11-14T23:08:20Z (window still open) \
+                 | 1.0% → 60.0% 401/403 share \
+                 | 60.0% of the service's requests were refused (401/403) against a usual 1.0% |",
+                "| medium | response\\_size\\_outlier | api | GET /orders | - \
+                 | 2023-11-14T22:55:00Z | 1200 → 480000 response bytes (median vs response) \
+                 | a 480000-byte response where 1200 bytes is usual |",
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_anomaly_text_cannot_break_the_table() {
+        let mut a = anomaly(
+            AnomalyKind::NewAuthScheme,
+            crate::anomaly::AnomalySeverity::Low,
+        );
+        a.service = "evil|host".to_owned();
+        a.template = Some("/a|b/*c*".to_owned());
+        a.caller = Some("ab|cd".to_owned());
+        a.measure = "requests | with `the` new scheme".to_owned();
+        a.explanation = "line one\nline | two <script>".to_owned();
+        let mut r = report(Vec::new(), Vec::new());
+        r.anomalies.push(a);
+        let md = render(&r);
+        let row = md.lines().find(|l| l.starts_with("| low |")).expect("row");
+        assert_eq!(cells(row), 8, "{row}");
+        assert!(
+            row.contains("| evil\\|host | GET /a\\|b/\\*c\\* | ab\\|cd |"),
+            "{row}"
+        );
+        assert!(row.contains("line one line \\| two \\<script\\>"), "{row}");
+        assert!(
+            row.contains("| 0.00 → 0.45 requests \\| with \\`the\\` new scheme |"),
+            "{row}"
+        );
     }
 
     #[test]
     fn every_table_row_has_its_column_count() {
-        let md = render(demo_report());
+        for md in [render(demo_report()), render(&anomaly_report())] {
+            check_column_counts(&md);
+        }
+    }
+
+    fn check_column_counts(md: &str) {
         let mut columns = None;
         for line in md.lines() {
             if !line.starts_with('|') {

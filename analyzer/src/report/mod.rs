@@ -25,6 +25,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use shadowtap_proto::Timestamp;
+
+use crate::anomaly::{Anomaly, AnomalyKind, AnomalySeverity};
 use crate::findings::Finding;
 
 /// Output formats of `analyze` and `report`.
@@ -186,6 +189,91 @@ fn auth_text(e: &EndpointReport) -> String {
         .join(", ")
 }
 
+/// Anomaly severities, most severe first (the column order of the counts).
+const ANOMALY_SEVERITIES: [AnomalySeverity; 3] = [
+    AnomalySeverity::High,
+    AnomalySeverity::Medium,
+    AnomalySeverity::Low,
+];
+
+/// An anomaly's endpoint, `METHOD template` (the path key when the current
+/// inventory has no template for it); `None` for a service-wide anomaly.
+fn anomaly_endpoint(a: &Anomaly) -> Option<String> {
+    let method = a.method.as_ref()?;
+    let path = a.template.as_ref().or(a.path_key.as_ref())?;
+    Some(format!("{method} {path}"))
+}
+
+/// A time in UTC to the second: `2026-11-23T04:15:00Z`.
+fn utc_seconds(t: Timestamp) -> String {
+    let full = Timestamp(t.as_nanos() / 1_000_000_000 * 1_000_000_000).to_string();
+    match full.split_once('.') {
+        Some((seconds, _)) => format!("{seconds}Z"),
+        None => full,
+    }
+}
+
+/// An anomaly's time span in UTC to the second, `start – end`, or one time
+/// when both fall in the same second (per-response kinds).
+fn anomaly_window(a: &Anomaly) -> String {
+    let (start, end) = (utc_seconds(a.start), utc_seconds(a.end));
+    if start == end {
+        start
+    } else {
+        format!("{start} – {end}")
+    }
+}
+
+/// A baseline or observed value in the unit of `measure`: shares as
+/// percentages, whole numbers without decimals.
+fn measure_value(measure: &str, v: f64) -> String {
+    if measure.ends_with("share") {
+        format!("{:.1}%", v * 100.0)
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// What a provisional anomaly's window says: judged while still open, so
+/// the verdict may change with more traffic of that window.
+const STILL_OPEN: &str = "window still open";
+
+/// `0.4% → 45.0% 5xx share`.
+fn anomaly_change(a: &Anomaly) -> String {
+    format!(
+        "{} → {} {}",
+        measure_value(&a.measure, a.baseline),
+        measure_value(&a.measure, a.observed),
+        a.measure
+    )
+}
+
+/// The report's anomalies, most severe first, then by start.
+fn anomalies_by_severity(report: &Report) -> Vec<&Anomaly> {
+    let mut sorted: Vec<&Anomaly> = report.anomalies.iter().collect();
+    sorted.sort_by_key(|a| (std::cmp::Reverse(a.severity), a.start));
+    sorted
+}
+
+/// Anomaly counts per kind present (in [`AnomalyKind::ALL`] order), by
+/// severity in [`ANOMALY_SEVERITIES`] order.
+fn anomaly_counts(report: &Report) -> Vec<(AnomalyKind, [usize; 3])> {
+    AnomalyKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let mut n = [0; 3];
+            for a in report.anomalies.iter().filter(|a| a.kind == kind) {
+                if let Some(i) = ANOMALY_SEVERITIES.iter().position(|s| *s == a.severity) {
+                    n[i] += 1;
+                }
+            }
+            (n.iter().sum::<usize>() > 0).then_some((kind, n))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -220,5 +308,45 @@ mod tests {
         assert_eq!(c["4xx"], 2);
         assert_eq!(c["unanswered"], 1);
         assert_eq!(c["other"], 1);
+    }
+
+    #[test]
+    fn anomaly_helpers_format_windows_values_and_endpoints() {
+        let mut a = testing::anomaly(AnomalyKind::ErrorSpike5xx, AnomalySeverity::High);
+        assert_eq!(
+            anomaly_window(&a),
+            "2023-11-14T22:15:00Z – 2023-11-14T22:25:00Z"
+        );
+        assert_eq!(anomaly_change(&a), "0.4% → 45.0% 5xx share");
+        assert_eq!(anomaly_endpoint(&a).as_deref(), Some("GET /users/{userId}"));
+        // A per-response anomaly: one time, truncated to the second.
+        a.start = Timestamp(1_700_000_123_999_999_999);
+        a.end = a.start;
+        assert_eq!(anomaly_window(&a), "2023-11-14T22:15:23Z");
+        a.template = None;
+        assert_eq!(anomaly_endpoint(&a).as_deref(), Some("GET /users/{int}"));
+        a.method = None;
+        assert_eq!(anomaly_endpoint(&a), None);
+        assert_eq!(measure_value("median response bytes", 1200.0), "1200");
+        assert_eq!(measure_value("bytes", 2.5), "2.50");
+    }
+
+    #[test]
+    fn anomaly_counts_by_kind_and_severity() {
+        let mut r = testing::report(Vec::new(), Vec::new());
+        r.anomalies = vec![
+            testing::anomaly(AnomalyKind::BolaEnumeration, AnomalySeverity::High),
+            testing::anomaly(AnomalyKind::ErrorSpike5xx, AnomalySeverity::High),
+            testing::anomaly(AnomalyKind::BolaEnumeration, AnomalySeverity::Medium),
+        ];
+        assert_eq!(
+            anomaly_counts(&r),
+            vec![
+                (AnomalyKind::ErrorSpike5xx, [1, 0, 0]),
+                (AnomalyKind::BolaEnumeration, [1, 1, 0]),
+            ]
+        );
+        let sorted = anomalies_by_severity(&r);
+        assert_eq!(sorted[2].severity, AnomalySeverity::Medium);
     }
 }

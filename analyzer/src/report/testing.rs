@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use shadowtap_proto::Timestamp;
 
 use super::{EndpointReport, FieldReport, Quantiles, Report, ServiceReport, Summary};
+use crate::anomaly::{Anomaly, AnomalyKind, AnomalySeverity};
 use crate::cli::{self, AnalyzeArgs};
 use crate::findings::{DriftKind, Finding, FindingKind, Severity};
 use crate::inventory::SegmentEvidence;
@@ -185,4 +186,89 @@ pub(crate) fn drift_finding(service: &str, template: &str, field: &str) -> Findi
         spec_version: Some("1.2.0".to_owned()),
         operation: Some("/paths/~1users~1{id}/get".to_owned()),
     }
+}
+
+/// An anomaly of `kind` on `GET /users/{userId}` of service `api`, from
+/// 2023-11-14T22:15:00Z to 22:25:00Z: a 5xx share of 0.4% → 45%.
+pub(crate) fn anomaly(kind: AnomalyKind, severity: AnomalySeverity) -> Anomaly {
+    Anomaly {
+        kind,
+        severity,
+        service: "api".to_owned(),
+        method: Some("GET".to_owned()),
+        path_key: Some("/users/{int}".to_owned()),
+        template: Some("/users/{userId}".to_owned()),
+        caller: None,
+        start: Timestamp(1_700_000_100_000_000_000),
+        end: Timestamp(1_700_000_700_000_000_000),
+        baseline: 0.004,
+        observed: 0.45,
+        measure: "5xx share".to_owned(),
+        counts: [("requests".to_owned(), 40), ("errors".to_owned(), 18)].into(),
+        explanation: "5xx rate 45.0% against a usual 0.4% (18 of 40 requests)".to_owned(),
+        provisional: false,
+    }
+}
+
+/// A report of one hour of service `api` (`GET /users/{userId}`,
+/// `GET /orders`) with anomalies of four kinds: an endpoint's 5xx spike, a
+/// caller's enumeration, a single oversized response and a service-wide
+/// burst of refusals in a window still open at the end of the run.
+pub(crate) fn anomaly_report() -> Report {
+    let users = endpoint(
+        "GET",
+        vec![seg("users", None), seg("userId", Some(ParamKind::Integer))],
+        400,
+    );
+    let orders = endpoint("GET", vec![seg("orders", None)], 100);
+    let mut r = report(vec![service("api", vec![users, orders])], Vec::new());
+    r.summary.first_seen = Some(Timestamp(1_700_000_000_000_000_000));
+    r.summary.last_seen = Some(Timestamp(1_700_003_600_000_000_000));
+
+    let spike = anomaly(AnomalyKind::ErrorSpike5xx, AnomalySeverity::High);
+    let mut bola = anomaly(AnomalyKind::BolaEnumeration, AnomalySeverity::High);
+    bola.caller = Some("0a1b2c3d4e5f".to_owned());
+    bola.start = Timestamp(1_700_001_800_000_000_000);
+    bola.end = Timestamp(1_700_002_100_000_000_000);
+    bola.baseline = 4.0;
+    bola.observed = 180.0;
+    bola.measure = "distinct object ids per caller and window".to_owned();
+    bola.counts = [
+        ("distinct_ids".to_owned(), 180),
+        ("requests".to_owned(), 190),
+    ]
+    .into();
+    bola.explanation = "caller 0a1b2c3d4e5f touched 180 distinct ids in one window (callers usually touch up to 4)".to_owned();
+    let mut outlier = anomaly(AnomalyKind::ResponseSizeOutlier, AnomalySeverity::Medium);
+    outlier.method = Some("GET".to_owned());
+    outlier.path_key = Some("/orders".to_owned());
+    outlier.template = Some("/orders".to_owned());
+    outlier.start = Timestamp(1_700_002_500_123_000_000);
+    outlier.end = outlier.start;
+    outlier.baseline = 1200.0;
+    outlier.observed = 480_000.0;
+    outlier.measure = "response bytes (median vs response)".to_owned();
+    outlier.counts = [("responses".to_owned(), 1)].into();
+    outlier.explanation = "a 480000-byte response where 1200 bytes is usual".to_owned();
+    let mut burst = anomaly(AnomalyKind::AuthFailureBurst, AnomalySeverity::High);
+    burst.method = None;
+    burst.path_key = None;
+    burst.template = None;
+    burst.start = Timestamp(1_700_003_000_000_000_000);
+    burst.end = Timestamp(1_700_003_300_000_000_000);
+    burst.baseline = 0.01;
+    burst.observed = 0.6;
+    burst.measure = "401/403 share".to_owned();
+    burst.counts = [("requests".to_owned(), 200), ("denied".to_owned(), 120)].into();
+    burst.explanation =
+        "60.0% of the service's requests were refused (401/403) against a usual 1.0%".to_owned();
+    burst.provisional = true;
+    r.anomalies = vec![spike, bola, outlier, burst];
+    for a in &r.anomalies {
+        *r.summary
+            .anomalies
+            .entry(a.kind.as_str().to_owned())
+            .or_insert(0) += 1;
+    }
+    r
 }
