@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::flow::{Direction, Endpoints, FlowHandler, FlowLimits, FlowStats, FlowTable};
 use crate::http::{self, HttpAnomaly, HttpConnection, HttpEvent};
 use crate::reassembly::ReassemblyStats;
-use crate::record::{self, ExchangeRecord, FingerprintKey, FlowContext};
+use crate::record::{ExchangeRecord, FingerprintKey, FlowContext, RecordBuilder};
 use crate::time::Timestamp;
 use crate::wire::{
     self, Decoded, DefragLimits, DefragOutcome, DefragStats, Defragmenter, LinkType, WireErrorKind,
@@ -150,6 +150,7 @@ pub struct Engine {
     flows: FlowTable<HttpFlow>,
     defrag: Defragmenter,
     key: FingerprintKey,
+    records: RecordBuilder,
     events: Vec<FlowEvent>,
     packets: u64,
     bytes: u64,
@@ -166,6 +167,7 @@ impl Engine {
             flows: FlowTable::new(config.flows),
             defrag: Defragmenter::new(config.defrag),
             key: config.fingerprint_key,
+            records: RecordBuilder::new(),
             events: Vec::new(),
             packets: 0,
             bytes: 0,
@@ -267,7 +269,7 @@ impl Engine {
         for FlowEvent { ctx, event } in self.events.drain(..) {
             match event {
                 HttpEvent::Exchange(ex) => {
-                    let rec = record::build(&ex, &ctx, &self.key);
+                    let rec = self.records.build(&ex, &ctx, &self.key);
                     let h = &mut self.http;
                     h.exchanges += 1;
                     h.responses += u64::from(ex.response.is_some());

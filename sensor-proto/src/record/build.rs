@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use super::auth::{self, is_tchar};
 use super::decode::{self, Coding};
 use super::fingerprint::FingerprintKey;
-use super::shape;
+use super::shape::{self, ShapeScanner};
 use super::url::{self, clean_text, collect_names};
 use super::{BodyInfo, ExchangeRecord, Flags, MessageInfo, RECORD_SCHEMA_VERSION};
 use crate::http::{Body, Exchange, Header, HttpAnomaly};
@@ -35,8 +35,50 @@ pub struct FlowContext {
 }
 
 /// Reduces an exchange to its exportable record. Never fails: anything that
-/// cannot be described safely is left out.
+/// cannot be described safely is left out. [`RecordBuilder::build`] does the
+/// same faster for a stream of exchanges.
 pub fn build(exchange: &Exchange, flow: &FlowContext, key: &FingerprintKey) -> ExchangeRecord {
+    RecordBuilder::new().build(exchange, flow, key)
+}
+
+/// Builds records one exchange after another, keeping what can be reused:
+/// the JSON keys already exported (see `record::keys`; bounded by
+/// [`super::KEY_CACHE_MAX_KEYS`] and [`super::KEY_CACHE_MAX_BYTES`]). The
+/// records are exactly those of [`build`].
+#[derive(Default)]
+pub struct RecordBuilder {
+    shapes: ShapeScanner,
+}
+
+impl std::fmt::Debug for RecordBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key table holds JSON keys seen on the wire: never printed.
+        f.debug_struct("RecordBuilder").finish_non_exhaustive()
+    }
+}
+
+impl RecordBuilder {
+    pub fn new() -> Self {
+        RecordBuilder::default()
+    }
+
+    /// [`build`] with this builder's caches.
+    pub fn build(
+        &mut self,
+        exchange: &Exchange,
+        flow: &FlowContext,
+        key: &FingerprintKey,
+    ) -> ExchangeRecord {
+        build_with(&mut self.shapes, exchange, flow, key)
+    }
+}
+
+fn build_with(
+    shapes: &mut ShapeScanner,
+    exchange: &Exchange,
+    flow: &FlowContext,
+    key: &FingerprintKey,
+) -> ExchangeRecord {
     let req = &exchange.request;
     let method = clean_text(req.head.method.as_bytes(), MAX_METHOD_BYTES);
     let target = url::split_target(&req.head.target, &method);
@@ -79,8 +121,8 @@ pub fn build(exchange: &Exchange, flow: &FlowContext, key: &FingerprintKey) -> E
         query_params,
         version: req.head.version,
         status: resp.map(|r| r.head.status),
-        request: message_info(&req.head.headers, &req.body),
-        response: resp.map(|r| message_info(&r.head.headers, &r.body)),
+        request: message_info(shapes, &req.head.headers, &req.body),
+        response: resp.map(|r| message_info(shapes, &r.head.headers, &r.body)),
         interim: exchange.interim.clone(),
         auth,
         principal,
@@ -99,7 +141,7 @@ pub fn build(exchange: &Exchange, flow: &FlowContext, key: &FingerprintKey) -> E
     }
 }
 
-fn message_info(headers: &[Header], body: &Body) -> MessageInfo {
+fn message_info(shapes: &mut ShapeScanner, headers: &[Header], body: &Body) -> MessageInfo {
     let mut names: Vec<String> = Vec::with_capacity(headers.len().min(MAX_HEADER_NAMES));
     let mut content_type = None;
     let mut encodings: Option<String> = None;
@@ -120,6 +162,7 @@ fn message_info(headers: &[Header], body: &Body) -> MessageInfo {
     let content_type = content_type.flatten();
     let content_encoding = encodings.filter(|_| encoding_ok);
     let body = body_info(
+        shapes,
         body,
         content_type.as_deref(),
         content_encoding.as_deref(),
@@ -179,6 +222,7 @@ fn is_json_type(ct: &str) -> bool {
 }
 
 fn body_info(
+    shapes: &mut ShapeScanner,
     body: &Body,
     content_type: Option<&str>,
     encoding: Option<&str>,
@@ -229,7 +273,7 @@ fn body_info(
         info.sampled = !full;
         info.form_keys = Some(keys);
     } else if content_type.is_some() || shape::looks_like_json(&decoded.data) {
-        info.shape = shape::infer(&decoded.data);
+        info.shape = shapes.infer(&decoded.data);
         info.sampled = info.shape.is_some() && !full;
     }
     info
@@ -301,6 +345,11 @@ mod tests {
             gap: false,
             anomalies: AnomalySet::EMPTY,
         }
+    }
+
+    /// The message info with a scanner of its own.
+    fn message_info(headers: &[Header], body: &Body) -> MessageInfo {
+        super::message_info(&mut ShapeScanner::default(), headers, body)
     }
 
     fn flow() -> FlowContext {

@@ -9,6 +9,7 @@
 
 use std::fmt::Display;
 use std::io::Write as _;
+use std::net::SocketAddr;
 
 use super::{
     AuthInfo, BodyInfo, ExchangeRecord, Fields, Flags, JwtInfo, KeyLocation, MessageInfo, Shape,
@@ -21,8 +22,9 @@ impl ExchangeRecord {
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"schema\":");
         int(out, self.schema);
-        out.extend_from_slice(b",\"ts\":");
-        display(out, &self.ts);
+        out.extend_from_slice(b",\"ts\":\"");
+        self.ts.write_rfc3339(out);
+        out.push(b'"');
         if let Some(v) = self.latency_us {
             out.extend_from_slice(b",\"latency_us\":");
             int(out, v);
@@ -32,9 +34,9 @@ impl ExchangeRecord {
             int(out, v);
         }
         out.extend_from_slice(b",\"client\":");
-        display(out, &self.client);
+        socket_addr(out, &self.client);
         out.extend_from_slice(b",\"server\":");
-        display(out, &self.server);
+        socket_addr(out, &self.server);
         out.extend_from_slice(b",\"host\":");
         string(out, &self.host);
         out.extend_from_slice(b",\"method\":");
@@ -280,6 +282,26 @@ fn quoted(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     out.extend_from_slice(s.as_bytes());
     out.push(b'"');
+}
+
+/// A socket address as a JSON string, as `Display` writes it (IPv4 digit by
+/// digit, the common case; IPv6 through `Display`).
+fn socket_addr(out: &mut Vec<u8>, addr: &SocketAddr) {
+    match addr {
+        SocketAddr::V4(v4) => {
+            out.push(b'"');
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                int(out, octet);
+            }
+            out.push(b':');
+            int(out, v4.port());
+            out.push(b'"');
+        }
+        SocketAddr::V6(_) => display(out, addr),
+    }
 }
 
 /// A value written with `Display`, as a JSON string (serde's `collect_str`).

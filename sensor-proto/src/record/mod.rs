@@ -26,6 +26,7 @@ mod build;
 mod decode;
 mod fingerprint;
 mod json;
+mod keys;
 mod shape;
 mod url;
 mod values;
@@ -36,11 +37,12 @@ pub use auth::{
     MAX_JWT_AUD, MAX_JWT_CLAIM_BYTES,
 };
 pub use build::{
-    build, FlowContext, MAX_CONTENT_ENCODING_BYTES, MAX_CONTENT_TYPE_BYTES, MAX_HEADER_NAMES,
-    MAX_HEADER_NAME_BYTES, MAX_METHOD_BYTES,
+    build, FlowContext, RecordBuilder, MAX_CONTENT_ENCODING_BYTES, MAX_CONTENT_TYPE_BYTES,
+    MAX_HEADER_NAMES, MAX_HEADER_NAME_BYTES, MAX_METHOD_BYTES,
 };
 pub use decode::MAX_DECODED_BYTES;
 pub use fingerprint::{FingerprintKey, MIN_KEY_BYTES, PRINCIPAL_BYTES};
+pub use keys::{KEY_CACHE_MAX_BYTES, KEY_CACHE_MAX_KEYS};
 pub use shape::Fields;
 pub use shape::{MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_FIELDS, MAX_KEY_BYTES};
 pub use url::{

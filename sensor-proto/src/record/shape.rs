@@ -9,16 +9,20 @@
 //! Every dimension is capped by a named constant. Recursion is bounded by
 //! [`MAX_DEPTH`]; deeper values are skipped by an iterative bracket counter,
 //! so hostile input (`[[[[…`) costs one pass and no stack.
+//!
+//! A [`ShapeScanner`] is reused from body to body: it keeps its field stack
+//! and the table of keys it has already exported ([`super::keys`]), so a
+//! key seen before costs one lookup.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
-use std::hash::Hasher as _;
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::keys::KeyTable;
 use super::url::{clean_text, truncate_on_char, REDACTED_NAME};
 use super::values::{
     classified_looks_like_value, classify, key_looks_like_value, string_format, MAX_FORMAT_BYTES,
@@ -38,24 +42,10 @@ pub const MAX_KEY_BYTES: usize = 64;
 const KEY_SCAN_BYTES: usize = 256;
 
 /// The shape of the JSON text (or prefix) in `b`, or `None` if it does not
-/// start with a JSON value.
+/// start with a JSON value (with a scanner of its own).
+#[cfg(test)]
 pub(crate) fn infer(b: &[u8]) -> Option<Shape> {
-    let mut s = Scanner {
-        b,
-        pos: 0,
-        stop: false,
-        cut: false,
-        fields: Vec::with_capacity(MAX_FIELDS),
-    };
-    s.skip_ws();
-    if s.b[s.pos..].starts_with(b"\xEF\xBB\xBF") {
-        s.pos += 3;
-        s.skip_ws();
-    }
-    if s.pos >= s.b.len() {
-        return None;
-    }
-    s.value(1)
+    ShapeScanner::default().infer(b)
 }
 
 /// True if `b` starts (after whitespace) with `{` or `[`.
@@ -66,17 +56,50 @@ pub(crate) fn looks_like_json(b: &[u8]) -> bool {
     )
 }
 
-struct Scanner<'a> {
+/// The shape scanner's state kept between bodies: the exported keys and
+/// the (empty between scans) stack of fields.
+#[derive(Default)]
+pub(crate) struct ShapeScanner {
+    keys: KeyTable,
+    /// Fields of the objects being scanned, innermost last: (key id, shape).
+    fields: Vec<(u32, Shape)>,
+}
+
+impl ShapeScanner {
+    /// The shape of the JSON text (or prefix) in `b`, or `None` if it does
+    /// not start with a JSON value.
+    pub(crate) fn infer(&mut self, b: &[u8]) -> Option<Shape> {
+        self.keys.trim();
+        self.fields.clear();
+        let mut s = Scanner {
+            b,
+            pos: 0,
+            stop: false,
+            cut: false,
+            keys: &mut self.keys,
+            fields: &mut self.fields,
+        };
+        s.skip_ws();
+        if s.b[s.pos..].starts_with(b"\xEF\xBB\xBF") {
+            s.pos += 3;
+            s.skip_ws();
+        }
+        if s.pos >= s.b.len() {
+            return None;
+        }
+        s.value(1)
+    }
+}
+
+struct Scanner<'a, 's> {
     b: &'a [u8],
     pos: usize,
     /// Set at end of input or on a syntax error: every open container ends.
     stop: bool,
     /// A container below the current object was skipped by the depth cap.
     cut: bool,
-    /// Fields of the objects being scanned, innermost last: `(key hash,
-    /// key, shape)`. Keys borrow the input until their object is complete.
-    /// Keys are UTF-8 (cleaned) text kept as bytes.
-    fields: Vec<(u64, Cow<'a, [u8]>, Shape)>,
+    keys: &'s mut KeyTable,
+    fields: &'s mut Vec<(u32, Shape)>,
 }
 
 /// Bytes of a string checked a word at a time before searching with `memchr2`.
@@ -85,11 +108,36 @@ const SHORT_STRING: usize = 32;
 /// Slots of an object's key index (open addressing, twice [`MAX_FIELDS`]).
 const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
 
-impl<'a> Scanner<'a> {
+/// Where a key id starts probing in an object's index.
+#[inline]
+fn index_slot(id: u32) -> usize {
+    (id.wrapping_mul(0x9E37_79B9) >> 16) as usize % INDEX_SLOTS
+}
+
+/// Number characters: `1` for the characters of an integer, `2` for those
+/// that make it a number (`.`, `e`, `E`), `0` for anything that ends it.
+const NUMBER_CHARS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = 1;
+        c += 1;
+    }
+    t[b'-' as usize] = 1;
+    t[b'+' as usize] = 1;
+    t[b'.' as usize] = 2;
+    t[b'e' as usize] = 2;
+    t[b'E' as usize] = 2;
+    t
+};
+
+impl<'a> Scanner<'a, '_> {
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
 
+    #[inline]
     fn skip_ws(&mut self) {
         while let Some(c) = self.peek() {
             if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
@@ -119,12 +167,9 @@ impl<'a> Scanner<'a> {
             b'[' => Some(self.array(depth)),
             b'"' => {
                 let (raw, escaped, _complete) = self.string();
-                let format = if escaped || raw.len() > MAX_FORMAT_BYTES {
-                    None
-                } else {
-                    string_format(raw)
-                };
-                Some(Shape::String { format })
+                Some(Shape::String {
+                    format: format_of(raw, escaped),
+                })
             }
             b'-' | b'0'..=b'9' => Some(self.number()),
             b't' | b'f' | b'n' => self.literal(c),
@@ -137,8 +182,6 @@ impl<'a> Scanner<'a> {
 
     fn object(&mut self, depth: usize) -> Shape {
         self.pos += 1; // '{'
-                       // Small and short-lived: a vector with key hashes beats a map, and
-                       // keys borrow the input until the object is complete.
         let base = self.fields.len();
         // `index[slot]` is 1 + the field's offset from `base`, 0 if free.
         let mut index = [0u8; INDEX_SLOTS];
@@ -160,11 +203,6 @@ impl<'a> Scanner<'a> {
                 Some(b',') => self.pos += 1,
                 Some(b'"') => {
                     let (raw, escaped, complete) = self.string();
-                    let key = if escaped {
-                        Cow::Owned(export_key(&unescape(raw)).into_owned())
-                    } else {
-                        export_key(raw)
-                    };
                     self.skip_ws();
                     if !complete || self.peek() != Some(b':') {
                         self.stop = true;
@@ -172,39 +210,37 @@ impl<'a> Scanner<'a> {
                         break;
                     }
                     self.pos += 1;
-                    let hash = key_hash(&key);
-                    let mut slot = (hash >> 32) as usize % INDEX_SLOTS;
+                    let id = self.keys.intern(raw, escaped);
+                    let mut slot = index_slot(id);
                     let mut known = None;
                     while index[slot] != 0 {
                         let i = base + usize::from(index[slot]) - 1;
-                        if self.fields[i].0 == hash && self.fields[i].1 == key {
+                        if self.fields[i].0 == id {
                             known = Some(i);
                             break;
                         }
                         slot = (slot + 1) % INDEX_SLOTS;
                     }
                     let len = self.fields.len() - base;
-                    if known.is_none() && len >= MAX_FIELDS {
+                    if let Some(i) = known {
+                        let mut prev = std::mem::replace(&mut self.fields[i].1, Shape::Null);
+                        if !self.merge_value(depth + 1, &mut prev) {
+                            truncated = true;
+                        }
+                        self.fields[i].1 = prev;
+                    } else if len >= MAX_FIELDS {
                         truncated = true;
                         self.skip_ws();
                         self.skip_value();
                     } else {
-                        if let Some(i) = known {
-                            let mut prev = std::mem::replace(&mut self.fields[i].2, Shape::Null);
-                            if !self.merge_value(depth + 1, &mut prev) {
-                                truncated = true;
+                        match self.value(depth + 1) {
+                            Some(shape) => {
+                                // Nested objects have put back what they took.
+                                debug_assert_eq!(self.fields.len() - base, len);
+                                index[slot] = u8::try_from(len + 1).unwrap_or(u8::MAX);
+                                self.fields.push((id, shape));
                             }
-                            self.fields[i].2 = prev;
-                        } else {
-                            match self.value(depth + 1) {
-                                Some(shape) => {
-                                    // Nested objects have put back what they took.
-                                    debug_assert_eq!(self.fields.len() - base, len);
-                                    index[slot] = u8::try_from(len + 1).unwrap_or(u8::MAX);
-                                    self.fields.push((hash, key, shape));
-                                }
-                                None => truncated = true,
-                            }
+                            None => truncated = true,
                         }
                     }
                 }
@@ -220,38 +256,36 @@ impl<'a> Scanner<'a> {
         }
         truncated |= self.cut;
         self.cut = outer_cut;
-        let len_now = self.fields.len() - base;
+        let fields = self.take_fields(base);
+        Shape::Object { fields, truncated }
+    }
+
+    /// The fields from `base` up, sorted by key, as [`Fields`] (popped).
+    fn take_fields(&mut self, base: usize) -> Fields {
+        let keys = &*self.keys;
+        let stack = &mut self.fields[base..];
         // Sorted through a small index of (first eight bytes, offset): the
         // stack entries themselves are large.
         let mut order = [(0u64, 0u8); MAX_FIELDS];
-        let order = &mut order[..len_now];
-        for (i, (o, f)) in order.iter_mut().zip(&self.fields[base..]).enumerate() {
-            *o = (prefix_word(&f.1), u8::try_from(i).unwrap_or(u8::MAX));
+        let order = &mut order[..stack.len()];
+        for (i, (o, f)) in order.iter_mut().zip(stack.iter()).enumerate() {
+            *o = (keys.prefix(f.0), u8::try_from(i).unwrap_or(u8::MAX));
         }
-        order.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| {
-                key_cmp(
-                    &self.fields[base + usize::from(a.1)].1,
-                    &self.fields[base + usize::from(b.1)].1,
-                )
-            })
-        });
-        let names_len = self.fields[base..].iter().map(|f| f.1.len()).sum();
-        let mut names = Vec::with_capacity(names_len);
-        let mut entries = Vec::with_capacity(len_now);
+        let text = |i: u8| keys.text(stack[usize::from(i)].0).as_bytes();
+        order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| key_cmp(text(a.1), text(b.1))));
+        let names_len = stack.iter().map(|f| keys.text(f.0).len()).sum();
+        let mut names = String::with_capacity(names_len);
+        let mut entries = Vec::with_capacity(stack.len());
         for &(_, i) in order.iter() {
-            let f = &mut self.fields[base + usize::from(i)];
-            names.extend_from_slice(&f.1);
-            let end = u32::try_from(names.len()).unwrap_or(u32::MAX);
-            entries.push((end, std::mem::replace(&mut f.2, Shape::Null)));
+            let f = &mut stack[usize::from(i)];
+            names.push_str(keys.text(f.0));
+            entries.push((end_offset(&names), std::mem::replace(&mut f.1, Shape::Null)));
         }
         self.fields.truncate(base);
-        let names = utf8_names(names, &mut entries);
-        let fields = Fields {
+        Fields {
             names: names.into_boxed_str(),
             entries: entries.into_boxed_slice(),
-        };
-        Shape::Object { fields, truncated }
+        }
     }
 
     fn array(&mut self, depth: usize) -> Shape {
@@ -293,38 +327,43 @@ impl<'a> Scanner<'a> {
     }
 
     /// Scans one value and merges it into `prev` as [`merge`] would, without
-    /// building a shape for a string; false if there was no value.
+    /// building a shape for a scalar; false if there was no value.
     fn merge_value(&mut self, depth: usize, prev: &mut Shape) -> bool {
         self.skip_ws();
-        if self.peek() == Some(b'"') {
-            let (raw, escaped, _complete) = self.string();
-            let format = if escaped || raw.len() > MAX_FORMAT_BYTES {
-                None
-            } else {
-                string_format(raw)
-            };
-            match prev {
-                Shape::String { format: f } => {
-                    if *f != format {
-                        *f = None;
-                    }
+        match (self.peek(), &mut *prev) {
+            (Some(b'"'), Shape::String { format }) => {
+                let (raw, escaped, _complete) = self.string();
+                // A format survives only if every string has it.
+                if format.is_some() && *format != format_of(raw, escaped) {
+                    *format = None;
                 }
-                _ => *prev = Shape::Any,
-            }
-            return true;
-        }
-        match self.value(depth) {
-            Some(shape) => {
-                let p = std::mem::replace(prev, Shape::Null);
-                *prev = merge(p, shape);
                 true
             }
-            None => false,
+            (Some(b'"'), _) => {
+                self.string();
+                *prev = Shape::Any;
+                true
+            }
+            (Some(b'-' | b'0'..=b'9'), Shape::Integer | Shape::Number) => {
+                if self.number() == Shape::Number {
+                    *prev = Shape::Number;
+                }
+                true
+            }
+            _ => match self.value(depth) {
+                Some(shape) => {
+                    let p = std::mem::replace(prev, Shape::Null);
+                    *prev = merge(p, shape);
+                    true
+                }
+                None => false,
+            },
         }
     }
 
     /// A string at `pos` (on its opening quote): the raw bytes between the
     /// quotes, whether it contains escapes, whether the closing quote was seen.
+    #[inline]
     fn string(&mut self) -> (&'a [u8], bool, bool) {
         let start = self.pos + 1;
         // Most keys and values are short: look at a few words before
@@ -345,6 +384,10 @@ impl<'a> Scanner<'a> {
                 break;
             }
         }
+        self.string_slow(start)
+    }
+
+    fn string_slow(&mut self, start: usize) -> (&'a [u8], bool, bool) {
         let mut i = start;
         let mut escaped = false;
         while let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[i.min(self.b.len())..]) {
@@ -361,17 +404,18 @@ impl<'a> Scanner<'a> {
         (&self.b[start.min(self.b.len())..], escaped, false)
     }
 
+    #[inline]
     fn number(&mut self) -> Shape {
-        let mut integer = true;
+        let mut kinds = 0u8;
         while let Some(c) = self.peek() {
-            match c {
-                b'0'..=b'9' | b'-' | b'+' => {}
-                b'.' | b'e' | b'E' => integer = false,
-                _ => break,
+            let k = NUMBER_CHARS[usize::from(c)];
+            if k == 0 {
+                break;
             }
+            kinds |= k;
             self.pos += 1;
         }
-        if integer {
+        if kinds & 2 == 0 {
             Shape::Integer
         } else {
             Shape::Number
@@ -445,6 +489,17 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The format of a string value given as its raw bytes: none for strings
+/// with escapes or longer than [`MAX_FORMAT_BYTES`].
+#[inline]
+fn format_of(raw: &[u8], escaped: bool) -> Option<super::StringFormat> {
+    if escaped || raw.len() > MAX_FORMAT_BYTES {
+        None
+    } else {
+        string_format(raw)
+    }
+}
+
 /// Byte-wise order of two keys (the order of their `String`s), comparing
 /// eight bytes at a time.
 fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
@@ -471,12 +526,6 @@ fn word(b: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(b);
     u64::from_be_bytes(w)
-}
-
-fn key_hash(key: &[u8]) -> u64 {
-    let mut h = rustc_hash::FxHasher::default();
-    h.write(key);
-    h.finish()
 }
 
 /// Merges two element shapes: same types merge, objects take the union of
@@ -523,7 +572,7 @@ pub(crate) fn merge(a: Shape, b: Shape) -> Shape {
 
 /// The exported form of an object key: cleaned, capped, or [`REDACTED_NAME`]
 /// when it looks like a value (map-shaped JSON keyed by ids or emails).
-fn export_key(raw: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn export_key(raw: &[u8]) -> Cow<'_, [u8]> {
     let raw = &raw[..raw.len().min(KEY_SCAN_BYTES)];
     let class = classify(raw);
     if class & NOT_PRINTABLE == 0 {
@@ -540,38 +589,6 @@ fn export_key(raw: &[u8]) -> Cow<'_, [u8]> {
     let mut key = key;
     truncate_on_char(&mut key, MAX_KEY_BYTES);
     Cow::Owned(key.into_bytes())
-}
-
-/// Concatenated exported keys (always UTF-8) as a `String`; should one not
-/// be, each key is converted lossily and the `entries` offsets follow.
-fn utf8_names(names: Vec<u8>, entries: &mut [(u32, Shape)]) -> String {
-    match String::from_utf8(names) {
-        Ok(s) => s,
-        Err(e) => {
-            let bytes = e.into_bytes();
-            let mut out = String::with_capacity(bytes.len());
-            let mut start = 0usize;
-            for entry in entries.iter_mut() {
-                let end = entry.0 as usize;
-                out.push_str(&String::from_utf8_lossy(&bytes[start..end]));
-                entry.0 = end_offset(&out);
-                start = end;
-            }
-            out
-        }
-    }
-}
-
-/// The first eight bytes of `k`, zero-padded, as a big-endian word: words
-/// that differ order their keys as [`key_cmp`] does.
-fn prefix_word(k: &[u8]) -> u64 {
-    if let Some(head) = k.first_chunk::<8>() {
-        return u64::from_be_bytes(*head);
-    }
-    // Shifted in rather than copied: a short copy stalls the load after it.
-    let w = k.iter().fold(0u64, |w, &c| (w << 8) | u64::from(c));
-    // An empty key shifts by 64, which `<<` does not allow.
-    w.checked_shl(8 * (8 - k.len() as u32)).unwrap_or(0)
 }
 
 /// The length of `names` as a key end offset.
@@ -772,7 +789,7 @@ impl<'de> Deserialize<'de> for Fields {
 
 /// Decodes JSON string escapes (lossy: bad escapes are kept literally, lone
 /// surrogates become U+FFFD). Input is capped at [`KEY_SCAN_BYTES`].
-fn unescape(raw: &[u8]) -> Vec<u8> {
+pub(crate) fn unescape(raw: &[u8]) -> Vec<u8> {
     let raw = &raw[..raw.len().min(KEY_SCAN_BYTES)];
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
