@@ -75,13 +75,34 @@ pub struct CapturedPacket<'a> {
 }
 
 /// Every capture backend (file, libpcap, eBPF ring buffer) implements this.
+///
+/// File sources end by themselves: `Ok(None)` is the clean end. Live sources
+/// ([`CaptureSource::is_live`]) never end by themselves: `next_packet` waits
+/// at most a short poll interval (well under a second) and returns
+/// `Ok(None)` when nothing arrived in it, so that the runtime can advance
+/// the engine's clock, print periodic counters and notice a stop request
+/// between packets. The runtime, not the source, decides when a live
+/// capture stops.
 pub trait CaptureSource {
-    /// Next packet, `Ok(None)` at a clean end. After an `Err` the source is
-    /// finished (returns `Ok(None)`).
+    /// Next packet; `Ok(None)` at a clean end (file sources) or when no
+    /// packet arrived within the poll interval (live sources). After an
+    /// `Err` a file source is finished (returns `Ok(None)`).
     fn next_packet(&mut self) -> Result<Option<CapturedPacket<'_>>, CaptureError>;
 
     /// Bytes consumed so far (for progress bars) and total if known.
     fn progress(&self) -> (u64, Option<u64>);
+
+    /// True for live sources (see the trait documentation).
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    /// Losses counted outside this process, by name, as totals since the
+    /// source was opened: libpcap's `ps_drop` and `ps_ifdrop`, the eBPF
+    /// programs' failed ring-buffer reservations. Empty for files.
+    fn drops(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 impl<S: CaptureSource + ?Sized> CaptureSource for Box<S> {
@@ -91,6 +112,14 @@ impl<S: CaptureSource + ?Sized> CaptureSource for Box<S> {
 
     fn progress(&self) -> (u64, Option<u64>) {
         (**self).progress()
+    }
+
+    fn is_live(&self) -> bool {
+        (**self).is_live()
+    }
+
+    fn drops(&self) -> Vec<(&'static str, u64)> {
+        (**self).drops()
     }
 }
 
