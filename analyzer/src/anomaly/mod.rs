@@ -300,8 +300,11 @@ struct CallerWindow {
 /// on beside it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Walk {
-    /// The id that would continue the walk.
-    next: u64,
+    /// Hashes of the two ids that would continue the walk (the next one,
+    /// or one skipped): hashes like `CallerWindow::ids`, so the detector
+    /// state in the database holds no object id.
+    #[serde(default)]
+    continues: [u64; 2],
     /// Requests in the walk, and how many were answered 401/403/404.
     len: u64,
     denied: u64,
@@ -320,10 +323,11 @@ struct Walks([Walk; WALKS]);
 
 impl Walks {
     fn step(&mut self, id: u64, denied: bool) {
+        let h = id_hash(id);
         let slot = match self
             .0
             .iter()
-            .position(|w| w.len > 0 && (id == w.next || id == w.next.wrapping_add(1)))
+            .position(|w| w.len > 0 && w.continues.contains(&h))
         {
             Some(i) => i,
             None => {
@@ -344,7 +348,7 @@ impl Walks {
         let w = &mut self.0[slot];
         w.len += 1;
         w.denied += u64::from(denied);
-        w.next = id.wrapping_add(1);
+        w.continues = [id_hash(id.wrapping_add(1)), id_hash(id.wrapping_add(2))];
     }
 
     /// The longest walk.
@@ -998,6 +1002,11 @@ fn new_scheme_anomaly(
         format!("auth scheme `{label}` appeared where only `{seen}` was seen"),
         requests,
     )
+}
+
+/// The hash of an integer object id, as walks keep it.
+fn id_hash(id: u64) -> u64 {
+    quick_hash(&id.to_le_bytes())
 }
 
 /// A fast 64-bit hash for in-memory sets of callers and ids (FxHash:
