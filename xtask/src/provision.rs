@@ -18,6 +18,10 @@ pub(crate) enum Tool {
     Tcpdump,
     /// The headless browser the analyzer's HTML report test drives.
     Chromium,
+    /// The HTTP server of `cargo xtask load-test`.
+    Nginx,
+    /// The load generator of `cargo xtask load-test`.
+    Wrk,
 }
 
 impl Tool {
@@ -26,6 +30,8 @@ impl Tool {
             Self::Tshark => "tshark",
             Self::Tcpdump => "tcpdump",
             Self::Chromium => "chromium",
+            Self::Nginx => "nginx",
+            Self::Wrk => "wrk",
         }
     }
 
@@ -34,6 +40,8 @@ impl Tool {
             Self::Tshark => "tshark",
             Self::Tcpdump => "tcpdump",
             Self::Chromium => "chromium",
+            Self::Nginx => "nginx-light",
+            Self::Wrk => "wrk",
         }
     }
 }
