@@ -31,7 +31,7 @@ pub const MAX_NAMES: usize = 256;
 pub const OVERFLOW_NAME: &str = "…";
 
 /// What an observation is keyed by.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObservationKey {
     /// Host header (lower-cased, port kept), else the server address.
     pub service: String,
@@ -245,7 +245,14 @@ impl Stats {
 
     /// Adds one exchange; `params` are the (segment index, value) pairs of
     /// the path key's placeholders.
-    fn add(&mut self, r: &ExchangeRecord, params: &[(u8, &str)], names: &mut FieldNames) {
+    /// `scratch` is a buffer for composed counter names.
+    fn add(
+        &mut self,
+        r: &ExchangeRecord,
+        params: &[(u8, &str)],
+        names: &mut FieldNames,
+        scratch: &mut String,
+    ) {
         let ts = r.ts.as_nanos();
         if self.count == 0 {
             self.first_seen_ns = ts;
@@ -296,11 +303,15 @@ impl Stats {
                 shadowtap_proto::record::KeyLocation::Header => "header",
                 shadowtap_proto::record::KeyLocation::Query => "query",
             };
-            bump(&mut self.auth_variants, &format!("api_key:{loc}:{name}"));
+            bump_joined(
+                &mut self.auth_variants,
+                &["api_key:", loc, ":", name],
+                scratch,
+            );
         }
         if let Some(jwt) = &auth.jwt {
             let alg = jwt.alg.as_deref().unwrap_or("?");
-            bump(&mut self.auth_variants, &format!("jwt_alg:{alg}"));
+            bump_joined(&mut self.auth_variants, &["jwt_alg:", alg], scratch);
             if !jwt.has_exp {
                 bump(&mut self.auth_variants, "jwt_no_exp");
             }
@@ -342,6 +353,16 @@ fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
     } else {
         *map.entry(OVERFLOW_NAME.to_owned()).or_insert(0) += 1;
     }
+}
+
+/// [`bump`] of the name `parts` spell, composed in `scratch` (no
+/// allocation once the buffer has grown).
+fn bump_joined(map: &mut BTreeMap<String, u64>, parts: &[&str], scratch: &mut String) {
+    scratch.clear();
+    for p in parts {
+        scratch.push_str(p);
+    }
+    bump(map, scratch);
 }
 
 fn add_names(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
@@ -508,6 +529,11 @@ fn shape_bits(shape: &Shape) -> (u16, u16) {
 
 /// Appends `key` to a JSON-pointer path, escaping `~`, `/` and `*`.
 pub fn escape_key(key: &str, out: &mut String) {
+    // Nearly every key needs no escape: copy it whole.
+    if !key.bytes().any(|b| matches!(b, b'~' | b'/' | b'*')) {
+        out.push_str(key);
+        return;
+    }
     for c in key.chars() {
         match c {
             '~' => out.push_str("~0"),
@@ -540,10 +566,20 @@ pub fn split_field_path(path: &str) -> Vec<String> {
 pub fn path_key(path: &str) -> (String, Vec<(u8, &str)>) {
     let mut key = String::with_capacity(path.len());
     let mut params = Vec::new();
+    path_key_into(path, &mut key, &mut params);
+    (key, params)
+}
+
+/// [`path_key`] into buffers the caller reuses: `key` and `params` are
+/// cleared first.
+pub fn path_key_into<'p>(path: &'p str, key: &mut String, params: &mut Vec<(u8, &'p str)>) {
+    key.clear();
+    params.clear();
     let mut previous: Option<&str> = None;
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     if trimmed.is_empty() {
-        return ("/".to_owned(), params);
+        key.push('/');
+        return;
     }
     for (i, seg) in trimmed.split('/').enumerate() {
         key.push('/');
@@ -556,6 +592,7 @@ pub fn path_key(path: &str) -> (String, Vec<(u8, &str)>) {
                 key.push_str(kind.placeholder());
                 params.push((i as u8, seg));
             }
+            None if !seg.bytes().any(|b| b == b'{' || b == b'}') => key.push_str(seg),
             None => {
                 for c in seg.chars() {
                     match c {
@@ -568,7 +605,6 @@ pub fn path_key(path: &str) -> (String, Vec<(u8, &str)>) {
         }
         previous = Some(seg);
     }
-    (key, params)
 }
 
 /// Splits a path key into segments: a placeholder kind, or literal text
@@ -604,31 +640,37 @@ pub struct Observations {
     pub dropped_records: u64,
     /// Records added.
     pub records: u64,
+    /// The key of the record being added, reused so that a record of a
+    /// known key allocates nothing for it.
+    key: ObservationKey,
+    /// Buffer for composed counter names (see [`Stats::add`]).
+    scratch: String,
 }
 
 impl Observations {
     /// Adds one record; `detectors`, when given, watch it too (under the
     /// same key).
     pub fn add(&mut self, r: &ExchangeRecord, detectors: Option<&mut Detectors>) {
-        let (path, params) = path_key(&r.path);
-        let key = ObservationKey {
-            service: r.host.clone(),
-            method: r.method.clone(),
-            path,
-        };
+        let mut params = Vec::new();
+        let key = &mut self.key;
+        path_key_into(&r.path, &mut key.path, &mut params);
+        key.service.clear();
+        key.service.push_str(&r.host);
+        key.method.clear();
+        key.method.push_str(&r.method);
         if let Some(d) = detectors {
-            d.observe(r, &key, &params);
+            d.observe(r, key, &params);
         }
         let n = self.map.len();
-        let stats = match self.map.get_mut(&key) {
+        let stats = match self.map.get_mut(&*key) {
             Some(s) => s,
             None if n >= MAX_OBSERVATIONS => {
                 self.dropped_records += 1;
                 return;
             }
-            None => self.map.entry(key).or_default(),
+            None => self.map.entry(key.clone()).or_default(),
         };
-        stats.add(r, &params, &mut self.names);
+        stats.add(r, &params, &mut self.names, &mut self.scratch);
         self.records += 1;
     }
 

@@ -30,7 +30,44 @@ pub struct QuantileSketch {
     pub min: Option<u64>,
     pub max: Option<u64>,
     /// Bucket index → count. Bucket `i` holds values in `(γ^(i-1), γ^i]`.
-    pub buckets: BTreeMap<i32, u64>,
+    buckets: Buckets,
+}
+
+/// The non-empty buckets of a [`QuantileSketch`] as `(index, count)` pairs
+/// sorted by index, in one contiguous vector: an insert is a binary search
+/// that nearly always lands on an existing bucket, and a quantile is a
+/// linear scan. Sparse rather than dense so a sketch of a few far-apart
+/// values stays a few entries. Serialized as a JSON object of index →
+/// count, ascending (the form stored sketches have always had).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Buckets(Vec<(i32, u64)>);
+
+impl Buckets {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn add(&mut self, index: i32, count: u64) {
+        match self.0.binary_search_by_key(&index, |&(i, _)| i) {
+            Ok(at) => self.0[at].1 += count,
+            Err(at) => self.0.insert(at, (index, count)),
+        }
+    }
+}
+
+impl Serialize for Buckets {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(i, c)| (i, c)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Buckets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Through the map the field always was: sorted, and a repeated
+        // key resolved the way the map always resolved it.
+        let map = BTreeMap::<i32, u64>::deserialize(d)?;
+        Ok(Buckets(map.into_iter().collect()))
+    }
 }
 
 fn gamma_ln() -> f64 {
@@ -48,7 +85,7 @@ impl QuantileSketch {
             return;
         }
         let index = ((value as f64).ln() / gamma_ln()).ceil() as i32;
-        *self.buckets.entry(index).or_insert(0) += 1;
+        self.buckets.add(index, 1);
         self.fold_excess();
     }
 
@@ -63,23 +100,56 @@ impl QuantileSketch {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        for (&i, &c) in &other.buckets {
-            *self.buckets.entry(i).or_insert(0) += c;
+        if self.buckets.0.is_empty() {
+            self.buckets.0.clone_from(&other.buckets.0);
+        } else if !other.buckets.0.is_empty() {
+            // Both sorted: one linear merge.
+            let mine = std::mem::take(&mut self.buckets.0);
+            let mut merged = Vec::with_capacity(mine.len() + other.buckets.0.len());
+            let (mut a, mut b) = (mine.iter().peekable(), other.buckets.0.iter().peekable());
+            loop {
+                let next = match (a.peek(), b.peek()) {
+                    (Some(&&(ia, ca)), Some(&&(ib, cb))) => {
+                        if ia < ib {
+                            a.next();
+                            (ia, ca)
+                        } else if ib < ia {
+                            b.next();
+                            (ib, cb)
+                        } else {
+                            a.next();
+                            b.next();
+                            (ia, ca + cb)
+                        }
+                    }
+                    (Some(&&x), None) => {
+                        a.next();
+                        x
+                    }
+                    (None, Some(&&x)) => {
+                        b.next();
+                        x
+                    }
+                    (None, None) => break,
+                };
+                merged.push(next);
+            }
+            self.buckets.0 = merged;
         }
         self.fold_excess();
     }
 
+    /// Folds the lowest buckets into the next one up until at most
+    /// [`MAX_QUANTILE_BUCKETS`] remain.
     fn fold_excess(&mut self) {
-        while self.buckets.len() > MAX_QUANTILE_BUCKETS {
-            let Some((lowest, count)) = self.buckets.pop_first() else {
-                return;
-            };
-            if let Some(next) = self.buckets.values_mut().next() {
-                *next += count;
-            } else {
-                self.buckets.insert(lowest, count);
-                return;
-            }
+        let excess = self.buckets.len().saturating_sub(MAX_QUANTILE_BUCKETS);
+        if excess == 0 {
+            return;
+        }
+        let folded: u64 = self.buckets.0[..excess].iter().map(|&(_, c)| c).sum();
+        self.buckets.0.drain(..excess);
+        if let Some(first) = self.buckets.0.first_mut() {
+            first.1 += folded;
         }
     }
 
@@ -103,7 +173,7 @@ impl QuantileSketch {
         }
         let mut seen = self.zeros;
         let g = gamma_ln();
-        for (&i, &c) in &self.buckets {
+        for &(i, c) in &self.buckets.0 {
             seen += c;
             if seen > rank {
                 // The bucket's midpoint in relative terms: 2γ^i / (γ + 1).
@@ -241,6 +311,60 @@ mod tests {
         }
         assert!(s.buckets.len() <= MAX_QUANTILE_BUCKETS);
         assert_eq!(s.quantile(1.0), s.max);
+    }
+
+    /// The stored form from before the buckets were a vector, for
+    /// [`stored_form_is_unchanged`].
+    #[derive(Serialize, Deserialize)]
+    struct StoredForm {
+        count: u64,
+        zeros: u64,
+        min: Option<u64>,
+        max: Option<u64>,
+        buckets: BTreeMap<i32, u64>,
+    }
+
+    #[test]
+    fn stored_form_is_unchanged() {
+        let mut s = QuantileSketch::default();
+        for v in [0, 3, 3, 70, 1_000, 5, 900_000, 2] {
+            s.insert(v);
+        }
+        let json = serde_json::to_string(&s).unwrap();
+        let old: StoredForm = serde_json::from_str(&json).unwrap();
+        assert_eq!(old.count, 8);
+        assert_eq!(old.buckets.values().sum::<u64>(), 7);
+        assert_eq!(serde_json::to_string(&old).unwrap(), json);
+        let back: QuantileSketch = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        // A sketch written by the old map form loads as the same sketch.
+        let written =
+            r#"{"count":3,"zeros":0,"min":1,"max":9000,"buckets":{"0":1,"228":1,"456":1}}"#;
+        let loaded: QuantileSketch = serde_json::from_str(written).unwrap();
+        assert_eq!(serde_json::to_string(&loaded).unwrap(), written);
+        // Bucket 228 holds (93.7, 95.6]; the median reads as its midpoint.
+        assert_eq!(loaded.quantile(0.5), Some(95));
+    }
+
+    #[test]
+    fn folding_keeps_every_count() {
+        let mut a = QuantileSketch::default();
+        let mut b = QuantileSketch::default();
+        let mut v = 1u64;
+        let mut i = 0u64;
+        while v < u64::MAX / 2 {
+            if i % 2 == 0 {
+                a.insert(v);
+            } else {
+                b.insert(v);
+            }
+            v = v + v / 50 + 1;
+            i += 1;
+        }
+        a.merge(&b);
+        assert!(a.buckets.len() <= MAX_QUANTILE_BUCKETS);
+        assert_eq!(a.buckets.0.iter().map(|&(_, c)| c).sum::<u64>(), i);
+        assert!(a.buckets.0.windows(2).all(|w| w[0].0 < w[1].0));
     }
 
     #[test]

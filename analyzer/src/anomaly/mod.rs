@@ -406,6 +406,42 @@ struct Baseline {
     ids_per_caller: QuantileSketch,
     /// Windows learned from.
     windows: u64,
+    /// [`log_spread`] of `sizes`, which every 2xx response is checked
+    /// against: computed once per change of `sizes`, not per response.
+    #[serde(skip)]
+    spread: SpreadCache,
+}
+
+/// A [`log_spread`] result and the sketch count it was computed at. Derived
+/// data: never stored, and equal to any other (two baselines are equal by
+/// what they learned).
+#[derive(Clone, Copy, Debug, Default)]
+struct SpreadCache(Option<(u64, Option<(u64, f64)>)>);
+
+impl PartialEq for SpreadCache {
+    fn eq(&self, _: &SpreadCache) -> bool {
+        true
+    }
+}
+
+impl Baseline {
+    /// [`log_spread`] of the learned sizes, cached while they are unchanged
+    /// (the sketch only grows, and [`Baseline::learn_sizes`] resets it).
+    fn size_spread(&mut self) -> Option<(u64, f64)> {
+        match self.spread.0 {
+            Some((count, spread)) if count == self.sizes.count => spread,
+            _ => {
+                let spread = log_spread(&self.sizes);
+                self.spread.0 = Some((self.sizes.count, spread));
+                spread
+            }
+        }
+    }
+
+    fn learn_sizes(&mut self, sizes: &QuantileSketch) {
+        self.sizes.merge(sizes);
+        self.spread = SpreadCache::default();
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -535,10 +571,10 @@ impl Detectors {
         let index = r.ts.as_nanos() / (window_s * 1_000_000_000);
 
         // The service rollup first: its windows close on the same clock.
-        if !services.contains_key(&key.service) {
-            services.insert(key.service.clone(), EndpointState::default());
-        }
-        let service = services.get_mut(&key.service).expect("inserted above");
+        let service = match services.get_mut(&key.service) {
+            Some(s) => s,
+            None => services.entry(key.service.clone()).or_default(),
+        };
         service.touched = true;
         if let Some(w) = roll(service, index, late_records) {
             close_service_window(config, &key.service, service, w, anomalies);
@@ -576,10 +612,10 @@ impl Detectors {
             .is_some_and(|p| remember(quick_hash(p.as_bytes()) ^ scheme_hash.rotate_left(17)));
         let service_rates = &service.baseline.rates;
 
-        if !endpoints.contains_key(key) {
-            endpoints.insert(key.clone(), EndpointState::default());
-        }
-        let state = endpoints.get_mut(key).expect("inserted above");
+        let state = match endpoints.get_mut(key) {
+            Some(s) => s,
+            None => endpoints.entry(key.clone()).or_default(),
+        };
         state.touched = true;
         if let Some(w) = roll(state, index, late_records) {
             close_endpoint_window(config, key, state, w, Some(service_rates), anomalies);
@@ -816,7 +852,7 @@ fn per_record(
             .map(|m| m.body.decoded_bytes.unwrap_or(m.body.bytes))
         {
             if size > 0 && b.sizes.count >= cfg.min_size_baseline {
-                if let Some((median, sigma)) = log_spread(&b.sizes) {
+                if let Some((median, sigma)) = state.baseline.size_spread() {
                     let ratio = size as f64 / median as f64;
                     let z = ratio.ln() / sigma;
                     if ratio >= cfg.size_outlier_ratio && z >= cfg.size_outlier_sigmas {
@@ -855,18 +891,15 @@ fn per_record(
     let long_enough = b.windows >= cfg.min_auth_windows;
     let trusted = long_enough && b.requests >= cfg.min_auth_baseline;
     let trusted_jwt = long_enough && b.jwts >= cfg.min_auth_baseline;
-    let (requests, jwts, seen_schemes, seen_algs) =
-        (b.requests, b.jwts, b.schemes.join(", "), b.algs.join(", "));
+    let (requests, jwts) = (b.requests, b.jwts);
+    // Only an anomaly's explanation lists what was seen: joined on demand.
+    let seen_schemes = || b.schemes.join(", ");
     let (known_anonymous, known_no_exp) = (b.anonymous > 0, b.jwts_without_exp > 0);
     let label = scheme_label(r);
     let scheme_known = b.schemes.iter().any(|s| s == label);
     let strong = long_enough && b.requests >= 10 * cfg.min_auth_baseline;
-    let alg = r
-        .auth
-        .jwt
-        .as_ref()
-        .map(|j| j.alg.clone().unwrap_or_else(|| "?".into()));
-    let alg_known = alg.as_ref().is_some_and(|a| b.algs.contains(a));
+    let alg = r.auth.jwt.as_ref().map(|j| j.alg.as_deref().unwrap_or("?"));
+    let alg_known = alg.is_some_and(|a| b.algs.iter().any(|known| known == a));
     let mut raised: Vec<(AnomalyKind, AnomalySeverity, &str, String, u64)> = Vec::new();
     let mut onset_start = None;
     if !state.scheme_onsets.is_empty() {
@@ -880,7 +913,7 @@ fn per_record(
             if o.requests >= cfg.new_scheme_min_requests {
                 let o = state.scheme_onsets.swap_remove(i);
                 onset_start = Some(o.first);
-                raised.push(new_scheme_anomaly(label, &seen_schemes, requests));
+                raised.push(new_scheme_anomaly(label, &seen_schemes(), requests));
             }
         }
     }
@@ -908,10 +941,10 @@ fn per_record(
         // A scheme the service uses elsewhere, on an endpoint with a
         // trusted but not strong baseline, alarms once it carries volume.
         if !credential.known && ((trusted && !credential.scheme_in_service) || strong) {
-            raised.push(new_scheme_anomaly(label, &seen_schemes, requests));
+            raised.push(new_scheme_anomaly(label, &seen_schemes(), requests));
         } else if !credential.known && trusted {
             if cfg.new_scheme_min_requests <= 1 {
-                raised.push(new_scheme_anomaly(label, &seen_schemes, requests));
+                raised.push(new_scheme_anomaly(label, &seen_schemes(), requests));
             } else if state.scheme_onsets.len() < MAX_SCHEME_ONSETS {
                 state.scheme_onsets.push(SchemeOnset {
                     label: label.to_owned(),
@@ -923,8 +956,8 @@ fn per_record(
     }
     if let (Some(jwt), Some(alg)) = (&r.auth.jwt, alg) {
         w.jwts += 1;
-        if !alg_known && !w.new_algs.contains(&alg) {
-            w.new_algs.push(alg.clone());
+        if !alg_known && !w.new_algs.iter().any(|a| a == alg) {
+            w.new_algs.push(alg.to_owned());
             if trusted_jwt {
                 let severity = if alg.eq_ignore_ascii_case("none") || alg.starts_with("HS") {
                     AnomalySeverity::High
@@ -936,7 +969,8 @@ fn per_record(
                     severity,
                     "tokens with the new alg",
                     format!(
-                        "JWT alg `{alg}` appeared where only `{seen_algs}` was seen: check token validation (alg confusion)"
+                        "JWT alg `{alg}` appeared where only `{}` was seen: check token validation (alg confusion)",
+                        b.algs.join(", ")
                     ),
                     jwts,
                 ));
@@ -1285,7 +1319,7 @@ fn close_endpoint_window(
         && state.baseline.sizes.count >= cfg.min_size_baseline
     {
         if let (Some((base_median, _)), Some(median)) =
-            (log_spread(&state.baseline.sizes), w.sizes.quantile(0.5))
+            (state.baseline.size_spread(), w.sizes.quantile(0.5))
         {
             let ratio = median.max(1) as f64 / base_median as f64;
             if ratio >= cfg.size_shift_ratio || ratio <= 1.0 / cfg.size_shift_ratio {
@@ -1378,7 +1412,7 @@ fn close_endpoint_window(
         b.rates.decay();
     }
     if !sizes_anomalous {
-        b.sizes.merge(&w.sizes);
+        b.learn_sizes(&w.sizes);
     }
     for n in normal_counts {
         b.ids_per_caller.insert(n);
