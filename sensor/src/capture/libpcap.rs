@@ -16,9 +16,10 @@
 //! lets a packet be returned from whichever handle had one without holding
 //! a borrow of the others; no allocation per packet.
 //!
-//! Timestamps are requested in nanoseconds; the kernel stamps each frame
-//! once, so every capture of the same interface (tcpdump's included) sees
-//! the same times. `any` is opened with the `LINUX_SLL2` link type (it
+//! Timestamps are requested in nanoseconds. Each packet socket stamps a
+//! frame as the kernel delivers it to that socket, so two captures of one
+//! interface (this one and tcpdump's, say) see times a few microseconds
+//! apart. `any` is opened with the `LINUX_SLL2` link type (it
 //! carries the interface index); if the running libpcap cannot do that the
 //! handle stays on `LINUX_SLL`, which the core decodes as well.
 

@@ -43,6 +43,14 @@ pub const ADVANCE_LAG: Duration = Duration::from_secs(1);
 /// packets keep coming (when idle, records are written at once).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Longest time spent reading what is left in the source after a stop
+/// signal or `--duration` (see [`STOP_DRAIN_IDLE_POLLS`]).
+pub const STOP_DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// After a stop, reading ends once the source was idle for this many poll
+/// intervals in a row (or after [`STOP_DRAIN_LIMIT`]).
+pub const STOP_DRAIN_IDLE_POLLS: u32 = 2;
+
 /// Default `--stats-interval`.
 pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -198,7 +206,31 @@ pub fn run_live(
             }
         }
     };
-    // Every exchange the engine holds comes out now: completed ones first
+    if matches!(stopped_by, StopReason::Signal | StopReason::Duration) {
+        // Packets that arrived before the stop may still sit in the kernel
+        // (a live source hands them over up to a poll interval late): read
+        // until the source is idle, so every exchange completed before the
+        // stop is written.
+        let until = Instant::now() + STOP_DRAIN_LIMIT;
+        let mut idle_polls = 0;
+        while idle_polls < STOP_DRAIN_IDLE_POLLS && Instant::now() < until && !out.full() {
+            match source.next_packet() {
+                Ok(Some(p)) => {
+                    engine.on_packet(p.ts, p.link_type, p.data, &mut records);
+                    idle_polls = 0;
+                }
+                Ok(None) => idle_polls += 1,
+                Err(error) => {
+                    capture_error = Some(error);
+                    break;
+                }
+            }
+            if !records.is_empty() {
+                out.write(&mut records)?;
+            }
+        }
+    }
+    // Every exchange the engine holds comes out now: completed ones
     // were written as they completed; pending requests come out unanswered.
     engine.finish(&mut records);
     out.write(&mut records)?;
