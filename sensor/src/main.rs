@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use shadowtap_sensor::runtime::live::LiveOptions;
+use shadowtap_sensor::runtime::live::{LiveOptions, DEFAULT_STATS_INTERVAL};
 use shadowtap_sensor::runtime::{self, Options, Outcome};
 
 /// Many small, short-lived allocations per HTTP message (header names and
@@ -43,41 +43,36 @@ struct Cli {
 
     /// Live: a tcpdump-style filter expression (pcap-filter(7)); the words
     /// are joined with spaces, as tcpdump does.
-    #[arg(value_name = "FILTER", requires = "interface", trailing_var_arg = true)]
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
     filter: Vec<String>,
 
-    /// Live: bytes kept of each frame (tcpdump's -s).
-    #[arg(
-        short = 's',
-        value_name = "SNAPLEN",
-        default_value_t = 262_144,
-        requires = "interface"
-    )]
-    snaplen: u32,
+    /// Live: bytes kept of each frame (tcpdump's -s; default 262144).
+    #[arg(short = 's', value_name = "SNAPLEN")]
+    snaplen: Option<u32>,
 
     /// Live: kernel capture buffer per interface in KiB (tcpdump's -B;
     /// default 8192).
-    #[arg(short = 'B', value_name = "KIB", requires = "interface")]
+    #[arg(short = 'B', value_name = "KIB")]
     buffer_kib: Option<u32>,
 
     /// Live: don't put the interfaces into promiscuous mode (tcpdump's -p).
-    #[arg(short = 'p', long = "no-promiscuous-mode", requires = "interface")]
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
     no_promiscuous: bool,
 
     /// Live: stop after SECS seconds (decimals allowed).
-    #[arg(long, value_name = "SECS", value_parser = parse_secs, requires = "interface")]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     duration: Option<Duration>,
 
     /// Live: stop once N exchange records have been written (exactly N are
     /// written, unless something else stops the capture first). Counts
     /// records, not packets: that is what this tool produces.
-    #[arg(long, value_name = "N", requires = "interface")]
+    #[arg(long, value_name = "N")]
     count: Option<u64>,
 
     /// Live: print a line of counters (with kernel drops) on standard error
-    /// every SECS seconds; 0 turns it off.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs_or_zero, requires = "interface")]
-    stats_interval: Duration,
+    /// every SECS seconds (default 10); 0 turns it off.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs_or_zero)]
+    stats_interval: Option<Duration>,
 
     /// Write exchange records to OUT as JSON Lines (`-` is standard output, the default).
     #[arg(short = 'w', value_name = "OUT", default_value = "-")]
@@ -114,8 +109,38 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     }
 }
 
+impl Cli {
+    /// The live-only options given without `-i` (clap's `requires` does not
+    /// hold here, so this is checked by hand).
+    fn live_only_options(&self) -> Vec<&'static str> {
+        [
+            (!self.filter.is_empty(), "FILTER"),
+            (self.snaplen.is_some(), "-s"),
+            (self.buffer_kib.is_some(), "-B"),
+            (self.no_promiscuous, "-p"),
+            (self.duration.is_some(), "--duration"),
+            (self.count.is_some(), "--count"),
+            (self.stats_interval.is_some(), "--stats-interval"),
+        ]
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect()
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.interface.is_empty() {
+        let given = cli.live_only_options();
+        if !given.is_empty() {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("{} only apply to live capture (-i)", given.join(", ")),
+                )
+                .exit();
+        }
+    }
     runtime::init_logging();
     let result = if cli.interface.is_empty() {
         let options = Options {
@@ -148,18 +173,21 @@ fn live_options(cli: &Cli) -> LiveOptions {
         quiet: cli.quiet,
         duration: cli.duration,
         count: cli.count,
-        stats_interval: Some(cli.stats_interval).filter(|d| !d.is_zero()),
+        stats_interval: Some(cli.stats_interval.unwrap_or(DEFAULT_STATS_INTERVAL))
+            .filter(|d| !d.is_zero()),
     }
 }
 
 #[cfg(feature = "libpcap")]
 fn live(cli: Cli) -> anyhow::Result<Outcome> {
-    use shadowtap_sensor::capture::libpcap::{LiveConfig, PcapSource, DEFAULT_BUFFER_KIB};
+    use shadowtap_sensor::capture::libpcap::{
+        LiveConfig, PcapSource, DEFAULT_BUFFER_KIB, DEFAULT_SNAPLEN,
+    };
 
     let options = live_options(&cli);
     let config = LiveConfig {
         filter: Some(cli.filter.join(" ")).filter(|f| !f.trim().is_empty()),
-        snaplen: cli.snaplen,
+        snaplen: cli.snaplen.unwrap_or(DEFAULT_SNAPLEN),
         buffer_kib: cli.buffer_kib.unwrap_or(DEFAULT_BUFFER_KIB),
         promiscuous: !cli.no_promiscuous,
         interfaces: cli.interface,
