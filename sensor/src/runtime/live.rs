@@ -302,3 +302,124 @@ fn wall_clock_minus(lag: Duration) -> Timestamp {
         .saturating_sub(lag);
     Timestamp(u64::try_from(now.as_nanos()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::capture::{CaptureError, CapturedPacket, FileSource};
+
+    /// A capture file replayed as a live source: after the file's packets it
+    /// idles (`Ok(None)` after a short wait) forever, or fails after
+    /// `fail_after` packets.
+    struct Replay {
+        file: FileSource,
+        packets: u64,
+        fail_after: Option<u64>,
+    }
+
+    impl CaptureSource for Replay {
+        fn next_packet(&mut self) -> Result<Option<CapturedPacket<'_>>, CaptureError> {
+            if self.fail_after == Some(self.packets) {
+                return Err(CaptureError::device(
+                    "replay0",
+                    std::io::Error::other("interface went away"),
+                ));
+            }
+            self.packets += 1;
+            match self.file.next_packet() {
+                Ok(None) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    Ok(None)
+                }
+                other => other,
+            }
+        }
+
+        fn progress(&self) -> (u64, Option<u64>) {
+            (0, None)
+        }
+
+        fn is_live(&self) -> bool {
+            true
+        }
+
+        fn drops(&self) -> Vec<(&'static str, u64)> {
+            vec![("replay_drop", 7)]
+        }
+    }
+
+    const HTTP2: &str =
+        "../tests/fixtures/pcapplusplus/ExamplesTest/pcap_examples/http-packets2.pcap";
+
+    fn replay(fail_after: Option<u64>) -> Box<dyn CaptureSource> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(HTTP2);
+        Box::new(Replay {
+            file: FileSource::open(&path).expect("fixture"),
+            packets: 0,
+            fail_after,
+        })
+    }
+
+    fn options(name: &str) -> LiveOptions {
+        let dir = std::env::temp_dir().join(format!("shadowtap-live-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        LiveOptions {
+            output: dir.join(name),
+            stats_json: None,
+            fingerprint_key_file: None,
+            quiet: true,
+            duration: None,
+            count: None,
+            stats_interval: None,
+        }
+    }
+
+    fn lines(path: &Path) -> usize {
+        std::fs::read_to_string(path)
+            .expect("output")
+            .lines()
+            .count()
+    }
+
+    #[test]
+    fn duration_stops_after_every_record_is_written() {
+        let mut o = options("duration.jsonl");
+        o.duration = Some(Duration::from_millis(300));
+        let started = Instant::now();
+        let outcome = run_live(replay(None), "replay", &o).expect("runs");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        let live = outcome.live.expect("live report");
+        assert_eq!(live.stopped_by, StopReason::Duration);
+        assert_eq!(live.records_written, 57);
+        assert_eq!(live.capture_drops.get("replay_drop"), Some(&7));
+        assert_eq!(lines(&o.output), 57);
+        assert_eq!(outcome.unreadable_inputs, 0);
+    }
+
+    #[test]
+    fn count_writes_exactly_n_records() {
+        let mut o = options("count.jsonl");
+        o.count = Some(5);
+        let outcome = run_live(replay(None), "replay", &o).expect("runs");
+        let live = outcome.live.expect("live report");
+        assert_eq!(live.stopped_by, StopReason::Count);
+        assert_eq!(live.records_written, 5);
+        assert_eq!(lines(&o.output), 5);
+    }
+
+    #[test]
+    fn a_capture_error_stops_and_keeps_what_came_before() {
+        let o = options("error.jsonl");
+        let outcome = run_live(replay(Some(100)), "replay", &o).expect("runs");
+        let live = outcome.live.expect("live report");
+        assert_eq!(live.stopped_by, StopReason::CaptureError);
+        assert_eq!(outcome.unreadable_inputs, 1);
+        assert!(outcome.input_errors[0].contains("replay0: live capture failed"));
+        assert_eq!(outcome.counters.packets, 100);
+        let written = lines(&o.output) as u64;
+        assert_eq!(written, live.records_written);
+        assert!(written > 0 && written < 57, "{written}");
+    }
+}
