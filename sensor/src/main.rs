@@ -51,7 +51,7 @@ struct Cli {
     snaplen: Option<u32>,
 
     /// Live: kernel capture buffer per interface in KiB (tcpdump's -B;
-    /// default 8192).
+    /// default 32768).
     #[arg(short = 'B', value_name = "KIB")]
     buffer_kib: Option<u32>,
 

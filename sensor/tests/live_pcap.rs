@@ -254,6 +254,51 @@ fn a_filter_expression_selects_the_traffic() {
 }
 
 #[test]
+fn several_interfaces_are_merged() {
+    const TEST: &str = "several_interfaces_are_merged";
+    if !privileged(TEST) {
+        return;
+    }
+    let pair = Pair::new();
+    let dir = TempDir::new("live-merge");
+    let on_veth = SocketAddr::new(pair.server_ip.into(), 8080);
+    let on_lo: SocketAddr = "127.0.0.1:8082".parse().expect("addr");
+    let _s1 = http::start_server(&pair.server, &dir.0, on_veth);
+    let _s2 = http::start_server(&pair.server, &dir.0, on_lo);
+    let out = dir.path("out.jsonl");
+    let sensor = start_sensor(
+        &pair.server,
+        "sensor",
+        &["-i", &pair.server_if, "-i", "lo", "-w", path_str(&out)],
+    );
+    let remote = pair.client.spawn(move || {
+        http::converse(
+            on_veth,
+            &[vec![Request::get("/small")], vec![Request::get("/chunked")]],
+        )
+    });
+    let local = pair.server.spawn(move || {
+        http::converse(
+            on_lo,
+            &[vec![Request::get("/missing"), Request::get("/small?x=1")]],
+        )
+    });
+    let mut seen = remote.join().expect("client");
+    seen.extend(local.join().expect("local client"));
+    settle();
+    let run = sensor.terminate(EXIT_TIMEOUT);
+    let stderr = assert_clean_exit(&run, "sensor");
+    assert!(
+        stderr.contains(&format!(
+            "capturing on {} (EN10MB), lo (EN10MB)",
+            pair.server_if
+        )),
+        "{stderr}"
+    );
+    http::assert_records_match(&read_records(&out), &seen);
+}
+
+#[test]
 fn count_stops_after_n_records() {
     const TEST: &str = "count_stops_after_n_records";
     if !privileged(TEST) {

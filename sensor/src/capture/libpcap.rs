@@ -40,9 +40,11 @@ use super::{CaptureError, CaptureSource, CapturedPacket, MAX_RECORD_BYTES};
 pub const DEFAULT_SNAPLEN: u32 = MAX_RECORD_BYTES;
 
 /// Default kernel buffer per interface, in KiB (`-B`). libpcap's own default
-/// is 2 MiB; a sensor behind a busy port needs more slack to ride out a burst
-/// while a large body is parsed.
-pub const DEFAULT_BUFFER_KIB: u32 = 8 * 1024;
+/// is 2 MiB; a sensor must ride out bursts while it is not scheduled. On the
+/// project's 2-core VM a 2 GB transfer over veth at 0.9-1.6 GB/s lost a few
+/// hundred frames with 8 MiB in most runs, none or a few hundred with 32 MiB,
+/// none with 64 MiB (`docs/live-capture.md`, "Measured").
+pub const DEFAULT_BUFFER_KIB: u32 = 32 * 1024;
 
 /// Largest `-B` accepted: libpcap takes the size in bytes as an `int`.
 pub const MAX_BUFFER_KIB: u32 = (i32::MAX as u32) / 1024;
