@@ -6,6 +6,7 @@
 //! cargo xtask fuzz     seed the fuzz corpora, run each cargo-fuzz target (nightly)
 //! cargo xtask sample   regenerate samples/demo-api.pcap from a real loopback capture
 //! cargo xtask scenario generated API traffic with injected anomalies (docs/scenarios.md)
+//! cargo xtask load-test the live sensor under wrk load against nginx in network namespaces
 //! ```
 //!
 //! Every subcommand runs from the repository root, whatever the caller's working directory.
@@ -17,6 +18,7 @@
 mod accuracy;
 mod bench;
 mod fuzz;
+mod loadtest;
 mod openapi_validator;
 mod postgres;
 mod provision;
@@ -52,6 +54,9 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Write a generated capture with injected anomalies and the expected list.
     Scenario(scenario::ScenarioArgs),
+    /// The live sensor under load: nginx alone vs nginx with the sensor
+    /// attached, in network namespaces (needs root).
+    LoadTest(loadtest::LoadTestArgs),
     /// Run a command with the test PostgreSQL server up, its URL in
     /// SHADOWTAP_TEST_POSTGRES_URL (e.g. `cargo xtask with-postgres -- cargo
     /// test -p shadowtap-analyzer --test store`).
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
         Command::Fuzz(args) => fuzz::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Sample(args) => sample::run(&args),
         Command::Scenario(args) => scenario::run(&args),
+        Command::LoadTest(args) => loadtest::run(&args),
         Command::WithPostgres { command } => postgres::run_with(&command),
     };
     match result {

@@ -24,6 +24,10 @@ pub(crate) enum Tool {
     Ip,
     /// The live capture tests run Python's `http.server`.
     Python3,
+    /// The HTTP server of `cargo xtask load-test`.
+    Nginx,
+    /// The load generator of `cargo xtask load-test`.
+    Wrk,
 }
 
 impl Tool {
@@ -36,6 +40,8 @@ impl Tool {
             Self::LibpcapDev => "libpcap-dev",
             Self::Ip => "ip",
             Self::Python3 => "python3",
+            Self::Nginx => "nginx",
+            Self::Wrk => "wrk",
         }
     }
 
@@ -47,6 +53,8 @@ impl Tool {
             Self::LibpcapDev => "libpcap-dev",
             Self::Ip => "iproute2",
             Self::Python3 => "python3",
+            Self::Nginx => "nginx-light",
+            Self::Wrk => "wrk",
         }
     }
 

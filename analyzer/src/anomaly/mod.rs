@@ -90,6 +90,11 @@ pub struct DetectorConfig {
     /// …over at least this many windows (rare but steady schemes must
     /// have had time to show up).
     pub min_auth_windows: u64,
+    /// A scheme the service uses elsewhere, new on an endpoint whose
+    /// baseline is trusted but not strong, from a caller the service does
+    /// not know with it, is an anomaly once it carries this many requests
+    /// within one window length of its first.
+    pub new_scheme_min_requests: u64,
     /// 401/403 answers one caller must collect in a window for a burst.
     pub caller_failure_burst: u64,
     /// Fewest distinct object ids one caller must touch in a window to be
@@ -119,6 +124,7 @@ impl Default for DetectorConfig {
             min_shift_responses: 12,
             min_auth_baseline: 30,
             min_auth_windows: 6,
+            new_scheme_min_requests: 5,
             caller_failure_burst: 20,
             bola_min_ids: 30,
             bola_factor: 5.0,
@@ -136,6 +142,9 @@ pub const MAX_IDS_PER_CALLER: usize = 1024;
 pub const MAX_SPAN_WINDOWS: u64 = 4;
 /// Most (credential, scheme) pairs remembered per service.
 pub const MAX_KNOWN_CREDENTIALS: usize = 100_000;
+/// Most new-scheme onsets an endpoint follows at once (see
+/// [`DetectorConfig::new_scheme_min_requests`]); further ones are not followed.
+pub const MAX_SCHEME_ONSETS: usize = 8;
 /// Baseline counts are halved when the total passes this, so old traffic
 /// weighs less than recent traffic.
 pub const BASELINE_HORIZON: f64 = 200_000.0;
@@ -291,8 +300,11 @@ struct CallerWindow {
 /// on beside it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Walk {
-    /// The id that would continue the walk.
-    next: u64,
+    /// Hashes of the two ids that would continue the walk (the next one,
+    /// or one skipped): hashes like `CallerWindow::ids`, so the detector
+    /// state in the database holds no object id.
+    #[serde(default)]
+    continues: [u64; 2],
     /// Requests in the walk, and how many were answered 401/403/404.
     len: u64,
     denied: u64,
@@ -311,10 +323,11 @@ struct Walks([Walk; WALKS]);
 
 impl Walks {
     fn step(&mut self, id: u64, denied: bool) {
+        let h = id_hash(id);
         let slot = match self
             .0
             .iter()
-            .position(|w| w.len > 0 && (id == w.next || id == w.next.wrapping_add(1)))
+            .position(|w| w.len > 0 && w.continues.contains(&h))
         {
             Some(i) => i,
             None => {
@@ -335,7 +348,7 @@ impl Walks {
         let w = &mut self.0[slot];
         w.len += 1;
         w.denied += u64::from(denied);
-        w.next = id.wrapping_add(1);
+        w.continues = [id_hash(id.wrapping_add(1)), id_hash(id.wrapping_add(2))];
     }
 
     /// The longest walk.
@@ -411,9 +424,22 @@ struct EndpointState {
     /// known client reaching one more endpoint with its usual scheme is not
     /// a new scheme there. At most [`MAX_KNOWN_CREDENTIALS`].
     known_credentials: rustc_hash::FxHashSet<u64>,
+    /// New schemes being followed for volume (at most [`MAX_SCHEME_ONSETS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    scheme_onsets: Vec<SchemeOnset>,
     /// Changed since it was loaded (only changed states are saved).
     #[serde(skip)]
     touched: bool,
+}
+
+/// A scheme seen for the first time on an endpoint, followed until it
+/// carries [`DetectorConfig::new_scheme_min_requests`] requests or one window
+/// length passes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SchemeOnset {
+    label: String,
+    first: Timestamp,
+    requests: u64,
 }
 
 /// An anomaly that the next anomalous window of its kind extends.
@@ -841,8 +867,24 @@ fn per_record(
         .as_ref()
         .map(|j| j.alg.clone().unwrap_or_else(|| "?".into()));
     let alg_known = alg.as_ref().is_some_and(|a| b.algs.contains(a));
-    let w = state.window.as_mut().expect("created above");
     let mut raised: Vec<(AnomalyKind, AnomalySeverity, &str, String, u64)> = Vec::new();
+    let mut onset_start = None;
+    if !state.scheme_onsets.is_empty() {
+        let horizon = cfg.window_s.saturating_mul(1_000_000_000);
+        state
+            .scheme_onsets
+            .retain(|o| r.ts.as_nanos().saturating_sub(o.first.as_nanos()) <= horizon);
+        if let Some(i) = state.scheme_onsets.iter().position(|o| o.label == label) {
+            let o = &mut state.scheme_onsets[i];
+            o.requests += 1;
+            if o.requests >= cfg.new_scheme_min_requests {
+                let o = state.scheme_onsets.swap_remove(i);
+                onset_start = Some(o.first);
+                raised.push(new_scheme_anomaly(label, &seen_schemes, requests));
+            }
+        }
+    }
+    let w = state.window.as_mut().expect("created above");
     if r.auth.scheme == AuthScheme::None {
         if ok && !w.saw_anonymous_2xx {
             w.saw_anonymous_2xx = true;
@@ -863,19 +905,20 @@ fn per_record(
         // A client the service already knows with this scheme, reaching one
         // more endpoint, is not a new scheme appearing. A scheme the
         // service uses elsewhere needs a strong baseline here.
+        // A scheme the service uses elsewhere, on an endpoint with a
+        // trusted but not strong baseline, alarms once it carries volume.
         if !credential.known && ((trusted && !credential.scheme_in_service) || strong) {
-            let severity = if label == "basic" || label == "api_key:query" {
-                AnomalySeverity::High
-            } else {
-                AnomalySeverity::Medium
-            };
-            raised.push((
-                AnomalyKind::NewAuthScheme,
-                severity,
-                "requests with the new scheme",
-                format!("auth scheme `{label}` appeared where only `{seen_schemes}` was seen"),
-                requests,
-            ));
+            raised.push(new_scheme_anomaly(label, &seen_schemes, requests));
+        } else if !credential.known && trusted {
+            if cfg.new_scheme_min_requests <= 1 {
+                raised.push(new_scheme_anomaly(label, &seen_schemes, requests));
+            } else if state.scheme_onsets.len() < MAX_SCHEME_ONSETS {
+                state.scheme_onsets.push(SchemeOnset {
+                    label: label.to_owned(),
+                    first: r.ts,
+                    requests: 1,
+                });
+            }
         }
     }
     if let (Some(jwt), Some(alg)) = (&r.auth.jwt, alg) {
@@ -915,6 +958,10 @@ fn per_record(
         }
     }
     for (kind, severity, measure, explanation, baseline_n) in raised {
+        let start = match kind {
+            AnomalyKind::NewAuthScheme => onset_start.unwrap_or(r.ts),
+            _ => r.ts,
+        };
         raise(
             anomalies,
             state,
@@ -924,7 +971,7 @@ fn per_record(
                 key,
                 caller: None,
                 window: index,
-                start: r.ts,
+                start,
                 end: r.ts,
                 baseline: 0.0,
                 observed: 1.0,
@@ -934,6 +981,32 @@ fn per_record(
             },
         );
     }
+}
+
+/// The `new_auth_scheme` anomaly for `label` on an endpoint that has seen
+/// `seen` over `requests` requests.
+fn new_scheme_anomaly(
+    label: &str,
+    seen: &str,
+    requests: u64,
+) -> (AnomalyKind, AnomalySeverity, &'static str, String, u64) {
+    let severity = if label == "basic" || label == "api_key:query" {
+        AnomalySeverity::High
+    } else {
+        AnomalySeverity::Medium
+    };
+    (
+        AnomalyKind::NewAuthScheme,
+        severity,
+        "requests with the new scheme",
+        format!("auth scheme `{label}` appeared where only `{seen}` was seen"),
+        requests,
+    )
+}
+
+/// The hash of an integer object id, as walks keep it.
+fn id_hash(id: u64) -> u64 {
+    quick_hash(&id.to_le_bytes())
 }
 
 /// A fast 64-bit hash for in-memory sets of callers and ids (FxHash:

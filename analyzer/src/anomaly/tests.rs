@@ -236,6 +236,67 @@ fn auth_pattern_changes_alarm_at_their_onset_once() {
     );
 }
 
+/// A scheme the service already uses elsewhere, new on a quiet endpoint
+/// (trusted but not strong baseline), alarms only once it carries volume:
+/// `new_scheme_min_requests` requests within one window length.
+#[test]
+fn a_known_scheme_new_on_a_quiet_endpoint_alarms_on_volume() {
+    let basic = r#"{"scheme":"basic"}"#;
+    let quiet = |f: &mut Feed| {
+        // Eight windows: 6 JWT requests a window on /v1/items/1, Basic on /admin.
+        for w in 0..8u64 {
+            for i in 0..6u64 {
+                let t = (1_000 + w) as f64 * 300.0 + i as f64 * 50.0;
+                let caller = format!("c{:030}", i % 3);
+                f.push(&rec(t, "/v1/items/1", 200, 900, JWT, Some(&caller)));
+                let admin = format!("a{:030}", i % 2);
+                f.push(&rec(t + 1.0, "/admin/users", 200, 500, basic, Some(&admin)));
+            }
+        }
+    };
+    let t0 = 1_008.0 * 300.0;
+    let newcomer = Some("n0000000000000000000000000000000");
+
+    // Four requests in a window length, then a fifth after it: quiet.
+    let mut f = Feed::new();
+    quiet(&mut f);
+    for i in 0..4 {
+        f.push(&rec(
+            t0 + i as f64 * 10.0,
+            "/v1/items/1",
+            200,
+            900,
+            basic,
+            newcomer,
+        ));
+    }
+    f.push(&rec(t0 + 400.0, "/v1/items/1", 200, 900, basic, newcomer));
+    assert!(f.kinds().is_empty());
+
+    // Five within a window length (across a window boundary): one anomaly,
+    // starting at the first.
+    let mut f = Feed::new();
+    quiet(&mut f);
+    for i in 0..7 {
+        f.push(&rec(
+            t0 + 250.0 + i as f64 * 20.0,
+            "/v1/items/1",
+            200,
+            900,
+            basic,
+            newcomer,
+        ));
+    }
+    let found = f.d.finish();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].kind, AnomalyKind::NewAuthScheme);
+    assert_eq!(found[0].severity, AnomalySeverity::High);
+    assert_eq!(
+        found[0].start,
+        Timestamp(((t0 + 250.0) as u64) * 1_000_000_000)
+    );
+}
+
 #[test]
 fn one_caller_refused_again_and_again_is_a_burst() {
     let mut f = Feed::new();
@@ -442,5 +503,6 @@ fn a_walk_survives_interleaved_traffic() {
         w.step(id, denied);
     }
     let l = w.longest();
-    assert_eq!((l.len, l.denied, l.next), (4, 3, 105));
+    assert_eq!((l.len, l.denied), (4, 3));
+    assert_eq!(l.continues, [id_hash(105), id_hash(106)]);
 }
