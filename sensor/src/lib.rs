@@ -4,10 +4,13 @@
 //! ([`shadowtap_proto`]) with them.
 //!
 //! ```text
-//!  capture::FileSource ─┐                               ┌─► JSON Lines (-w)
-//!  (libpcap, eBPF: next)├─► CaptureSource ─► Engine ────┤
-//!                       ┘                               └─► summary, --stats-json
+//!  capture::FileSource ───────┐                               ┌─► JSON Lines (-w)
+//!  capture::libpcap (feature) ├─► CaptureSource ─► Engine ────┤
+//!  (eBPF: next)               ┘                               └─► summary, --stats-json
 //! ```
+//!
+//! [`runtime::run`] reads files to their end; [`runtime::live::run_live`]
+//! drives any live source until a signal, `--duration` or `--count`.
 
 pub mod capture;
 pub mod runtime;

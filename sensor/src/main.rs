@@ -2,31 +2,77 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use shadowtap_sensor::runtime::{self, Options};
+use shadowtap_sensor::runtime::live::{LiveOptions, DEFAULT_STATS_INTERVAL};
+use shadowtap_sensor::runtime::{self, Options, Outcome};
 
 /// Many small, short-lived allocations per HTTP message (header names and
 /// values): mimalloc serves them far faster than the system allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Reads packet captures and writes one JSON exchange record per HTTP
-/// request/response pair (JSON Lines). Header values, cookies, tokens, query
-/// values and body values never appear in the output.
+/// Reads packet captures, or captures live, and writes one JSON exchange
+/// record per HTTP request/response pair (JSON Lines). Header values,
+/// cookies, tokens, query values and body values never appear in the output.
 ///
-/// Exit status: 0 when every capture was read to its end; 1 on a usage
-/// error or when an input or the output could not be opened, read or
-/// written; 3 when a capture was not a capture, or truncated or corrupt
-/// (every packet before the damage was still processed and written).
+/// Live capture (`-i`) needs a build with the `libpcap` feature and the
+/// CAP_NET_RAW capability; it runs until SIGINT/SIGTERM, `--duration` or
+/// `--count`, then flushes every exchange and prints a summary.
+///
+/// Exit status: 0 when every capture was read to its end (or a live capture
+/// stopped as asked); 1 on a usage error or when an input, an interface or
+/// the output could not be opened, read or written; 3 when a capture was
+/// not a capture, or truncated or corrupt (every packet before the damage
+/// was still processed and written).
 #[derive(Debug, Parser)]
 #[command(name = "shadowtap-sensor", version, about, long_about)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["read", "interface"])))]
 struct Cli {
     /// Read packets from capture FILE (pcap or pcapng; `-` is standard
     /// input). Repeat, or list several, to read files in order.
-    #[arg(short = 'r', value_name = "FILE", required = true, num_args = 1.., action = clap::ArgAction::Append)]
+    #[arg(short = 'r', value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
     read: Vec<PathBuf>,
+
+    /// Capture live on IFACE (`any`: every interface, as Linux SLL2).
+    /// Repeat to capture on several at once. Needs the `libpcap` feature.
+    #[arg(short = 'i', value_name = "IFACE", action = clap::ArgAction::Append, conflicts_with = "read")]
+    interface: Vec<String>,
+
+    /// Live: a tcpdump-style filter expression (pcap-filter(7)); the words
+    /// are joined with spaces, as tcpdump does.
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    filter: Vec<String>,
+
+    /// Live: bytes kept of each frame (tcpdump's -s; default 262144).
+    #[arg(short = 's', value_name = "SNAPLEN")]
+    snaplen: Option<u32>,
+
+    /// Live: kernel capture buffer per interface in KiB (tcpdump's -B;
+    /// default 32768).
+    #[arg(short = 'B', value_name = "KIB")]
+    buffer_kib: Option<u32>,
+
+    /// Live: don't put the interfaces into promiscuous mode (tcpdump's -p).
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    no_promiscuous: bool,
+
+    /// Live: stop after SECS seconds (decimals allowed).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    duration: Option<Duration>,
+
+    /// Live: stop once N exchange records have been written (exactly N are
+    /// written, unless something else stops the capture first). Counts
+    /// records, not packets: that is what this tool produces.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+
+    /// Live: print a line of counters (with kernel drops) on standard error
+    /// every SECS seconds (default 10); 0 turns it off.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs_or_zero)]
+    stats_interval: Option<Duration>,
 
     /// Write exchange records to OUT as JSON Lines (`-` is standard output, the default).
     #[arg(short = 'w', value_name = "OUT", default_value = "-")]
@@ -43,22 +89,72 @@ struct Cli {
     #[arg(long, value_name = "PATH", env = "SHADOWTAP_FINGERPRINT_KEY_FILE")]
     fingerprint_key_file: Option<PathBuf>,
 
-    /// No progress bar and no summary on standard error.
+    /// No progress bar, no counter lines and no summary on standard error.
     #[arg(short = 'q', long)]
     quiet: bool,
 }
 
+fn parse_secs_or_zero(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("`{s}` is not a usable number of seconds"))
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    match parse_secs_or_zero(s)? {
+        d if d.is_zero() => Err("must be more than 0 seconds".to_owned()),
+        d => Ok(d),
+    }
+}
+
+impl Cli {
+    /// The live-only options given without `-i` (clap's `requires` does not
+    /// hold here, so this is checked by hand).
+    fn live_only_options(&self) -> Vec<&'static str> {
+        [
+            (!self.filter.is_empty(), "FILTER"),
+            (self.snaplen.is_some(), "-s"),
+            (self.buffer_kib.is_some(), "-B"),
+            (self.no_promiscuous, "-p"),
+            (self.duration.is_some(), "--duration"),
+            (self.count.is_some(), "--count"),
+            (self.stats_interval.is_some(), "--stats-interval"),
+        ]
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect()
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.interface.is_empty() {
+        let given = cli.live_only_options();
+        if !given.is_empty() {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("{} only apply to live capture (-i)", given.join(", ")),
+                )
+                .exit();
+        }
+    }
     runtime::init_logging();
-    let options = Options {
-        inputs: cli.read,
-        output: cli.write,
-        stats_json: cli.stats_json,
-        fingerprint_key_file: cli.fingerprint_key_file,
-        quiet: cli.quiet,
+    let result = if cli.interface.is_empty() {
+        let options = Options {
+            inputs: cli.read,
+            output: cli.write,
+            stats_json: cli.stats_json,
+            fingerprint_key_file: cli.fingerprint_key_file,
+            quiet: cli.quiet,
+        };
+        runtime::run(&options)
+    } else {
+        live(cli)
     };
-    match runtime::run(&options) {
+    match result {
         Ok(outcome) if outcome.unreadable_inputs > 0 => ExitCode::from(1),
         Ok(outcome) if outcome.damaged_inputs > 0 => ExitCode::from(3),
         Ok(_) => ExitCode::SUCCESS,
@@ -67,4 +163,46 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn live_options(cli: &Cli) -> LiveOptions {
+    LiveOptions {
+        output: cli.write.clone(),
+        stats_json: cli.stats_json.clone(),
+        fingerprint_key_file: cli.fingerprint_key_file.clone(),
+        quiet: cli.quiet,
+        duration: cli.duration,
+        count: cli.count,
+        stats_interval: Some(cli.stats_interval.unwrap_or(DEFAULT_STATS_INTERVAL))
+            .filter(|d| !d.is_zero()),
+    }
+}
+
+#[cfg(feature = "libpcap")]
+fn live(cli: Cli) -> anyhow::Result<Outcome> {
+    use shadowtap_sensor::capture::libpcap::{
+        LiveConfig, PcapSource, DEFAULT_BUFFER_KIB, DEFAULT_SNAPLEN,
+    };
+
+    let options = live_options(&cli);
+    let config = LiveConfig {
+        filter: Some(cli.filter.join(" ")).filter(|f| !f.trim().is_empty()),
+        snaplen: cli.snaplen.unwrap_or(DEFAULT_SNAPLEN),
+        buffer_kib: cli.buffer_kib.unwrap_or(DEFAULT_BUFFER_KIB),
+        promiscuous: !cli.no_promiscuous,
+        interfaces: cli.interface,
+    };
+    let source = PcapSource::open(&config)?;
+    let what = source.describe();
+    runtime::live::run_live(Box::new(source), &what, &options)
+}
+
+#[cfg(not(feature = "libpcap"))]
+fn live(cli: Cli) -> anyhow::Result<Outcome> {
+    let _ = live_options(&cli);
+    anyhow::bail!(
+        "live capture (-i) is not in this build: build with the libpcap feature, e.g. \
+         `cargo build --release -p shadowtap-sensor --features libpcap` (needs libpcap's \
+         headers: apt-get install libpcap-dev)"
+    )
 }

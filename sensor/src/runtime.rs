@@ -1,4 +1,7 @@
-//! The offline runtime: capture files → engine → JSON Lines.
+//! The runtimes: capture files → engine → JSON Lines ([`run`]), and live
+//! sources until a stop condition ([`live::run_live`]).
+
+pub mod live;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
@@ -39,6 +42,9 @@ pub struct Outcome {
     pub peak_rss_bytes: Option<u64>,
     /// False when no key was given and fingerprints use a per-run key.
     pub fingerprint_key_persistent: bool,
+    /// Live captures only: why it stopped, records written, kernel drops.
+    #[serde(flatten)]
+    pub live: Option<live::LiveReport>,
     #[serde(flatten)]
     pub counters: Counters,
 }
@@ -71,6 +77,7 @@ pub fn run(options: &Options) -> anyhow::Result<Outcome> {
         elapsed_s: started.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes(),
         fingerprint_key_persistent: persistent,
+        live: None,
         counters: engine.counters(),
     };
     if let Some(path) = &options.stats_json {

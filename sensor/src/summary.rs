@@ -1,8 +1,43 @@
 //! The end-of-run summary printed on standard error.
 
 use std::fmt::Write as _;
+use std::time::Duration;
+
+use shadowtap_proto::engine::Counters;
 
 use crate::runtime::Outcome;
+
+/// The periodic counter line of a live capture (one line, no newline):
+/// run time, packets, bytes, flows tracked now, exchanges completed and
+/// written, and the source's own loss counters.
+///
+/// ```text
+/// shadowtap-sensor: 10.0 s: 1532 packets, 2.1 MB, 3 flows, 85 exchanges, 85 written; capture drops: ps_drop=0 ps_ifdrop=0
+/// ```
+pub fn live_line(
+    elapsed: Duration,
+    c: &Counters,
+    flows: usize,
+    written: u64,
+    drops: &[(&'static str, u64)],
+) -> String {
+    let mut s = format!(
+        "shadowtap-sensor: {:.1} s: {} packets, {:.1} MB, {} flows, {} exchanges, {} written",
+        elapsed.as_secs_f64(),
+        c.packets,
+        c.bytes as f64 / 1e6,
+        flows,
+        c.http.exchanges,
+        written
+    );
+    if !drops.is_empty() {
+        s.push_str("; capture drops:");
+        for (name, v) in drops {
+            let _ = write!(s, " {name}={v}");
+        }
+    }
+    s
+}
 
 /// A few lines a person reads after a run: volume, flows, exchanges, loss,
 /// drops by reason and anomalies by kind.
@@ -73,6 +108,29 @@ pub fn render(o: &Outcome) -> String {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let _ = writeln!(s, "  anomalies: {}", list.join(" "));
+    }
+    if let Some(live) = &o.live {
+        let drops: Vec<String> = live
+            .capture_drops
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  live: stopped by {}, {} records written; capture drops: {}",
+            match live.stopped_by {
+                crate::runtime::live::StopReason::Signal => "signal",
+                crate::runtime::live::StopReason::Duration => "--duration",
+                crate::runtime::live::StopReason::Count => "--count",
+                crate::runtime::live::StopReason::CaptureError => "a capture error",
+            },
+            live.records_written,
+            if drops.is_empty() {
+                "none counted".to_owned()
+            } else {
+                drops.join(" ")
+            }
+        );
     }
     if let Some(rss) = o.peak_rss_bytes {
         let _ = writeln!(

@@ -170,3 +170,34 @@ fn no_secret_reaches_stdout_or_the_logs_even_at_trace_level() {
         assert!(!stderr.contains(s), "{s:?} in the logs");
     }
 }
+
+/// Without the `libpcap` feature, `-i` is one clear error saying how to get it.
+#[cfg(not(feature = "libpcap"))]
+#[test]
+fn live_capture_without_the_feature_says_how_to_build_it() {
+    let out = sensor(&["-i", "eth0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--features libpcap") && stderr.contains("libpcap-dev"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn live_options_need_an_interface_and_exclude_files() {
+    let file = fixture(HTTP2);
+    let file = file.to_str().expect("path");
+    for args in [
+        vec!["-r", file, "--count", "3"],
+        vec!["-r", file, "-s", "100"],
+        vec!["-r", file, "-i", "lo"],
+        vec![],
+    ] {
+        let out = sensor(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

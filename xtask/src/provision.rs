@@ -18,6 +18,12 @@ pub(crate) enum Tool {
     Tcpdump,
     /// The headless browser the analyzer's HTML report test drives.
     Chromium,
+    /// libpcap's headers and library: the sensor's `libpcap` feature links it.
+    LibpcapDev,
+    /// `ip` (iproute2): the live capture tests create network namespaces.
+    Ip,
+    /// The live capture tests run Python's `http.server`.
+    Python3,
     /// The HTTP server of `cargo xtask load-test`.
     Nginx,
     /// The load generator of `cargo xtask load-test`.
@@ -25,11 +31,15 @@ pub(crate) enum Tool {
 }
 
 impl Tool {
+    /// The program that shows the tool is there (for a library: its name).
     pub(crate) const fn binary(self) -> &'static str {
         match self {
             Self::Tshark => "tshark",
             Self::Tcpdump => "tcpdump",
             Self::Chromium => "chromium",
+            Self::LibpcapDev => "libpcap-dev",
+            Self::Ip => "ip",
+            Self::Python3 => "python3",
             Self::Nginx => "nginx",
             Self::Wrk => "wrk",
         }
@@ -40,8 +50,26 @@ impl Tool {
             Self::Tshark => "tshark",
             Self::Tcpdump => "tcpdump",
             Self::Chromium => "chromium",
+            Self::LibpcapDev => "libpcap-dev",
+            Self::Ip => "iproute2",
+            Self::Python3 => "python3",
             Self::Nginx => "nginx-light",
             Self::Wrk => "wrk",
+        }
+    }
+
+    /// Whether the tool is installed: a program on PATH, or for libpcap
+    /// the header its Rust binding compiles against.
+    pub(crate) fn is_present(self) -> bool {
+        match self {
+            Self::LibpcapDev => {
+                std::path::Path::new("/usr/include/pcap/pcap.h").exists()
+                    || Command::new("pkg-config")
+                        .args(["--exists", "libpcap"])
+                        .status()
+                        .is_ok_and(|s| s.success())
+            }
+            _ => which(self.binary()).is_some(),
         }
     }
 }
@@ -53,11 +81,7 @@ const WIRESHARK_DEBCONF: &str = "wireshark-common wireshark-common/install-setui
 /// Makes sure every tool in `tools` is on PATH, installing the missing ones with apt when root.
 /// Returns the tools that are still missing afterwards (with a message already printed).
 pub(crate) fn ensure_tools(tools: &[Tool], allow_install: bool) -> Vec<Tool> {
-    let missing: Vec<Tool> = tools
-        .iter()
-        .copied()
-        .filter(|t| which(t.binary()).is_none())
-        .collect();
+    let missing: Vec<Tool> = tools.iter().copied().filter(|t| !t.is_present()).collect();
     if missing.is_empty() {
         return missing;
     }
@@ -84,10 +108,7 @@ pub(crate) fn ensure_tools(tools: &[Tool], allow_install: bool) -> Vec<Tool> {
     if let Err(error) = apt_install(&missing) {
         eprintln!("    apt install of {names} failed: {error:#}");
     }
-    missing
-        .into_iter()
-        .filter(|t| which(t.binary()).is_none())
-        .collect()
+    missing.into_iter().filter(|t| !t.is_present()).collect()
 }
 
 fn apt_install(tools: &[Tool]) -> Result<()> {

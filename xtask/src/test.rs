@@ -73,22 +73,45 @@ pub(crate) const STEPS: &[Step] = &[
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            SENSOR_FEATURES,
             "--",
             "-D",
             "warnings",
         ]),
     },
-    // Later: privileged netns capture tests (root, `cargo xtask integration-test`).
+    // The offline path must build without libpcap: the sensor's CLI tests
+    // without the feature (they check that `-i` says how to get it).
+    Step {
+        name: "sensor without libpcap",
+        needs: &[],
+        action: Action::Cargo(&["test", "-p", "shadowtap-sensor", "--test", "cli"]),
+    },
+    // Every test, the privileged live capture tests included (they create
+    // network namespaces: root, which CI is; without root they skip, but
+    // fail under xtask).
     Step {
         name: "cargo test",
         needs: &[],
-        action: Action::Cargo(&["test", "--workspace"]),
+        action: Action::Cargo(&["test", "--workspace", "--features", SENSOR_FEATURES]),
     },
 ];
 
-/// System tools installed up front: tests that replay captures through tshark need it, and
-/// `cargo xtask sample` needs tcpdump. Tests skip themselves (with a reason) if one is absent.
-const PROVISIONED_TOOLS: &[Tool] = &[Tool::Tshark, Tool::Tcpdump, Tool::Chromium];
+/// Optional features built, linted and tested: live capture with libpcap.
+const SENSOR_FEATURES: &str = "shadowtap-sensor/libpcap";
+
+/// System tools installed up front: tests that replay captures through tshark need it,
+/// `cargo xtask sample` and the live capture tests need tcpdump, the sensor's `libpcap`
+/// feature needs libpcap-dev, the live capture tests `ip` and python3. Tests skip themselves
+/// (with a reason) if one is absent, except under xtask.
+const PROVISIONED_TOOLS: &[Tool] = &[
+    Tool::Tshark,
+    Tool::Tcpdump,
+    Tool::Chromium,
+    Tool::LibpcapDev,
+    Tool::Ip,
+    Tool::Python3,
+];
 
 pub(crate) fn run(args: &TestArgs) -> Result<ExitCode> {
     if args.list {
@@ -100,9 +123,15 @@ pub(crate) fn run(args: &TestArgs) -> Result<ExitCode> {
     let total = Instant::now();
     let allow_install = !args.no_install;
 
-    banner("provision: system tools (tshark, tcpdump)");
+    banner("provision: system tools (tshark, tcpdump, chromium, libpcap-dev, iproute2, python3)");
     let started = Instant::now();
     let missing = ensure_tools(PROVISIONED_TOOLS, allow_install);
+    if missing.contains(&Tool::LibpcapDev) {
+        anyhow::bail!(
+            "libpcap-dev is missing: the suite builds, lints and tests the sensor with its \
+             `libpcap` feature. Install it (sudo apt-get install libpcap-dev) or run as root"
+        );
+    }
     banner("provision: rust components (rustfmt, clippy)");
     ensure_rust_components(allow_install)?;
     eprintln!("--> provision done ({})", secs(started.elapsed()));

@@ -45,6 +45,17 @@ impl CaptureError {
         }
     }
 
+    /// A live capture device (interface) failed while reading; `name` is the
+    /// interface. The offset is 0.
+    pub fn device(name: &str, error: io::Error) -> Self {
+        CaptureError {
+            path: name.to_owned(),
+            offset: 0,
+            kind: ErrorKind::Device,
+            source: Some(error),
+        }
+    }
+
     /// Byte offset (from the start of the input) of the damaged header,
     /// record or block, or where an I/O error happened.
     pub fn offset(&self) -> u64 {
@@ -70,6 +81,10 @@ impl fmt::Display for CaptureError {
             ErrorKind::Io => match &self.source {
                 Some(e) => write!(f, "{path}: I/O error at byte offset {offset}: {e}"),
                 None => write!(f, "{path}: I/O error at byte offset {offset}"),
+            },
+            ErrorKind::Device => match &self.source {
+                Some(e) => write!(f, "{path}: live capture failed: {e}"),
+                None => write!(f, "{path}: live capture failed"),
             },
             ErrorKind::NotACapture { magic } => write!(
                 f,
@@ -130,6 +145,9 @@ impl fmt::Display for CaptureError {
 pub enum ErrorKind {
     /// Reading the input failed; [`std::error::Error::source`] has the cause.
     Io,
+    /// A live capture device failed while reading (the interface went away,
+    /// the socket failed); [`std::error::Error::source`] has the cause.
+    Device,
     /// The first four bytes are neither a pcap nor a pcapng magic number.
     NotACapture { magic: u32 },
     /// A pcap file header or pcapng section header with a version we can't read.

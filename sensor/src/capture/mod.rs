@@ -4,7 +4,9 @@
 //! injection wrappers) implements [`CaptureSource`] and yields
 //! [`CapturedPacket`]s borrowed from its own buffer. This module has the
 //! offline one, [`FileSource`], a pure-Rust reader for classic pcap and
-//! pcapng that works on files and on non-seekable input such as stdin.
+//! pcapng that works on files and on non-seekable input such as stdin;
+//! `libpcap::PcapSource` (cargo feature `libpcap`) captures live, and
+//! [`caps`] checks the Linux capabilities live sources need.
 //!
 //! ```text
 //!  File / stdin ──read 1 MiB──► Input buffer ──┬─ pcap::PcapReader ──┐
@@ -17,8 +19,11 @@
 //! yields every packet before the damage, then one [`CaptureError`] that names
 //! the input and the byte offset of the damaged record, then `Ok(None)`.
 
+pub mod caps;
 mod error;
 mod input;
+#[cfg(feature = "libpcap")]
+pub mod libpcap;
 mod pcap;
 mod pcapng;
 #[cfg(test)]

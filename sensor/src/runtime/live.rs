@@ -1,0 +1,425 @@
+//! The live runtime: a live [`CaptureSource`] → engine → JSON Lines, until
+//! a stop condition.
+//!
+//! ```text
+//!  loop ─┬─ next_packet ─ Some(p) ─► engine.on_packet(p.ts, ...)      (engine time = arrival time)
+//!        │              └ None ───► engine.advance(wall clock − lag)   (idle flows expire)
+//!        ├─ records ─► writer (flushed when idle and at least every FLUSH_INTERVAL)
+//!        ├─ every --stats-interval: one counter line on stderr
+//!        └─ stop: SIGINT/SIGTERM, --duration, --count, a capture error
+//!  engine.finish ─► last records ─► summary
+//! ```
+//!
+//! Any backend works: the loop only sees `Box<dyn CaptureSource>` whose
+//! [`CaptureSource::is_live`] contract is that `next_packet` returns
+//! `Ok(None)` after a short poll interval without packets.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use shadowtap_proto::engine::{Engine, EngineConfig};
+use shadowtap_proto::time::Timestamp;
+use shadowtap_proto::ExchangeRecord;
+
+use super::{load_key, peak_rss_bytes, Outcome, RecordWriter};
+use crate::capture::CaptureSource;
+use crate::summary;
+
+/// How far behind the wall clock the engine is advanced when idle. A live
+/// source hands a packet over up to a poll interval after the kernel
+/// stamped it; advancing to "now" minus this lag never moves the engine's
+/// clock past a packet still on its way.
+pub const ADVANCE_LAG: Duration = Duration::from_secs(1);
+
+/// Longest time a completed record waits in the output buffer while
+/// packets keep coming (when idle, records are written at once).
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Longest time spent reading what is left in the source after a stop
+/// signal or `--duration` (see [`STOP_DRAIN_IDLE_POLLS`]).
+pub const STOP_DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// After a stop, reading ends once the source was idle for this many poll
+/// intervals in a row (or after [`STOP_DRAIN_LIMIT`]).
+pub const STOP_DRAIN_IDLE_POLLS: u32 = 2;
+
+/// Default `--stats-interval`.
+pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Exit status after a second SIGINT/SIGTERM (the first stops cleanly).
+pub const FORCED_EXIT_STATUS: i32 = 130;
+
+/// What the command line asked of a live capture.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    pub output: PathBuf,
+    pub stats_json: Option<PathBuf>,
+    pub fingerprint_key_file: Option<PathBuf>,
+    /// No periodic counter lines, no start line and no summary.
+    pub quiet: bool,
+    /// Stop after this much wall-clock time.
+    pub duration: Option<Duration>,
+    /// Stop once this many exchange records have been written; exactly this
+    /// many are written unless another stop condition comes first.
+    pub count: Option<u64>,
+    /// Period of the counter line on stderr; `None` for none.
+    pub stats_interval: Option<Duration>,
+}
+
+/// Why a live capture stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// `--duration` elapsed.
+    Duration,
+    /// `--count` records were written.
+    Count,
+    /// The source failed (the interface went away); see `input_errors`.
+    CaptureError,
+}
+
+/// The live part of an [`Outcome`].
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveReport {
+    pub stopped_by: StopReason,
+    /// Exchange records written to the output (`--count` caps it).
+    pub records_written: u64,
+    /// The source's losses outside this process (libpcap: `ps_drop`,
+    /// `ps_ifdrop`), totals since it was opened.
+    pub capture_drops: BTreeMap<&'static str, u64>,
+}
+
+/// Set by SIGINT and SIGTERM; a second one of either exits at once with
+/// [`FORCED_EXIT_STATUS`].
+#[derive(Clone, Debug)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// Installs the handlers (signal-hook's flag handlers: async-signal-safe).
+    pub fn install() -> anyhow::Result<StopSignal> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let flag = Arc::new(AtomicBool::new(false));
+        for signal in [SIGINT, SIGTERM] {
+            // Order matters: the shutdown handler sees the flag as it was
+            // before this signal, so only a second signal exits.
+            signal_hook::flag::register_conditional_shutdown(
+                signal,
+                FORCED_EXIT_STATUS,
+                Arc::clone(&flag),
+            )
+            .context("installing a signal handler")?;
+            signal_hook::flag::register(signal, Arc::clone(&flag))
+                .context("installing a signal handler")?;
+        }
+        Ok(StopSignal(flag))
+    }
+
+    /// True once a stop signal arrived.
+    pub fn raised(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs a live capture until a stop condition; `what` names the source on
+/// the start line (e.g. `eth0 (EN10MB)`).
+pub fn run_live(
+    mut source: Box<dyn CaptureSource>,
+    what: &str,
+    options: &LiveOptions,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let stop = StopSignal::install()?;
+    let (key, persistent) = load_key(options.fingerprint_key_file.as_deref())?;
+    let mut engine = Engine::new(EngineConfig::new(key));
+    let mut writer = RecordWriter::open(&options.output)?;
+    let mut out = CountedOutput {
+        writer: &mut writer,
+        written: 0,
+        limit: options.count,
+    };
+    if !options.quiet {
+        eprintln!("shadowtap-sensor: capturing on {what}; SIGINT or SIGTERM stops and flushes");
+    }
+
+    let deadline = options.duration.map(|d| started + d);
+    let mut next_stats = options.stats_interval.map(|i| started + i);
+    let mut last_flush = started;
+    let mut records: Vec<ExchangeRecord> = Vec::new();
+    let mut capture_error = None;
+    let stopped_by = loop {
+        if stop.raised() {
+            break StopReason::Signal;
+        }
+        if out.full() {
+            break StopReason::Count;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            break StopReason::Duration;
+        }
+        let idle = match source.next_packet() {
+            Ok(Some(p)) => {
+                engine.on_packet(p.ts, p.link_type, p.data, &mut records);
+                false
+            }
+            Ok(None) => {
+                engine.advance(wall_clock_minus(ADVANCE_LAG), &mut records);
+                true
+            }
+            Err(error) => {
+                capture_error = Some(error);
+                break StopReason::CaptureError;
+            }
+        };
+        if !records.is_empty() {
+            out.write(&mut records)?;
+        }
+        if idle || now.duration_since(last_flush) >= FLUSH_INTERVAL {
+            out.writer.write_pending()?;
+            last_flush = now;
+        }
+        if let (Some(at), Some(interval)) = (next_stats, options.stats_interval) {
+            if now >= at {
+                next_stats = Some(at + interval);
+                if !options.quiet {
+                    eprintln!(
+                        "{}",
+                        summary::live_line(
+                            started.elapsed(),
+                            &engine.counters(),
+                            engine.flow_count(),
+                            out.written,
+                            &source.drops()
+                        )
+                    );
+                }
+            }
+        }
+    };
+    if matches!(stopped_by, StopReason::Signal | StopReason::Duration) {
+        // Packets that arrived before the stop may still sit in the kernel
+        // (a live source hands them over up to a poll interval late): read
+        // until the source is idle, so every exchange completed before the
+        // stop is written.
+        let until = Instant::now() + STOP_DRAIN_LIMIT;
+        let mut idle_polls = 0;
+        while idle_polls < STOP_DRAIN_IDLE_POLLS && Instant::now() < until && !out.full() {
+            match source.next_packet() {
+                Ok(Some(p)) => {
+                    engine.on_packet(p.ts, p.link_type, p.data, &mut records);
+                    idle_polls = 0;
+                }
+                Ok(None) => idle_polls += 1,
+                Err(error) => {
+                    capture_error = Some(error);
+                    break;
+                }
+            }
+            if !records.is_empty() {
+                out.write(&mut records)?;
+            }
+        }
+    }
+    // Every exchange the engine holds comes out now: completed ones
+    // were written as they completed; pending requests come out unanswered.
+    engine.finish(&mut records);
+    out.write(&mut records)?;
+    let records_written = out.written;
+    writer.finish()?;
+
+    let mut input_errors = Vec::new();
+    if let Some(error) = &capture_error {
+        eprintln!("shadowtap-sensor: {error}");
+        input_errors.push(error.to_string());
+    }
+    let outcome = Outcome {
+        unreadable_inputs: usize::from(capture_error.is_some()),
+        damaged_inputs: 0,
+        input_errors,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        peak_rss_bytes: peak_rss_bytes(),
+        fingerprint_key_persistent: persistent,
+        live: Some(LiveReport {
+            stopped_by,
+            records_written,
+            capture_drops: source.drops().into_iter().collect(),
+        }),
+        counters: engine.counters(),
+    };
+    if let Some(path) = &options.stats_json {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        serde_json::to_writer_pretty(BufWriter::new(file), &outcome)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if !options.quiet {
+        eprint!("{}", summary::render(&outcome));
+    }
+    Ok(outcome)
+}
+
+/// The writer with `--count`'s cap applied.
+struct CountedOutput<'a> {
+    writer: &'a mut RecordWriter,
+    written: u64,
+    limit: Option<u64>,
+}
+
+impl CountedOutput<'_> {
+    fn full(&self) -> bool {
+        self.limit.is_some_and(|l| self.written >= l)
+    }
+
+    /// Writes `records` (up to the cap; the rest are dropped) and drains it.
+    fn write(&mut self, records: &mut Vec<ExchangeRecord>) -> anyhow::Result<()> {
+        let room = self
+            .limit
+            .map_or(usize::MAX, |l| {
+                usize::try_from(l.saturating_sub(self.written)).unwrap_or(usize::MAX)
+            })
+            .min(records.len());
+        self.writer.write_all(&records[..room])?;
+        self.written += room as u64;
+        records.clear();
+        Ok(())
+    }
+}
+
+/// The wall clock, `lag` ago, as an engine timestamp.
+fn wall_clock_minus(lag: Duration) -> Timestamp {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(lag);
+    Timestamp(u64::try_from(now.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::capture::{CaptureError, CapturedPacket, FileSource};
+
+    /// A capture file replayed as a live source: after the file's packets it
+    /// idles (`Ok(None)` after a short wait) forever, or fails after
+    /// `fail_after` packets.
+    struct Replay {
+        file: FileSource,
+        packets: u64,
+        fail_after: Option<u64>,
+    }
+
+    impl CaptureSource for Replay {
+        fn next_packet(&mut self) -> Result<Option<CapturedPacket<'_>>, CaptureError> {
+            if self.fail_after == Some(self.packets) {
+                return Err(CaptureError::device(
+                    "replay0",
+                    std::io::Error::other("interface went away"),
+                ));
+            }
+            self.packets += 1;
+            match self.file.next_packet() {
+                Ok(None) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    Ok(None)
+                }
+                other => other,
+            }
+        }
+
+        fn progress(&self) -> (u64, Option<u64>) {
+            (0, None)
+        }
+
+        fn is_live(&self) -> bool {
+            true
+        }
+
+        fn drops(&self) -> Vec<(&'static str, u64)> {
+            vec![("replay_drop", 7)]
+        }
+    }
+
+    const HTTP2: &str =
+        "../tests/fixtures/pcapplusplus/ExamplesTest/pcap_examples/http-packets2.pcap";
+
+    fn replay(fail_after: Option<u64>) -> Box<dyn CaptureSource> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(HTTP2);
+        Box::new(Replay {
+            file: FileSource::open(&path).expect("fixture"),
+            packets: 0,
+            fail_after,
+        })
+    }
+
+    fn options(name: &str) -> LiveOptions {
+        let dir = std::env::temp_dir().join(format!("shadowtap-live-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        LiveOptions {
+            output: dir.join(name),
+            stats_json: None,
+            fingerprint_key_file: None,
+            quiet: true,
+            duration: None,
+            count: None,
+            stats_interval: None,
+        }
+    }
+
+    fn lines(path: &Path) -> usize {
+        std::fs::read_to_string(path)
+            .expect("output")
+            .lines()
+            .count()
+    }
+
+    #[test]
+    fn duration_stops_after_every_record_is_written() {
+        let mut o = options("duration.jsonl");
+        o.duration = Some(Duration::from_millis(300));
+        let started = Instant::now();
+        let outcome = run_live(replay(None), "replay", &o).expect("runs");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        let live = outcome.live.expect("live report");
+        assert_eq!(live.stopped_by, StopReason::Duration);
+        assert_eq!(live.records_written, 57);
+        assert_eq!(live.capture_drops.get("replay_drop"), Some(&7));
+        assert_eq!(lines(&o.output), 57);
+        assert_eq!(outcome.unreadable_inputs, 0);
+    }
+
+    #[test]
+    fn count_writes_exactly_n_records() {
+        let mut o = options("count.jsonl");
+        o.count = Some(5);
+        let outcome = run_live(replay(None), "replay", &o).expect("runs");
+        let live = outcome.live.expect("live report");
+        assert_eq!(live.stopped_by, StopReason::Count);
+        assert_eq!(live.records_written, 5);
+        assert_eq!(lines(&o.output), 5);
+    }
+
+    #[test]
+    fn a_capture_error_stops_and_keeps_what_came_before() {
+        let o = options("error.jsonl");
+        let outcome = run_live(replay(Some(100)), "replay", &o).expect("runs");
+        let live = outcome.live.expect("live report");
+        assert_eq!(live.stopped_by, StopReason::CaptureError);
+        assert_eq!(outcome.unreadable_inputs, 1);
+        assert!(outcome.input_errors[0].contains("replay0: live capture failed"));
+        assert_eq!(outcome.counters.packets, 100);
+        let written = lines(&o.output) as u64;
+        assert_eq!(written, live.records_written);
+        assert!(written > 0 && written < 57, "{written}");
+    }
+}

@@ -1,0 +1,493 @@
+//! Live capture with libpcap, end to end, in network namespaces (root).
+//!
+//! A real HTTP server (Python's `http.server`) runs in one namespace, a
+//! client in the other drives a known mix over a veth pair, and the sensor
+//! captures in the server's namespace. The records must say exactly what
+//! the client sent and received, and must equal what the file source makes
+//! of tcpdump's capture of the same traffic.
+//!
+//! Without root these tests print why and pass, except under `cargo xtask
+//! test` (`SHADOWTAP_UNDER_XTASK`), where they fail.
+
+#![cfg(feature = "libpcap")]
+
+mod netns;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use netns::http::{self, Request};
+use netns::{command_works, privileged, Daemon, Netns, Pair, TempDir, UNDER_XTASK_VAR};
+
+const SENSOR: &str = env!("CARGO_BIN_EXE_shadowtap-sensor");
+/// What the sensor prints on stderr once every interface is open.
+const READY: &str = "capturing on";
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn key_file(dir: &TempDir) -> PathBuf {
+    let path = dir.path("fingerprint.key");
+    std::fs::write(&path, b"shadowtap live test fingerprint key").expect("key");
+    path
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Starts the sensor inside `ns` with `args`; returns once it captures.
+fn start_sensor(ns: &Netns, name: &str, args: &[&str]) -> Daemon {
+    let mut cmd = ns.command(SENSOR);
+    cmd.args(args);
+    let mut sensor = Daemon::spawn(name, cmd);
+    sensor.wait_for_stderr(READY, Duration::from_secs(20));
+    sensor
+}
+
+fn tcpdump_available(test: &str) -> bool {
+    if command_works("tcpdump", &["--version"]) {
+        return true;
+    }
+    assert!(
+        std::env::var_os(UNDER_XTASK_VAR).is_none(),
+        "{test}: tcpdump is missing under xtask"
+    );
+    eprintln!("{test}: skipped: tcpdump is not installed");
+    false
+}
+
+/// tcpdump on `iface` inside `ns`, writing nanosecond timestamps to `out`.
+fn start_tcpdump(ns: &Netns, iface: &str, out: &Path) -> Daemon {
+    let mut cmd = ns.command("tcpdump");
+    cmd.args([
+        "-i",
+        iface,
+        "-w",
+        path_str(out),
+        "-U",
+        "--immediate-mode",
+        "--time-stamp-precision=nano",
+        "-s",
+        "262144",
+        "-B",
+        "16384",
+        "-Z",
+        "root",
+    ]);
+    let mut dump = Daemon::spawn("tcpdump", cmd);
+    dump.wait_for_stderr("listening on", Duration::from_secs(20));
+    dump
+}
+
+fn read_records(path: &Path) -> Vec<Value> {
+    http::parse_records(&std::fs::read(path).expect("records written"))
+}
+
+fn assert_clean_exit(out: &std::process::Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{what}: {}: {stderr}", out.status);
+    stderr
+}
+
+fn stats(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("stats written")).expect("stats json")
+}
+
+/// Lets the capturers' last packets arrive before they are stopped.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+#[test]
+fn records_match_the_client_and_the_file_source() {
+    const TEST: &str = "records_match_the_client_and_the_file_source";
+    if !privileged(TEST) || !tcpdump_available(TEST) {
+        return;
+    }
+    let pair = Pair::new();
+    let dir = TempDir::new("live-match");
+    let addr = SocketAddr::new(pair.server_ip.into(), 8080);
+    let _server = http::start_server(&pair.server, &dir.0, addr);
+    let key = key_file(&dir);
+    let (veth_out, any_out, pcap, file_out) = (
+        dir.path("veth.jsonl"),
+        dir.path("any.jsonl"),
+        dir.path("tcpdump.pcap"),
+        dir.path("file.jsonl"),
+    );
+    let veth_stats = dir.path("veth-stats.json");
+    let on_veth = start_sensor(
+        &pair.server,
+        "sensor -i veth",
+        &[
+            "-i",
+            &pair.server_if,
+            "-w",
+            path_str(&veth_out),
+            "--fingerprint-key-file",
+            path_str(&key),
+            "--stats-json",
+            path_str(&veth_stats),
+            "--stats-interval",
+            "1",
+        ],
+    );
+    let on_any = start_sensor(
+        &pair.server,
+        "sensor -i any",
+        &[
+            "-i",
+            "any",
+            "-w",
+            path_str(&any_out),
+            "--fingerprint-key-file",
+            path_str(&key),
+        ],
+    );
+    let dump = start_tcpdump(&pair.server, &pair.server_if, &pcap);
+
+    let seen = http::drive(&pair.client, addr, http::standard_mix());
+    assert_eq!(seen.len(), 13);
+    settle();
+    let veth_run = on_veth.terminate(EXIT_TIMEOUT);
+    let any_run = on_any.terminate(EXIT_TIMEOUT);
+    let dump_run = dump.terminate(EXIT_TIMEOUT);
+
+    let stderr = assert_clean_exit(&veth_run, "sensor -i veth");
+    assert!(
+        stderr.contains(&format!("capturing on {} (EN10MB)", pair.server_if)),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("capture drops: ps_drop=0 ps_ifdrop="),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("live: stopped by signal, 13 records written"),
+        "{stderr}"
+    );
+    let any_stderr = assert_clean_exit(&any_run, "sensor -i any");
+    assert!(
+        any_stderr.contains("capturing on any (LINUX_SLL2)"),
+        "{any_stderr}"
+    );
+    let dump_stderr = assert_clean_exit(&dump_run, "tcpdump");
+    assert!(
+        dump_stderr
+            .lines()
+            .any(|l| l == "0 packets dropped by kernel"),
+        "{dump_stderr}"
+    );
+
+    let s = stats(&veth_stats);
+    assert_eq!(s["stopped_by"], "signal");
+    assert_eq!(s["records_written"], 13);
+    assert_eq!(s["capture_drops"]["ps_drop"], 0, "{s}");
+
+    // What the client did, exactly, on both live sources.
+    http::assert_records_match(&read_records(&veth_out), &seen);
+    http::assert_records_match(&read_records(&any_out), &seen);
+
+    // The file source on tcpdump's capture of the same interface.
+    let file_run = Command::new(SENSOR)
+        .args(["-q", "-r", path_str(&pcap), "-w", path_str(&file_out)])
+        .args(["--fingerprint-key-file", path_str(&key)])
+        .output()
+        .expect("sensor -r");
+    assert_clean_exit(&file_run, "sensor -r");
+    let file_records = std::fs::read(&file_out).expect("file records");
+    assert_eq!(read_records(&file_out).len(), 13);
+    let veth_records = std::fs::read(&veth_out).expect("veth records");
+    let any_records = std::fs::read(&any_out).expect("any records");
+    http::assert_same_records(&veth_records, &file_records, "live (veth) vs file");
+    http::assert_same_records(&any_records, &file_records, "live (any) vs file");
+}
+
+#[test]
+fn a_filter_expression_selects_the_traffic() {
+    const TEST: &str = "a_filter_expression_selects_the_traffic";
+    if !privileged(TEST) {
+        return;
+    }
+    let pair = Pair::new();
+    let dir = TempDir::new("live-filter");
+    let kept = SocketAddr::new(pair.server_ip.into(), 8081);
+    let other = SocketAddr::new(pair.server_ip.into(), 8080);
+    let _s1 = http::start_server(&pair.server, &dir.0, other);
+    let _s2 = http::start_server(&pair.server, &dir.0, kept);
+    let out = dir.path("out.jsonl");
+    // Several words, joined as tcpdump joins them.
+    let sensor = start_sensor(
+        &pair.server,
+        "sensor",
+        &[
+            "-i",
+            &pair.server_if,
+            "-w",
+            path_str(&out),
+            "tcp",
+            "port",
+            "8081",
+        ],
+    );
+    let seen = pair
+        .client
+        .spawn(move || {
+            let mut all = http::converse(other, &[vec![Request::get("/small")]]);
+            let kept_seen = http::converse(
+                kept,
+                &[vec![Request::get("/small")], vec![Request::get("/chunked")]],
+            );
+            all.extend(http::converse(other, &[vec![Request::get("/missing")]]));
+            (kept_seen, all.len())
+        })
+        .join()
+        .expect("client");
+    let (kept_seen, others) = seen;
+    assert_eq!(others, 2);
+    settle();
+    assert_clean_exit(&sensor.terminate(EXIT_TIMEOUT), "sensor");
+    http::assert_records_match(&read_records(&out), &kept_seen);
+}
+
+#[test]
+fn several_interfaces_are_merged() {
+    const TEST: &str = "several_interfaces_are_merged";
+    if !privileged(TEST) {
+        return;
+    }
+    let pair = Pair::new();
+    let dir = TempDir::new("live-merge");
+    let on_veth = SocketAddr::new(pair.server_ip.into(), 8080);
+    let on_lo: SocketAddr = "127.0.0.1:8082".parse().expect("addr");
+    let _s1 = http::start_server(&pair.server, &dir.0, on_veth);
+    let _s2 = http::start_server(&pair.server, &dir.0, on_lo);
+    let out = dir.path("out.jsonl");
+    let sensor = start_sensor(
+        &pair.server,
+        "sensor",
+        &["-i", &pair.server_if, "-i", "lo", "-w", path_str(&out)],
+    );
+    let remote = pair.client.spawn(move || {
+        http::converse(
+            on_veth,
+            &[vec![Request::get("/small")], vec![Request::get("/chunked")]],
+        )
+    });
+    let local = pair.server.spawn(move || {
+        http::converse(
+            on_lo,
+            &[vec![Request::get("/missing"), Request::get("/small?x=1")]],
+        )
+    });
+    let mut seen = remote.join().expect("client");
+    seen.extend(local.join().expect("local client"));
+    settle();
+    let run = sensor.terminate(EXIT_TIMEOUT);
+    let stderr = assert_clean_exit(&run, "sensor");
+    assert!(
+        stderr.contains(&format!(
+            "capturing on {} (EN10MB), lo (EN10MB)",
+            pair.server_if
+        )),
+        "{stderr}"
+    );
+    http::assert_records_match(&read_records(&out), &seen);
+}
+
+#[test]
+fn count_stops_after_n_records() {
+    const TEST: &str = "count_stops_after_n_records";
+    if !privileged(TEST) {
+        return;
+    }
+    let pair = Pair::new();
+    let dir = TempDir::new("live-count");
+    let addr = SocketAddr::new(pair.server_ip.into(), 8080);
+    let _server = http::start_server(&pair.server, &dir.0, addr);
+    let out = dir.path("out.jsonl");
+    let sensor = start_sensor(
+        &pair.server,
+        "sensor",
+        &["-i", &pair.server_if, "-w", path_str(&out), "--count", "3"],
+    );
+    let batches: Vec<Vec<Request>> = (0..5)
+        .map(|i| vec![Request::get(&format!("/small?n={i}"))])
+        .collect();
+    let seen = pair
+        .client
+        .spawn(move || http::converse(addr, &batches))
+        .join()
+        .expect("client");
+    // The sensor stops by itself once the third record is written.
+    let run = sensor.wait(EXIT_TIMEOUT);
+    let stderr = assert_clean_exit(&run, "sensor --count 3");
+    assert!(
+        stderr.contains("stopped by --count, 3 records written"),
+        "{stderr}"
+    );
+    http::assert_records_match(&read_records(&out), &seen[..3]);
+}
+
+#[test]
+fn duration_stops_and_counter_lines_are_printed() {
+    const TEST: &str = "duration_stops_and_counter_lines_are_printed";
+    if !privileged(TEST) {
+        return;
+    }
+    let pair = Pair::new();
+    let started = Instant::now();
+    let sensor = start_sensor(
+        &pair.server,
+        "sensor",
+        &[
+            "-i",
+            &pair.server_if,
+            "-w",
+            "/dev/null",
+            "--duration",
+            "1.5",
+            "--stats-interval",
+            "0.4",
+        ],
+    );
+    let run = sensor.wait(EXIT_TIMEOUT);
+    let elapsed = started.elapsed();
+    let stderr = assert_clean_exit(&run, "sensor --duration 1.5");
+    assert!(
+        elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_secs(15),
+        "{elapsed:?}"
+    );
+    assert!(
+        stderr.contains("live: stopped by --duration, 0 records written"),
+        "{stderr}"
+    );
+    let counter_lines = stderr
+        .lines()
+        .filter(|l| l.contains(" packets, ") && l.contains("capture drops: ps_drop="))
+        .count();
+    assert!(counter_lines >= 2, "periodic counter lines: {stderr}");
+}
+
+#[test]
+fn sigterm_flushes_every_completed_exchange() {
+    const TEST: &str = "sigterm_flushes_every_completed_exchange";
+    if !privileged(TEST) {
+        return;
+    }
+    let pair = Pair::new();
+    let dir = TempDir::new("live-sigterm");
+    let addr = SocketAddr::new(pair.server_ip.into(), 8080);
+    let _server = http::start_server(&pair.server, &dir.0, addr);
+    let out = dir.path("out.jsonl");
+    let stats_path = dir.path("stats.json");
+    let sensor = start_sensor(
+        &pair.server,
+        "sensor",
+        &[
+            "-i",
+            &pair.server_if,
+            "-w",
+            path_str(&out),
+            "--stats-json",
+            path_str(&stats_path),
+        ],
+    );
+    // Completed exchanges on a connection that stays open, then a request
+    // whose response is still 30 s away when the signal comes.
+    let batches = vec![
+        vec![Request::get("/small")],
+        vec![Request::post_bytes("/upload", 200_000, false)],
+        vec![Request::get("/chunked")],
+    ];
+    let (seen, mut stream) = pair
+        .client
+        .spawn(move || http::converse_open(addr, &batches))
+        .join()
+        .expect("client");
+    http::send_only(&mut stream, &Request::get("/slow?secs=30"));
+    settle();
+    let run = sensor.terminate(EXIT_TIMEOUT);
+    drop(stream);
+    let stderr = assert_clean_exit(&run, "sensor");
+    assert!(
+        stderr.contains("live: stopped by signal, 4 records written"),
+        "{stderr}"
+    );
+    let records = read_records(&out);
+    http::assert_records_match(&records[..3], &seen);
+    let pending = &records[3];
+    assert_eq!(pending["path"], "/slow");
+    assert_eq!(pending["flags"]["unanswered"], true, "{pending}");
+    assert_eq!(stats(&stats_path)["stopped_by"], "signal");
+}
+
+#[test]
+fn a_bad_filter_expression_is_one_clear_error() {
+    const TEST: &str = "a_bad_filter_expression_is_one_clear_error";
+    if !privileged(TEST) {
+        return;
+    }
+    let pair = Pair::new();
+    let out = pair
+        .server
+        .command(SENSOR)
+        .args(["-i", &pair.server_if, "tcp", "prot", "80"])
+        .output()
+        .expect("sensor runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("shadowtap-sensor: bad filter expression `tcp prot 80`")
+            && stderr.contains("syntax error"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_interface_is_one_clear_error() {
+    let out = Command::new(SENSOR)
+        .args(["-i", "shadowtap-no0"])
+        .output()
+        .expect("sensor runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "shadowtap-sensor: no such interface: shadowtap-no0 (`ip link` lists them; `any` \
+         captures on all)"
+    );
+}
+
+#[test]
+fn a_missing_capability_is_named() {
+    // As root, drop CAP_NET_RAW for the child; otherwise we lack it already.
+    let mut cmd = if rustix::process::geteuid().is_root() {
+        if !command_works("setpriv", &["--version"]) {
+            assert!(
+                std::env::var_os(UNDER_XTASK_VAR).is_none(),
+                "setpriv (util-linux) is missing under xtask"
+            );
+            eprintln!("a_missing_capability_is_named: skipped: no setpriv");
+            return;
+        }
+        let mut c = Command::new("setpriv");
+        c.args(["--inh-caps=-net_raw", "--bounding-set=-net_raw", SENSOR]);
+        c
+    } else {
+        Command::new(SENSOR)
+    };
+    let out = cmd.args(["-i", "lo"]).output().expect("sensor runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("capturing on lo needs the CAP_NET_RAW capability"),
+        "{stderr}"
+    );
+}

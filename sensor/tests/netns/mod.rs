@@ -1,0 +1,364 @@
+//! Privileged test harness: two network namespaces joined by a veth pair,
+//! processes run inside them, and threads moved into them.
+//!
+//! ```text
+//!   netns <tag>-s                      netns <tag>-c
+//!   [server, sensor, tcpdump]          [client thread]
+//!   veth <tag>s  198.18.N.1/24 ◄──────► veth <tag>c  198.18.N.2/24
+//! ```
+//!
+//! Addresses come from 198.18.0.0/15 (RFC 2544, benchmark testing); the
+//! namespaces have no route anywhere else, so test traffic never leaves
+//! them. Everything is removed on drop, also when a test panics.
+//!
+//! Shared by the live capture tests of every backend (libpcap, eBPF).
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+#![allow(
+    unreachable_pub,
+    reason = "shared by test binaries; `pub` marks the harness interface"
+)]
+
+pub mod http;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Set by `cargo xtask test`: privileged tests fail instead of skipping.
+pub const UNDER_XTASK_VAR: &str = "SHADOWTAP_UNDER_XTASK";
+
+/// True when the test can create namespaces (root, `ip` present). Otherwise
+/// prints why and returns false, or panics under xtask (where CI runs as
+/// root and a skip would hide a broken set-up).
+pub fn privileged(test: &str) -> bool {
+    let reason = if !rustix::process::geteuid().is_root() {
+        Some("not root")
+    } else if !command_works("ip", &["-V"]) {
+        Some("`ip` (iproute2) is not installed")
+    } else {
+        None
+    };
+    match reason {
+        None => true,
+        Some(reason) if std::env::var_os(UNDER_XTASK_VAR).is_some() => {
+            panic!("{test}: privileged test cannot run under xtask: {reason}")
+        }
+        Some(reason) => {
+            eprintln!("{test}: skipped: {reason} (needs root to create network namespaces)");
+            false
+        }
+    }
+}
+
+/// True if `program args` runs and exits 0.
+pub fn command_works(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One network namespace, deleted on drop.
+#[derive(Debug)]
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    fn create(name: String) -> Netns {
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `program` to be run inside the namespace (`ip netns exec`).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name]).arg(program);
+        cmd
+    }
+
+    /// Moves the calling thread into the namespace: sockets it opens from
+    /// then on live there. Use on a thread of its own.
+    pub fn enter_current_thread(&self) {
+        enter(&self.name);
+    }
+
+    /// Runs `f` on a new thread inside the namespace.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        let name = self.name.clone();
+        std::thread::spawn(move || {
+            enter(&name);
+            f()
+        })
+    }
+}
+
+fn enter(name: &str) {
+    let file = std::fs::File::open(Path::new("/run/netns").join(name)).expect("namespace file");
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&file),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .expect("setns");
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Two namespaces joined by a veth pair with addresses.
+#[derive(Debug)]
+pub struct Pair {
+    pub server: Netns,
+    pub client: Netns,
+    /// The veth end in the server namespace (capture here).
+    pub server_if: String,
+    pub client_if: String,
+    pub server_ip: Ipv4Addr,
+    pub client_ip: Ipv4Addr,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl Pair {
+    /// A new pair with names unique to this process and call.
+    pub fn new() -> Pair {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("st{}x{n}", std::process::id() % 100_000);
+        let server = Netns::create(format!("{tag}-s"));
+        let client = Netns::create(format!("{tag}-c"));
+        let server_if = format!("{tag}s");
+        let client_if = format!("{tag}c");
+        let subnet = (std::process::id() as u8).wrapping_add(n as u8);
+        let server_ip = Ipv4Addr::new(198, 18, subnet, 1);
+        let client_ip = Ipv4Addr::new(198, 18, subnet, 2);
+        ip(&[
+            "link",
+            "add",
+            &server_if,
+            "netns",
+            &server.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &client_if,
+            "netns",
+            &client.name,
+        ]);
+        for (ns, ifname, addr) in [
+            (&server, &server_if, server_ip),
+            (&client, &client_if, client_ip),
+        ] {
+            ip(&[
+                "-n",
+                &ns.name,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                ifname,
+            ]);
+            ip(&["-n", &ns.name, "link", "set", ifname, "up"]);
+        }
+        Pair {
+            server,
+            client,
+            server_if,
+            client_if,
+            server_ip,
+            client_ip,
+        }
+    }
+}
+
+/// A background process whose stderr is collected line by line; killed on
+/// drop if still running.
+pub struct Daemon {
+    pub name: String,
+    child: Option<Child>,
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<JoinHandle<()>>,
+    stdout_reader: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Daemon {
+    /// Starts `cmd` with stdout and stderr captured.
+    pub fn spawn(name: &str, mut cmd: Command) -> Daemon {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: cannot start: {e}"));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("stderr piped");
+        let sink = Arc::clone(&stderr);
+        let stderr_reader = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut s = sink.lock().expect("lock");
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut out = child.stdout.take().expect("stdout piped");
+        let stdout_reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.read_to_end(&mut buf);
+            buf
+        });
+        Daemon {
+            name: name.to_owned(),
+            child: Some(child),
+            stderr,
+            stderr_reader: Some(stderr_reader),
+            stdout_reader: Some(stdout_reader),
+        }
+    }
+
+    /// Standard error so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    /// Waits until standard error contains `needle`; panics after `timeout`
+    /// or if the process exits first.
+    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            if self.stderr().contains(needle) {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "{} exited ({status}) before printing {needle:?}: {}",
+                    self.name,
+                    self.stderr()
+                );
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{} did not print {needle:?} within {timeout:?}: {}",
+                self.name,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let child = self.child.as_ref().expect("running");
+        rustix::process::kill_process(rustix::process::Pid::from_child(child), signal)
+            .expect("kill");
+    }
+
+    /// Waits for the exit (at most `timeout`, then kills) and returns the
+    /// status, stdout and the whole stderr.
+    pub fn wait(mut self, timeout: Duration) -> Output {
+        let mut child = self.child.take().expect("running");
+        let start = Instant::now();
+        let status: ExitStatus = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{} did not exit within {timeout:?}: {}",
+                    self.name,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = self
+            .stdout_reader
+            .take()
+            .map(|h| h.join().expect("stdout reader"))
+            .unwrap_or_default();
+        if let Some(h) = self.stderr_reader.take() {
+            let _ = h.join();
+        }
+        Output {
+            status,
+            stdout,
+            stderr: self.stderr().into_bytes(),
+        }
+    }
+
+    /// SIGTERM, then [`Daemon::wait`].
+    pub fn terminate(self, timeout: Duration) -> Output {
+        self.signal(rustix::process::Signal::TERM);
+        self.wait(timeout)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A per-test scratch directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(test: &str) -> TempDir {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("shadowtap-{test}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
