@@ -10,6 +10,7 @@
 //! ```
 
 pub mod capture;
+pub mod ebpf_run;
 pub mod runtime;
 pub mod summary;
 

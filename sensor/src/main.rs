@@ -7,6 +7,9 @@ use clap::Parser;
 
 use shadowtap_sensor::runtime::{self, Options};
 
+mod ebpf_cli;
+use ebpf_cli::{run_ebpf, EbpfArgs};
+
 /// Many small, short-lived allocations per HTTP message (header names and
 /// values): mimalloc serves them far faster than the system allocator.
 #[global_allocator]
@@ -25,8 +28,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     /// Read packets from capture FILE (pcap or pcapng; `-` is standard
     /// input). Repeat, or list several, to read files in order.
-    #[arg(short = 'r', value_name = "FILE", required = true, num_args = 1.., action = clap::ArgAction::Append)]
+    #[arg(short = 'r', value_name = "FILE", required_unless_present = "ebpf", num_args = 1.., action = clap::ArgAction::Append)]
     read: Vec<PathBuf>,
+
+    #[command(flatten)]
+    live_ebpf: EbpfArgs,
 
     /// Write exchange records to OUT as JSON Lines (`-` is standard output, the default).
     #[arg(short = 'w', value_name = "OUT", default_value = "-")]
@@ -51,6 +57,9 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     runtime::init_logging();
+    if cli.live_ebpf.ebpf {
+        return run_ebpf(cli);
+    }
     let options = Options {
         inputs: cli.read,
         output: cli.write,

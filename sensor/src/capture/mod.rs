@@ -17,6 +17,7 @@
 //! yields every packet before the damage, then one [`CaptureError`] that names
 //! the input and the byte offset of the damaged record, then `Ok(None)`.
 
+pub mod ebpf;
 mod error;
 mod input;
 mod pcap;
