@@ -282,7 +282,8 @@ fn select_http_flow(ctx: &TcContext, seg: &Segment) -> bool {
     } else {
         DETECT_BYTES as u32
     };
-    if n == 0 {
+    let n = opaque(n);
+    if n == 0 || n > DETECT_BYTES as u32 {
         return false;
     }
     // SAFETY: `head` has DETECT_BYTES bytes and 1 <= n <= DETECT_BYTES.
@@ -315,10 +316,7 @@ fn emit(ctx: &TcContext, direction: u8, seg: &Segment) {
         count(COUNTER_TRUNCATED);
     }
     // The helpers below need `cap` proven within [1, MAX_PACKET_BYTES].
-    // The compiler knows it is and would drop the checks; a volatile
-    // re-read makes it opaque, so the checks stay where the verifier sees them.
-    // SAFETY: reading a local.
-    let cap = unsafe { core::ptr::read_volatile(&cap) };
+    let cap = opaque(cap);
     if cap < IP_MIN_BYTES || cap > MAX_PACKET_BYTES {
         return;
     }
@@ -359,6 +357,16 @@ fn emit(ctx: &TcContext, direction: u8, seg: &Segment) {
     } else {
         count(COUNTER_RINGBUF_FULL);
     }
+}
+
+/// `v`, hidden from the optimiser. A helper's length argument must be
+/// proven non-zero and bounded by a check the verifier sees; when the
+/// compiler already knows the bound it drops such checks, so lengths pass
+/// through here right before they are checked.
+#[inline(always)]
+fn opaque(v: u32) -> u32 {
+    // SAFETY: a volatile read of a local.
+    unsafe { core::ptr::read_volatile(&v) }
 }
 
 #[inline(always)]
