@@ -40,11 +40,6 @@ const APT_PACKAGES: &[&str] = &[
 /// `build.rs` looks for it at the same place (keep `sensor/build.rs` in step).
 pub(crate) const OBJECT_PATH: &str = "ebpf/shadowtap-sensor-ebpf.o";
 
-/// The object's path under the current target directory.
-pub(crate) fn object_path() -> PathBuf {
-    target_dir().join(OBJECT_PATH)
-}
-
 /// Installs what building the eBPF programs needs, idempotently.
 pub(crate) fn ensure_toolchain(allow_install: bool) -> Result<()> {
     ensure_apt_packages(allow_install)?;
