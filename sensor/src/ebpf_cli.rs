@@ -22,29 +22,42 @@ pub(crate) struct EbpfArgs {
         short = 'i',
         long = "interface",
         value_name = "IFACE",
-        value_delimiter = ',',
-        requires = "ebpf"
+        value_delimiter = ','
     )]
     pub(crate) interfaces: Vec<String>,
 
     /// TCP ports to capture (e.g. 80,8080). Default: every port, keeping
     /// the connections whose first payload bytes look like HTTP/1.x.
-    #[arg(
-        long,
-        value_name = "PORT,...",
-        value_delimiter = ',',
-        requires = "ebpf"
-    )]
+    #[arg(long, value_name = "PORT,...", value_delimiter = ',')]
     pub(crate) ports: Vec<u16>,
 
     /// Also attach to interfaces whose name matches PATTERN (`*` and `?`
     /// wildcards, e.g. 'veth*'), now and as they appear. Repeatable.
-    #[arg(long, value_name = "PATTERN", requires = "ebpf")]
+    #[arg(long, value_name = "PATTERN")]
     pub(crate) follow: Vec<String>,
 
     /// Stop after this long (e.g. 30, 30s, 5m, 2h, 500ms).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "ebpf")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) duration: Option<Duration>,
+}
+
+impl EbpfArgs {
+    /// Exits with a usage error when live-capture options come without
+    /// `--ebpf` (clap's `requires` is satisfied by a flag's default value).
+    pub(crate) fn check(&self) {
+        let live = !self.interfaces.is_empty()
+            || !self.ports.is_empty()
+            || !self.follow.is_empty()
+            || self.duration.is_some();
+        if live && !self.ebpf {
+            <Cli as clap::CommandFactory>::command()
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "-i, --ports, --follow and --duration need --ebpf",
+                )
+                .exit();
+        }
+    }
 }
 
 pub(crate) fn run_ebpf(cli: Cli) -> ExitCode {

@@ -57,6 +57,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     runtime::init_logging();
+    cli.live_ebpf.check();
     if cli.live_ebpf.ebpf {
         return run_ebpf(cli);
     }

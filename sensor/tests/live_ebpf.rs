@@ -475,3 +475,36 @@ fn sigkill_leaves_nothing_attached() {
         );
     }
 }
+
+/// Usage errors need neither root nor the object.
+#[test]
+fn usage_errors_are_clear() {
+    let out = Command::new(SENSOR)
+        .args(["--ports", "80", "-r", "x.pcap"])
+        .output()
+        .expect("sensor runs");
+    assert_eq!(out.status.code(), Some(2), "--ports without --ebpf");
+
+    let out = Command::new(SENSOR)
+        .args(["--ebpf", "-w", "/dev/null"])
+        .output()
+        .expect("sensor runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    if shadowtap_sensor::capture::ebpf::object_embedded() {
+        assert!(err.contains("needs at least one interface"), "{err}");
+    } else {
+        assert!(err.contains("cargo xtask build-ebpf"), "{err}");
+    }
+
+    let out = Command::new(SENSOR)
+        .args(["--ebpf", "-i", "no-such-if0", "-w", "/dev/null"])
+        .output()
+        .expect("sensor runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-if0") || err.contains("CAP_") || err.contains("build-ebpf"),
+        "{err}"
+    );
+}
