@@ -77,9 +77,19 @@ pub fn run(options: &EbpfOptions) -> anyhow::Result<(Outcome, Vec<(&'static str,
             records.clear();
         }
     }
+    // Detach, then drain what the ring still holds (up to one poll
+    // interval of quiet), so a stop loses nothing already captured.
+    source.detach_all();
+    let mut drained = Vec::new();
+    loop {
+        match source.next_packet() {
+            Ok(Some(p)) => engine.on_packet(p.ts, p.link_type, p.data, &mut drained),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    records.append(&mut drained);
     let counters = source.counters();
     let drops = source.drops();
-    // Detach before the last records are written: nothing more is captured.
     drop(source);
     engine.finish(&mut records);
     writer.write_all(&records)?;

@@ -254,6 +254,16 @@ impl EbpfSource {
         Ok(source)
     }
 
+    /// Detaches every program and stops following: nothing more enters the
+    /// ring, and what is in it can still be read (until `next_packet`
+    /// returns `Ok(None)`). Dropping the source also detaches.
+    pub fn detach_all(&mut self) {
+        self.follow.clear();
+        for attached in std::mem::take(&mut self.attached) {
+            self.detach_links(attached.links);
+        }
+    }
+
     /// Names of the interfaces currently attached.
     pub fn interfaces(&self) -> Vec<String> {
         self.attached.iter().map(|a| a.iface.name.clone()).collect()
