@@ -81,11 +81,8 @@ pub fn run(options: &EbpfOptions) -> anyhow::Result<(Outcome, Vec<(&'static str,
     // interval of quiet), so a stop loses nothing already captured.
     source.detach_all();
     let mut drained = Vec::new();
-    loop {
-        match source.next_packet() {
-            Ok(Some(p)) => engine.on_packet(p.ts, p.link_type, p.data, &mut drained),
-            Ok(None) | Err(_) => break,
-        }
+    while let Ok(Some(p)) = source.next_packet() {
+        engine.on_packet(p.ts, p.link_type, p.data, &mut drained);
     }
     records.append(&mut drained);
     let counters = source.counters();
