@@ -47,9 +47,17 @@ pub fn run(options: &EbpfOptions) -> anyhow::Result<(Outcome, Vec<(&'static str,
     let mut writer = RecordWriter::open(&options.output)?;
     let mut source = EbpfSource::open(&options.capture)?;
     if !options.quiet {
+        let mut on = source.interfaces();
+        on.extend(
+            options
+                .capture
+                .follow
+                .iter()
+                .map(|p| format!("{p} (followed)")),
+        );
         eprintln!(
             "shadowtap-sensor: capturing with eBPF on {} ({})",
-            source.interfaces().join(", "),
+            on.join(", "),
             if options.capture.ports.is_empty() {
                 "all ports, HTTP detection".to_owned()
             } else {

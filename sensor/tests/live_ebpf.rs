@@ -116,7 +116,8 @@ impl Namespaces {
         ns
     }
 
-    /// Creates the veth pair, addresses 10.99.0.1 (client) and .2 (server).
+    /// Creates the veth pair, addresses 10.99.0.1 and fd00:99::1 (client),
+    /// .2 and ::2 (server).
     fn link(&self) {
         ip(&[
             "link",
@@ -137,6 +138,12 @@ impl Namespaces {
             (&self.server, &self.server_if, "10.99.0.2/24"),
         ] {
             run(in_ns(n, "ip").args(["addr", "add", addr, "dev", dev]));
+        }
+        for (n, dev, addr) in [
+            (&self.client, &self.client_if, "fd00:99::1/64"),
+            (&self.server, &self.server_if, "fd00:99::2/64"),
+        ] {
+            run(in_ns(n, "ip").args(["-6", "addr", "add", addr, "dev", dev, "nodad"]));
             run(in_ns(n, "ip").args(["link", "set", dev, "up"]));
         }
     }
@@ -170,7 +177,7 @@ impl Drop for Proc {
 
 /// The server: a keep-alive HTTP/1.1 handler with answers of known sizes.
 const SERVER_PY: &str = r#"
-import http.server, sys
+import http.server, socket, sys
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a): pass
@@ -191,7 +198,9 @@ class H(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
         self.reply(201, b'{"received":' + str(len(body)).encode() + b'}')
-s = http.server.HTTPServer(("10.99.0.2", int(sys.argv[1])), H)
+class S(http.server.HTTPServer):
+    address_family = socket.AF_INET6 if ":" in sys.argv[2] else socket.AF_INET
+s = S((sys.argv[2], int(sys.argv[1])), H)
 print("ready", flush=True)
 s.serve_forever()
 "#;
@@ -200,7 +209,7 @@ s.serve_forever()
 /// JSON lines: method, path, status, request and response body sizes.
 const CLIENT_PY: &str = r#"
 import http.client, json, sys
-c = http.client.HTTPConnection("10.99.0.2", int(sys.argv[1]), timeout=10)
+c = http.client.HTTPConnection(sys.argv[2], int(sys.argv[1]), timeout=10)
 plan = [("GET", "/api/items/7", None), ("POST", "/api/items", b'{"name":"eight","tags":["a","b"]}'),
         ("GET", "/api/missing", None), ("GET", "/api/big", None), ("GET", "/api/items/7", None)]
 for method, path, body in plan:
@@ -212,9 +221,9 @@ for method, path, body in plan:
 c.close()
 "#;
 
-fn start_server(ns: &Namespaces) -> Proc {
+fn start_server(ns: &Namespaces, addr: &str) -> Proc {
     let mut child = in_ns(&ns.server, "python3")
-        .args(["-c", SERVER_PY, &PORT.to_string()])
+        .args(["-c", SERVER_PY, &PORT.to_string(), addr])
         .stdout(Stdio::piped())
         .spawn()
         .expect("server starts");
@@ -226,8 +235,8 @@ fn start_server(ns: &Namespaces) -> Proc {
     Proc(child)
 }
 
-fn run_client(ns: &Namespaces) -> Vec<Value> {
-    let out = run(in_ns(&ns.client, "python3").args(["-c", CLIENT_PY, &PORT.to_string()]));
+fn run_client(ns: &Namespaces, addr: &str) -> Vec<Value> {
+    let out = run(in_ns(&ns.client, "python3").args(["-c", CLIENT_PY, &PORT.to_string(), addr]));
     String::from_utf8(out.stdout)
         .expect("utf-8")
         .lines()
@@ -401,9 +410,9 @@ fn stats(path: &Path) -> BTreeMap<String, Value> {
 
 /// Runs the client against the server with the sensor attached, stops the
 /// sensor with SIGTERM and checks its records against the client's view.
-fn exchange_and_compare(ns: &Namespaces, mut sensor: Proc, links: &[TcxLink]) {
-    let _server = start_server(ns);
-    let sent = run_client(ns);
+fn exchange_and_compare(ns: &Namespaces, mut sensor: Proc, links: &[TcxLink], addr: &str) {
+    let _server = start_server(ns, addr);
+    let sent = run_client(ns, addr);
     assert_eq!(sent.len(), 5);
     sleep(Duration::from_millis(500));
     signal(&sensor, "-TERM");
@@ -428,7 +437,19 @@ fn ports_mode_records_match_the_client() {
     ns.link();
     let mut sensor = start_sensor(&ns, &["-i", &ns.server_if, "--ports", "8080"]);
     let links = wait_attached(&ns, &mut sensor);
-    exchange_and_compare(&ns, sensor, &links);
+    exchange_and_compare(&ns, sensor, &links, "10.99.0.2");
+}
+
+#[test]
+fn ipv6_records_match_the_client() {
+    if !can_run("ipv6_records_match_the_client") {
+        return;
+    }
+    let ns = Namespaces::new();
+    ns.link();
+    let mut sensor = start_sensor(&ns, &["-i", &ns.server_if]);
+    let links = wait_attached(&ns, &mut sensor);
+    exchange_and_compare(&ns, sensor, &links, "fd00:99::2");
 }
 
 /// All ports with in-kernel HTTP detection, on an interface that appears
@@ -444,7 +465,7 @@ fn followed_interface_all_ports_records_match_the_client() {
     sleep(Duration::from_millis(500));
     ns.link();
     let links = wait_attached(&ns, &mut sensor);
-    exchange_and_compare(&ns, sensor, &links);
+    exchange_and_compare(&ns, sensor, &links, "10.99.0.2");
     let stats = stats(&ns.path("stats.json"));
     assert_eq!(stats["ebpf_http_flows_detected"], 1);
 }
