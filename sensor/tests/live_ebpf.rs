@@ -34,7 +34,7 @@ fn missing_precondition() -> Option<String> {
             "the sensor was built without the eBPF object (run `cargo xtask build-ebpf`)".into(),
         );
     }
-    for tool in ["ip", "bpftool", "tc", "python3"] {
+    for tool in ["ip", "bpftool", "tc", "python3", "setpriv"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .stdout(Stdio::null())
@@ -528,4 +528,27 @@ fn usage_errors_are_clear() {
         err.contains("no-such-if0") || err.contains("CAP_") || err.contains("build-ebpf"),
         "{err}"
     );
+}
+
+/// Without CAP_NET_ADMIN, or without CAP_BPF and CAP_SYS_ADMIN, the sensor
+/// stops with one error naming the capability (dropped with `setpriv`).
+#[test]
+fn a_missing_capability_is_named() {
+    if !can_run("a_missing_capability_is_named") {
+        return;
+    }
+    for (drop, named) in [
+        ("-net_admin", "CAP_NET_ADMIN"),
+        ("-bpf,-sys_admin", "CAP_BPF"),
+    ] {
+        let out = Command::new("setpriv")
+            .args(["--inh-caps", drop, "--bounding-set", drop, SENSOR])
+            .args(["--ebpf", "-i", "lo", "-w", "/dev/null"])
+            .output()
+            .expect("setpriv runs");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("needs {named}")), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 }
