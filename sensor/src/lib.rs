@@ -4,10 +4,13 @@
 //! ([`shadowtap_proto`]) with them.
 //!
 //! ```text
-//!  capture::FileSource ─┐                               ┌─► JSON Lines (-w)
-//!  (libpcap, eBPF: next)├─► CaptureSource ─► Engine ────┤
-//!                       ┘                               └─► summary, --stats-json
+//!  capture::FileSource ──┐                              ┌─► JSON Lines (-w)
+//!  capture::ebpf::        ├─► CaptureSource ─► Engine ───┤
+//!    EbpfSource (--ebpf) ─┘                              └─► summary, --stats-json
 //! ```
+//!
+//! `runtime` drives file sources; `ebpf_run` is the `--ebpf` loop (until
+//! SIGINT, SIGTERM or `--duration`). The eBPF side is in `docs/ebpf.md`.
 
 pub mod capture;
 pub mod ebpf_run;
