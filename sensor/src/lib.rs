@@ -6,11 +6,12 @@
 //! ```text
 //!  capture::FileSource ───────┐                               ┌─► JSON Lines (-w)
 //!  capture::libpcap (feature) ├─► CaptureSource ─► Engine ────┤
-//!  (eBPF: next)               ┘                               └─► summary, --stats-json
+//!  capture::ebpf (--ebpf)     ┘                               └─► summary, --stats-json
 //! ```
 //!
 //! [`runtime::run`] reads files to their end; [`runtime::live::run_live`]
-//! drives any live source until a signal, `--duration` or `--count`.
+//! drives any live source until a signal, `--duration` or `--count`. The
+//! eBPF side is in `docs/ebpf.md`, libpcap in `docs/live-capture.md`.
 
 pub mod capture;
 pub mod runtime;

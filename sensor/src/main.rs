@@ -18,9 +18,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// record per HTTP request/response pair (JSON Lines). Header values,
 /// cookies, tokens, query values and body values never appear in the output.
 ///
-/// Live capture (`-i`) needs a build with the `libpcap` feature and the
-/// CAP_NET_RAW capability; it runs until SIGINT/SIGTERM, `--duration` or
-/// `--count`, then flushes every exchange and prints a summary.
+/// Live capture comes in two kinds: libpcap (`-i`; needs a build with the
+/// `libpcap` feature and CAP_NET_RAW) and eBPF (`--ebpf -i`; TC classifiers,
+/// needs the programs built in by `cargo xtask build-ebpf` and CAP_BPF,
+/// CAP_PERFMON, CAP_NET_ADMIN). Either runs until SIGINT/SIGTERM,
+/// `--duration` or `--count`, then flushes every exchange and prints a summary.
 ///
 /// Exit status: 0 when every capture was read to its end (or a live capture
 /// stopped as asked); 1 on a usage error or when an input, an interface or
@@ -29,17 +31,37 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// was still processed and written).
 #[derive(Debug, Parser)]
 #[command(name = "shadowtap-sensor", version, about, long_about)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["read", "interface"])))]
+#[command(group(
+    clap::ArgGroup::new("source")
+        .required(true)
+        .multiple(true)
+        .args(["read", "interface", "ebpf"])
+))]
 struct Cli {
     /// Read packets from capture FILE (pcap or pcapng; `-` is standard
     /// input). Repeat, or list several, to read files in order.
     #[arg(short = 'r', value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
     read: Vec<PathBuf>,
 
-    /// Capture live on IFACE (`any`: every interface, as Linux SLL2).
-    /// Repeat to capture on several at once. Needs the `libpcap` feature.
-    #[arg(short = 'i', value_name = "IFACE", action = clap::ArgAction::Append, conflicts_with = "read")]
+    /// Capture live on IFACE (libpcap: `any` is every interface, as Linux
+    /// SLL2). Repeat to capture on several at once.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", action = clap::ArgAction::Append, conflicts_with = "read")]
     interface: Vec<String>,
+
+    /// Capture with eBPF TC classifiers on the interfaces of -i and
+    /// --follow instead of libpcap.
+    #[arg(long, conflicts_with = "read")]
+    ebpf: bool,
+
+    /// eBPF: TCP ports to capture (e.g. 80,8080). Default: every port,
+    /// keeping the connections whose first payload bytes look like HTTP/1.x.
+    #[arg(long, value_name = "PORT,...", value_delimiter = ',')]
+    ports: Vec<u16>,
+
+    /// eBPF: also attach to interfaces whose name matches PATTERN (`*` and
+    /// `?` wildcards, e.g. 'veth*'), now and as they appear. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    follow: Vec<String>,
 
     /// Live: a tcpdump-style filter expression (pcap-filter(7)); the words
     /// are joined with spaces, as tcpdump does.
@@ -59,8 +81,9 @@ struct Cli {
     #[arg(short = 'p', long = "no-promiscuous-mode")]
     no_promiscuous: bool,
 
-    /// Live: stop after SECS seconds (decimals allowed).
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    /// Live: stop after this long: seconds (decimals allowed), or with a
+    /// unit: 500ms, 30s, 5m, 2h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_secs)]
     duration: Option<Duration>,
 
     /// Live: stop once N exchange records have been written (exactly N are
@@ -94,12 +117,21 @@ struct Cli {
     quiet: bool,
 }
 
+/// `30`, `2.5`, `500ms`, `30s`, `5m`, `2h`.
 fn parse_secs_or_zero(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (ms, s, m, h)")),
+    };
+    let n: f64 = number
         .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| format!("`{s}` is not a usable number of seconds"))
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 30, 2.5, 500ms, 5m)"))?;
+    Duration::try_from_secs_f64(n * scale).map_err(|_| format!("`{s}` is not a usable duration"))
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -110,8 +142,43 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 }
 
 impl Cli {
-    /// The live-only options given without `-i` (clap's `requires` does not
-    /// hold here, so this is checked by hand).
+    fn is_live(&self) -> bool {
+        self.ebpf || !self.interface.is_empty()
+    }
+
+    /// The eBPF-only options given without `--ebpf`, or the libpcap-only
+    /// ones given with it.
+    fn misplaced_source_options(&self) -> Option<String> {
+        if self.ebpf {
+            let pcap: Vec<&str> = [
+                (!self.filter.is_empty(), "FILTER"),
+                (self.snaplen.is_some(), "-s"),
+                (self.buffer_kib.is_some(), "-B"),
+                (self.no_promiscuous, "-p"),
+            ]
+            .into_iter()
+            .filter_map(|(given, name)| given.then_some(name))
+            .collect();
+            (!pcap.is_empty()).then(|| {
+                format!(
+                    "{} only apply to libpcap capture (without --ebpf)",
+                    pcap.join(", ")
+                )
+            })
+        } else {
+            let ebpf: Vec<&str> = [
+                (!self.ports.is_empty(), "--ports"),
+                (!self.follow.is_empty(), "--follow"),
+            ]
+            .into_iter()
+            .filter_map(|(given, name)| given.then_some(name))
+            .collect();
+            (!ebpf.is_empty()).then(|| format!("{} need --ebpf", ebpf.join(", ")))
+        }
+    }
+
+    /// The live-only options given without `-i` or `--ebpf` (clap's
+    /// `requires` does not hold here, so this is checked by hand).
     fn live_only_options(&self) -> Vec<&'static str> {
         [
             (!self.filter.is_empty(), "FILTER"),
@@ -130,19 +197,29 @@ impl Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.interface.is_empty() {
+    if let Some(message) = cli.misplaced_source_options() {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
+    if !cli.is_live() {
         let given = cli.live_only_options();
         if !given.is_empty() {
             Cli::command()
                 .error(
                     clap::error::ErrorKind::ArgumentConflict,
-                    format!("{} only apply to live capture (-i)", given.join(", ")),
+                    format!(
+                        "{} only apply to live capture (-i or --ebpf)",
+                        given.join(", ")
+                    ),
                 )
                 .exit();
         }
     }
     runtime::init_logging();
-    let result = if cli.interface.is_empty() {
+    let result = if cli.ebpf {
+        live_ebpf(cli)
+    } else if cli.interface.is_empty() {
         let options = Options {
             inputs: cli.read,
             output: cli.write,
@@ -176,6 +253,31 @@ fn live_options(cli: &Cli) -> LiveOptions {
         stats_interval: Some(cli.stats_interval.unwrap_or(DEFAULT_STATS_INTERVAL))
             .filter(|d| !d.is_zero()),
     }
+}
+
+/// `--ebpf`: the TC classifiers' ring buffer through the live runtime.
+fn live_ebpf(cli: Cli) -> anyhow::Result<Outcome> {
+    use shadowtap_sensor::capture::ebpf::{EbpfConfig, EbpfSource};
+
+    let options = live_options(&cli);
+    let config = EbpfConfig {
+        interfaces: cli.interface,
+        follow: cli.follow,
+        ports: cli.ports,
+    };
+    let source = EbpfSource::open(&config)?;
+    let mut on = source.interfaces();
+    on.extend(config.follow.iter().map(|p| format!("{p} (followed)")));
+    let what = format!(
+        "{} with eBPF ({})",
+        on.join(", "),
+        if config.ports.is_empty() {
+            "all ports, HTTP detection".to_owned()
+        } else {
+            format!("ports {:?}", config.ports)
+        }
+    );
+    runtime::live::run_live(Box::new(source), &what, &options)
 }
 
 #[cfg(feature = "libpcap")]

@@ -240,7 +240,7 @@ pub const OUTPUT_BUFFER_BYTES: usize = 1 << 20;
 const OUTPUT_HEADROOM_BYTES: usize = 64 << 10;
 
 /// JSON Lines output: one record per line, nothing else in the stream.
-struct RecordWriter {
+pub(crate) struct RecordWriter {
     sink: Box<dyn Write>,
     /// Records not yet written: at most [`OUTPUT_BUFFER_BYTES`] plus one record.
     pending: Vec<u8>,
@@ -248,7 +248,7 @@ struct RecordWriter {
 }
 
 impl RecordWriter {
-    fn open(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn open(path: &Path) -> anyhow::Result<Self> {
         let (sink, name): (Box<dyn Write>, String) = if path == Path::new("-") {
             (Box::new(io::stdout().lock()), "standard output".into())
         } else {
@@ -262,7 +262,7 @@ impl RecordWriter {
         })
     }
 
-    fn write_all(&mut self, records: &[ExchangeRecord]) -> anyhow::Result<()> {
+    pub(crate) fn write_all(&mut self, records: &[ExchangeRecord]) -> anyhow::Result<()> {
         for r in records {
             r.write_json(&mut self.pending);
             self.pending.push(b'\n');
@@ -281,10 +281,16 @@ impl RecordWriter {
         Ok(())
     }
 
-    fn finish(mut self) -> anyhow::Result<()> {
+    /// Writes what is pending and flushes, so a live capture's records
+    /// reach the output while it waits for traffic.
+    pub(crate) fn flush(&mut self) -> anyhow::Result<()> {
         self.write_pending()?;
         self.sink
             .flush()
             .with_context(|| format!("writing {}", self.name))
+    }
+
+    pub(crate) fn finish(mut self) -> anyhow::Result<()> {
+        self.flush()
     }
 }

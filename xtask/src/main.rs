@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! cargo xtask test     provision tools, then fmt --check -> clippy -D warnings -> cargo test
+//! cargo xtask ebpf-toolchain  install what building the eBPF programs needs (root for apt)
+//! cargo xtask build-ebpf       build sensor-ebpf into target/ebpf/shadowtap-sensor-ebpf.o
 //! cargo xtask bench    sensor throughput on a large pcap, compared with tshark
 //! cargo xtask fuzz     seed the fuzz corpora, run each cargo-fuzz target (nightly)
 //! cargo xtask sample   regenerate samples/demo-api.pcap from a real loopback capture
@@ -17,6 +19,7 @@
 
 mod accuracy;
 mod bench;
+mod ebpf;
 mod fuzz;
 mod loadtest;
 mod openapi_validator;
@@ -46,6 +49,12 @@ struct Cli {
 enum Command {
     /// Run the whole test suite (installs missing tools first when root).
     Test(test::TestArgs),
+    /// Install the eBPF toolchain: LLVM 22 packages and bpftool (apt, as root), rust-src for
+    /// nightly, bpf-linker 0.13.0 built for LLVM 22. Skips what is already there.
+    EbpfToolchain,
+    /// Build the eBPF programs (sensor-ebpf/) into target/ebpf/shadowtap-sensor-ebpf.o, which
+    /// the sensor embeds when it is next built.
+    BuildEbpf,
     /// Benchmark the release sensor against tshark on a large pcap.
     Bench(bench::BenchArgs),
     /// Seed the fuzz corpora and run the cargo-fuzz targets (nightly).
@@ -78,6 +87,8 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Test(args) => test::run(&args),
+        Command::EbpfToolchain => ebpf::ensure_toolchain(true).map(|()| ExitCode::SUCCESS),
+        Command::BuildEbpf => ebpf::build().map(|_| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Sample(args) => sample::run(&args),

@@ -25,7 +25,7 @@ use crate::provision::{ensure_rust_components, ensure_tools, Tool};
 /// Set for the test processes: tests that would skip without an external
 /// tool (a browser, a database) fail instead when this is set.
 pub(crate) const UNDER_XTASK_VAR: &str = "SHADOWTAP_UNDER_XTASK";
-use crate::util::{banner, cargo, run_checked, secs};
+use crate::util::{banner, cargo, is_root, run_checked, secs};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct TestArgs {
@@ -143,6 +143,18 @@ pub(crate) fn run(args: &TestArgs) -> Result<ExitCode> {
     eprintln!("--> PostgreSQL listening: {}", postgres.url);
     std::env::set_var(postgres::URL_VAR, &postgres.url);
     std::env::set_var(UNDER_XTASK_VAR, "1");
+
+    // The privileged eBPF tests (sensor/tests/live_ebpf.rs) need the eBPF object embedded in
+    // the sensor; as root, install the toolchain and build it before anything compiles.
+    banner("provision: eBPF toolchain and object (root only)");
+    if is_root() {
+        crate::ebpf::ensure_toolchain(allow_install)?;
+        crate::ebpf::build()?;
+    } else {
+        eprintln!(
+            "    not root: not building the eBPF object; the live eBPF tests will fail under xtask"
+        );
+    }
 
     banner("provision: OpenAPI validator (openapi-spec-validator from PyPI)");
     if let Some(validator) = openapi_validator::ensure(allow_install) {

@@ -20,6 +20,7 @@
 //! the input and the byte offset of the damaged record, then `Ok(None)`.
 
 pub mod caps;
+pub mod ebpf;
 mod error;
 mod input;
 #[cfg(feature = "libpcap")]
@@ -108,6 +109,17 @@ pub trait CaptureSource {
     fn drops(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+
+    /// Every counter of the source by name (losses included), totals since
+    /// it was opened, for `--stats-json`. Empty for files.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
+    /// Live sources: stop taking new traffic (detach from the kernel);
+    /// what is already buffered can still be read until `next_packet`
+    /// returns `Ok(None)`. The runtime calls it when a capture stops.
+    fn stop(&mut self) {}
 }
 
 impl<S: CaptureSource + ?Sized> CaptureSource for Box<S> {
@@ -125,6 +137,14 @@ impl<S: CaptureSource + ?Sized> CaptureSource for Box<S> {
 
     fn drops(&self) -> Vec<(&'static str, u64)> {
         (**self).drops()
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        (**self).counters()
+    }
+
+    fn stop(&mut self) {
+        (**self).stop();
     }
 }
 

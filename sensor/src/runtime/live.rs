@@ -97,6 +97,9 @@ pub struct LiveReport {
     /// The source's losses outside this process (libpcap: `ps_drop`,
     /// `ps_ifdrop`), totals since it was opened.
     pub capture_drops: BTreeMap<&'static str, u64>,
+    /// Every counter of the source (eBPF: events, ring-buffer failures,
+    /// HTTP flows detected, …), totals since it was opened.
+    pub capture_counters: BTreeMap<&'static str, u64>,
 }
 
 /// Set by SIGINT and SIGTERM; a second one of either exits at once with
@@ -185,7 +188,7 @@ pub fn run_live(
             out.write(&mut records)?;
         }
         if idle || now.duration_since(last_flush) >= FLUSH_INTERVAL {
-            out.writer.write_pending()?;
+            out.writer.flush()?;
             last_flush = now;
         }
         if let (Some(at), Some(interval)) = (next_stats, options.stats_interval) {
@@ -207,6 +210,7 @@ pub fn run_live(
         }
     };
     if matches!(stopped_by, StopReason::Signal | StopReason::Duration) {
+        source.stop();
         // Packets that arrived before the stop may still sit in the kernel
         // (a live source hands them over up to a poll interval late): read
         // until the source is idle, so every exchange completed before the
@@ -253,6 +257,7 @@ pub fn run_live(
             stopped_by,
             records_written,
             capture_drops: source.drops().into_iter().collect(),
+            capture_counters: source.counters().into_iter().collect(),
         }),
         counters: engine.counters(),
     };

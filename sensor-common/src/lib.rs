@@ -1,0 +1,302 @@
+//! # shadowtap-sensor-common
+//!
+//! What the eBPF programs (`sensor-ebpf/`, built for `bpfel-unknown-none`)
+//! and the sensor that loads them (`sensor/src/capture/ebpf/`) must agree on:
+//! map and program names, the layout of a ring-buffer event, counter slots
+//! and every named limit. `no_std`, no dependencies, no `unsafe`: the kernel
+//! side writes [`EventHeader`] through a pointer, user space reads it back
+//! with [`EventHeader::parse`].
+//!
+//! ```text
+//!  TC ingress/egress ──► EVENTS ring buffer: [EventHeader | IP packet bytes …] ──► sensor
+//!        │                                   (cap_len ≤ MAX_PACKET_BYTES)
+//!        ├─ PORTS (hash: port → 1)       which TCP ports are captured
+//!        ├─ HTTP_FLOWS (LRU: FlowKey)    flows recognised as HTTP (all-ports mode)
+//!        └─ COUNTERS (per-CPU u64)       COUNTER_* slots, summed by the sensor
+//! ```
+#![no_std]
+
+/// Name of the ring buffer (`BPF_MAP_TYPE_RINGBUF`) that carries events.
+pub const EVENTS_MAP: &str = "EVENTS";
+/// Name of the hash map of captured TCP ports (`u16` port → `u8` 1).
+pub const PORTS_MAP: &str = "PORTS";
+/// Name of the LRU hash map of flows recognised as HTTP (all-ports mode).
+pub const HTTP_FLOWS_MAP: &str = "HTTP_FLOWS";
+/// Name of the per-CPU array of `u64` counters, indexed by `COUNTER_*`.
+pub const COUNTERS_MAP: &str = "COUNTERS";
+/// Name of the per-CPU-slot scratch array an event is assembled in before
+/// it is copied into the ring buffer (one entry per possible CPU).
+pub const SCRATCH_MAP: &str = "SCRATCH";
+/// Name of the read-only global (`u32`) that selects the capture mode:
+/// [`MODE_PORTS`] or [`MODE_ALL_PORTS_HTTP`]. Set by the loader.
+pub const MODE_GLOBAL: &str = "MODE";
+
+/// Capture every TCP segment whose source or destination port is in
+/// [`PORTS_MAP`].
+pub const MODE_PORTS: u32 = 0;
+/// Capture every TCP segment of flows recognised as HTTP by their first
+/// payload bytes (see [`looks_like_http`]), whatever the ports.
+pub const MODE_ALL_PORTS_HTTP: u32 = 1;
+
+/// Classifier for devices with an Ethernet header (Ethernet, veth, `lo`),
+/// ingress side.
+pub const PROG_INGRESS_ETH: &str = "shadowtap_ingress_eth";
+/// As [`PROG_INGRESS_ETH`], egress side.
+pub const PROG_EGRESS_ETH: &str = "shadowtap_egress_eth";
+/// Classifier for devices without a link-layer header (tun, WireGuard,
+/// `ARPHRD_NONE`): packets start at the IP header. Ingress side.
+pub const PROG_INGRESS_L3: &str = "shadowtap_ingress_l3";
+/// As [`PROG_INGRESS_L3`], egress side.
+pub const PROG_EGRESS_L3: &str = "shadowtap_egress_l3";
+
+/// Most bytes of one packet, from the IP header on, copied into an event.
+/// TC sees pre-segmentation (GSO/GRO) packets on veth and `lo`, up to the
+/// 64 KiB IP limit, so this covers any packet whose IP length field is
+/// valid; longer ones (BIG TCP) are cut here and counted in
+/// [`COUNTER_TRUNCATED`].
+pub const MAX_PACKET_BYTES: u32 = 65_536;
+
+/// Size of the ring buffer, in bytes (a power of two, multiple of the page
+/// size). At 20 000 exchanges/s of a few KB each this holds well over a
+/// second of traffic, so the sensor may fall behind briefly without loss.
+pub const RING_BUFFER_BYTES: u32 = 32 << 20;
+
+/// Most TCP ports in [`PORTS_MAP`].
+pub const MAX_PORTS: u32 = 1024;
+
+/// Most flows remembered as HTTP in [`HTTP_FLOWS_MAP`]; the least recently
+/// used is forgotten first (its next segments are captured again as soon as
+/// one of them starts with a request or status line).
+pub const MAX_HTTP_FLOWS: u32 = 65_536;
+
+/// How many leading payload bytes the in-kernel HTTP detection reads.
+pub const DETECT_BYTES: usize = 8;
+
+/// Counter slot: events the ring buffer had no room for (the packet was
+/// not captured; it still went through).
+pub const COUNTER_RINGBUF_FULL: u32 = 0;
+/// Counter slot: events cut at [`MAX_PACKET_BYTES`].
+pub const COUNTER_TRUNCATED: u32 = 1;
+/// Counter slot: events written to the ring buffer.
+pub const COUNTER_EVENTS: u32 = 2;
+/// Counter slot: packets selected for capture whose bytes could not be read
+/// (`bpf_skb_load_bytes` failed); not captured.
+pub const COUNTER_LOAD_FAILED: u32 = 3;
+/// Counter slot: flows newly recognised as HTTP (all-ports mode).
+pub const COUNTER_FLOWS_DETECTED: u32 = 4;
+/// Counter slot: [`HTTP_FLOWS_MAP`] insertions that failed.
+pub const COUNTER_FLOW_INSERT_FAILED: u32 = 5;
+/// Number of counter slots in [`COUNTERS_MAP`].
+pub const COUNTER_SLOTS: u32 = 6;
+
+/// Packet direction as seen by the classifier.
+pub const DIRECTION_INGRESS: u8 = 0;
+/// See [`DIRECTION_INGRESS`].
+pub const DIRECTION_EGRESS: u8 = 1;
+
+/// [`EventHeader::flags`] bit: the packet was longer than
+/// [`MAX_PACKET_BYTES`] and only that much was copied.
+pub const FLAG_TRUNCATED: u8 = 1;
+
+/// The fixed part of every ring-buffer event; `cap_len` bytes of the packet
+/// (from its IP header) follow it directly.
+///
+/// Native byte order (the eBPF target is little-endian, as is the host).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    /// `bpf_ktime_get_boot_ns()`: ns since boot, including suspend
+    /// (`CLOCK_BOOTTIME`).
+    pub ts_boot_ns: u64,
+    /// Interface index the packet was seen on.
+    pub ifindex: u32,
+    /// Length of the packet from its IP header on (`skb->len` minus the
+    /// link-layer header).
+    pub orig_len: u32,
+    /// Bytes that follow this header (≤ `orig_len`, ≤ [`MAX_PACKET_BYTES`]).
+    pub cap_len: u32,
+    /// [`DIRECTION_INGRESS`] or [`DIRECTION_EGRESS`].
+    pub direction: u8,
+    /// 4 or 6.
+    pub ip_version: u8,
+    /// `FLAG_*` bits.
+    pub flags: u8,
+    /// Zero.
+    pub reserved: u8,
+}
+
+/// Size of [`EventHeader`] in bytes.
+pub const EVENT_HEADER_BYTES: usize = core::mem::size_of::<EventHeader>();
+
+/// Size of one scratch slot: the largest event.
+pub const MAX_EVENT_BYTES: usize = EVENT_HEADER_BYTES + MAX_PACKET_BYTES as usize;
+
+impl EventHeader {
+    /// Reads a header from the start of an event; `None` when `event` is
+    /// shorter than [`EVENT_HEADER_BYTES`].
+    pub fn parse(event: &[u8]) -> Option<EventHeader> {
+        let h: &[u8; EVENT_HEADER_BYTES] = event.first_chunk()?;
+        let u32_at = |i: usize| u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        Some(EventHeader {
+            ts_boot_ns: u64::from_ne_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]),
+            ifindex: u32_at(8),
+            orig_len: u32_at(12),
+            cap_len: u32_at(16),
+            direction: h[20],
+            ip_version: h[21],
+            flags: h[22],
+            reserved: h[23],
+        })
+    }
+
+    /// The header's bytes, as [`EventHeader::parse`] reads them.
+    pub fn to_bytes(&self) -> [u8; EVENT_HEADER_BYTES] {
+        let mut b = [0u8; EVENT_HEADER_BYTES];
+        b[0..8].copy_from_slice(&self.ts_boot_ns.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.ifindex.to_ne_bytes());
+        b[12..16].copy_from_slice(&self.orig_len.to_ne_bytes());
+        b[16..20].copy_from_slice(&self.cap_len.to_ne_bytes());
+        b[20] = self.direction;
+        b[21] = self.ip_version;
+        b[22] = self.flags;
+        b[23] = self.reserved;
+        b
+    }
+}
+
+/// A TCP connection, both directions alike: the (address, port) pair that
+/// sorts lower comes first. Key of [`HTTP_FLOWS_MAP`]. IPv4 addresses are
+/// stored in the first four bytes, the rest zero.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// Lower endpoint's address.
+    pub addr_lo: [u8; 16],
+    /// Higher endpoint's address.
+    pub addr_hi: [u8; 16],
+    /// Lower endpoint's port (host order).
+    pub port_lo: u16,
+    /// Higher endpoint's port (host order).
+    pub port_hi: u16,
+    /// 4 or 6.
+    pub ip_version: u8,
+    /// Zero.
+    pub reserved: [u8; 3],
+}
+
+/// Whether the first payload bytes of a segment start an HTTP/1.x message:
+/// a request method followed by a space, or `HTTP/1.` (a status line).
+/// `head` holds the first [`DETECT_BYTES`] payload bytes (fewer at the end
+/// of a short payload, padded with zeros: `len` says how many are real).
+///
+/// Written as masked 64-bit compares, without slices or loops, so that the
+/// eBPF build needs no `memcmp` and the verifier sees straight-line code.
+#[inline(always)]
+pub fn looks_like_http(head: &[u8; DETECT_BYTES], len: usize) -> bool {
+    let v = u64::from_le_bytes(*head);
+    let m = |p: &Prefix| len >= p.len && v & p.mask == p.value;
+    m(&GET)
+        || m(&POST)
+        || m(&PUT)
+        || m(&HEAD)
+        || m(&DELETE)
+        || m(&PATCH)
+        || m(&OPTIONS)
+        || m(&CONNECT)
+        || m(&TRACE)
+        || m(&STATUS)
+}
+
+/// A byte prefix as a little-endian 64-bit value and mask.
+struct Prefix {
+    value: u64,
+    mask: u64,
+    len: usize,
+}
+
+const fn prefix(p: &[u8]) -> Prefix {
+    let mut value = 0u64;
+    let mut mask = 0u64;
+    let mut i = 0;
+    while i < p.len() {
+        value |= (p[i] as u64) << (8 * i);
+        mask |= 0xff << (8 * i);
+        i += 1;
+    }
+    Prefix {
+        value,
+        mask,
+        len: p.len(),
+    }
+}
+
+const GET: Prefix = prefix(b"GET ");
+const POST: Prefix = prefix(b"POST ");
+const PUT: Prefix = prefix(b"PUT ");
+const HEAD: Prefix = prefix(b"HEAD ");
+const DELETE: Prefix = prefix(b"DELETE ");
+const PATCH: Prefix = prefix(b"PATCH ");
+const OPTIONS: Prefix = prefix(b"OPTIONS ");
+const CONNECT: Prefix = prefix(b"CONNECT ");
+const TRACE: Prefix = prefix(b"TRACE ");
+const STATUS: Prefix = prefix(b"HTTP/1.");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_layout_is_fixed() {
+        assert_eq!(EVENT_HEADER_BYTES, 24);
+        assert_eq!(core::mem::align_of::<EventHeader>(), 8);
+        assert_eq!(core::mem::size_of::<FlowKey>(), 40);
+    }
+
+    #[test]
+    fn header_round_trips_and_short_input_is_none() {
+        let h = EventHeader {
+            ts_boot_ns: 0x0102_0304_0506_0708,
+            ifindex: 7,
+            orig_len: 70_000,
+            cap_len: MAX_PACKET_BYTES,
+            direction: DIRECTION_EGRESS,
+            ip_version: 6,
+            flags: FLAG_TRUNCATED,
+            reserved: 0,
+        };
+        assert_eq!(EventHeader::parse(&h.to_bytes()), Some(h));
+        assert_eq!(EventHeader::parse(&h.to_bytes()[..23]), None);
+    }
+
+    fn detect(s: &[u8]) -> bool {
+        let mut head = [0u8; DETECT_BYTES];
+        let n = s.len().min(DETECT_BYTES);
+        head[..n].copy_from_slice(&s[..n]);
+        looks_like_http(&head, n)
+    }
+
+    #[test]
+    fn http_detection() {
+        for yes in [
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"POST /x",
+            b"DELETE /a",
+            b"OPTIONS *",
+            b"HTTP/1.1 200 OK",
+            b"HTTP/1.0 404",
+        ] {
+            assert!(detect(yes), "{:?}", core::str::from_utf8(yes));
+        }
+        for no in [
+            &b"GET"[..],
+            b"GETX / ",
+            b"get / ",
+            b"HTTP/2.0 200",
+            b"\x16\x03\x01\x02\x00",
+            b"PRI * HTTP/2.0",
+            b"",
+        ] {
+            assert!(!detect(no), "{:?}", core::str::from_utf8(no));
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! # shadowtap-sensor-ebpf
+//!
+//! TC classifiers that copy the TCP segments of HTTP traffic, from the IP
+//! header on, into the `EVENTS` ring buffer for the sensor's
+//! `capture::EbpfSource`. They never change or drop a packet: every path
+//! returns `TC_ACT_OK`.
+//!
+//! ```text
+//!  skb ─► L2 (Ethernet / 802.1Q, or none) ─► IPv4 | IPv6 ─► TCP ports
+//!           │ MODE_PORTS: sport or dport in PORTS
+//!           │ MODE_ALL_PORTS_HTTP: flow in HTTP_FLOWS, or this payload
+//!           │                      starts a request/status line (then remember it)
+//!           ▼
+//!  SCRATCH[cpu] = EventHeader ++ skb bytes [l3 .. l3 + min(len, MAX_PACKET_BYTES)]
+//!           ▼
+//!  bpf_ringbuf_output(EVENTS)  ── full? ─► COUNTERS[COUNTER_RINGBUF_FULL] += 1
+//! ```
+//!
+//! An event is assembled in a per-CPU scratch slot and copied with
+//! `bpf_ringbuf_output`, whose size may vary, because a ring-buffer
+//! reservation must have a size known to the verifier: reserving the
+//! largest event for every ACK would waste most of the ring.
+//!
+//! Names, layouts and limits come from `shadowtap-sensor-common`. Build
+//! with `cargo xtask build-ebpf`; the layout of the repository's eBPF
+//! support is in `docs/ebpf.md`.
+#![no_std]
+#![no_main]
+// eBPF programs work on raw pointers into the skb, map values and helper
+// calls, all of which are `unsafe`; this crate is outside the workspace
+// and its `unsafe_code = "forbid"` lint, which covers all user-space code.
+
+use aya_ebpf::{
+    bindings::TC_ACT_OK,
+    helpers::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_skb_load_bytes},
+    macros::{classifier, map},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    programs::TcContext,
+};
+use shadowtap_sensor_common::{
+    looks_like_http, EventHeader, FlowKey, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED,
+    COUNTER_FLOW_INSERT_FAILED, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
+    COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
+    FLAG_TRUNCATED, MAX_EVENT_BYTES, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MAX_PORTS,
+    MODE_ALL_PORTS_HTTP, MODE_PORTS, RING_BUFFER_BYTES,
+};
+
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BUFFER_BYTES, 0);
+
+#[map]
+static PORTS: HashMap<u16, u8> = HashMap::with_max_entries(MAX_PORTS, 0);
+
+#[map]
+static HTTP_FLOWS: LruHashMap<FlowKey, u8> = LruHashMap::with_max_entries(MAX_HTTP_FLOWS, 0);
+
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// One event under construction. Per-CPU arrays cap values at 32 KiB, so
+/// this is a plain array that the loader sizes to the number of possible
+/// CPUs and that is indexed by the current CPU. TC programs run with
+/// bottom halves disabled, so two of them never share a CPU's slot.
+#[map]
+static SCRATCH: Array<Scratch> = Array::with_max_entries(1, 0);
+
+#[repr(C, align(8))]
+struct Scratch {
+    bytes: [u8; MAX_EVENT_BYTES],
+}
+
+/// `MODE_PORTS` or `MODE_ALL_PORTS_HTTP`; the loader sets it (read-only
+/// global, so the verifier prunes the other branch).
+#[no_mangle]
+static MODE: u32 = MODE_PORTS;
+
+#[link_section = "license"]
+#[no_mangle]
+static LICENSE: [u8; 11] = *b"Apache-2.0\0";
+
+const ETH_HEADER_BYTES: u32 = 14;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const IPPROTO_TCP: u8 = 6;
+const IPV6_HEADER_BYTES: u32 = 40;
+const TCP_MIN_HEADER_BYTES: u32 = 20;
+const IP_MIN_BYTES: u32 = 20;
+
+#[classifier]
+pub fn shadowtap_ingress_eth(ctx: TcContext) -> i32 {
+    capture(&ctx, DIRECTION_INGRESS, true);
+    TC_ACT_OK
+}
+
+#[classifier]
+pub fn shadowtap_egress_eth(ctx: TcContext) -> i32 {
+    capture(&ctx, DIRECTION_EGRESS, true);
+    TC_ACT_OK
+}
+
+#[classifier]
+pub fn shadowtap_ingress_l3(ctx: TcContext) -> i32 {
+    capture(&ctx, DIRECTION_INGRESS, false);
+    TC_ACT_OK
+}
+
+#[classifier]
+pub fn shadowtap_egress_l3(ctx: TcContext) -> i32 {
+    capture(&ctx, DIRECTION_EGRESS, false);
+    TC_ACT_OK
+}
+
+/// Where the parts of a TCP/IP packet are, as skb offsets.
+struct Segment {
+    /// Offset of the IP header.
+    l3: u32,
+    /// Length of the IP packet (IP header to end of TCP payload).
+    ip_len: u32,
+    ip_version: u8,
+    /// Offset and length of the TCP payload.
+    payload: u32,
+    payload_len: u32,
+    key: FlowKey,
+}
+
+#[inline(always)]
+fn capture(ctx: &TcContext, direction: u8, ethernet: bool) {
+    let Some(seg) = parse(ctx, ethernet) else {
+        return;
+    };
+    // SAFETY: MODE is a plain `u32` global; the volatile read keeps the
+    // compiler from folding its initial value in.
+    let mode = unsafe { core::ptr::read_volatile(&MODE) };
+    let selected = if mode == MODE_ALL_PORTS_HTTP {
+        select_http_flow(ctx, &seg)
+    } else {
+        PORTS.get_ptr(seg.key.port_lo).is_some() || PORTS.get_ptr(seg.key.port_hi).is_some()
+    };
+    if selected {
+        emit(ctx, direction, &seg);
+    }
+}
+
+/// Big-endian `u16` at `off`.
+#[inline(always)]
+fn be16(ctx: &TcContext, off: u32) -> Option<u16> {
+    ctx.load::<[u8; 2]>(off as usize)
+        .ok()
+        .map(u16::from_be_bytes)
+}
+
+#[inline(always)]
+fn parse(ctx: &TcContext, ethernet: bool) -> Option<Segment> {
+    let skb_len = ctx.len();
+    let (l3, ethertype) = if ethernet {
+        let ethertype = be16(ctx, 12)?;
+        if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+            // One tag in the packet (an offloaded tag is not in the data).
+            (ETH_HEADER_BYTES + 4, be16(ctx, 16)?)
+        } else {
+            (ETH_HEADER_BYTES, ethertype)
+        }
+    } else {
+        // `skb->protocol` holds the big-endian EtherType in its low 16 bits.
+        (0, u16::from_be(ctx.skb.protocol() as u16))
+    };
+    if skb_len < l3 + IP_MIN_BYTES {
+        return None;
+    }
+    let avail = skb_len - l3;
+    let mut key = FlowKey::default();
+    let (ip_version, ip_header, ip_len) = match ethertype {
+        ETH_P_IP => {
+            let h: [u8; 20] = ctx.load(l3 as usize).ok()?;
+            let ihl = u32::from(h[0] & 0x0f) * 4;
+            let frag = u16::from_be_bytes([h[6], h[7]]);
+            // Not IPv4, bad header length, not TCP, or a fragment (a later
+            // fragment has no ports; the core reassembles what it is given).
+            if h[0] >> 4 != 4 || ihl < 20 || h[9] != IPPROTO_TCP || frag & 0x3fff != 0 {
+                return None;
+            }
+            let total = u32::from(u16::from_be_bytes([h[2], h[3]]));
+            // Total length 0 is TSO: the packet is what the skb holds.
+            let ip_len = if total == 0 || total > avail {
+                avail
+            } else {
+                total
+            };
+            set_addrs(&mut key, &h[12..16], &h[16..20]);
+            (4, ihl, ip_len)
+        }
+        ETH_P_IPV6 => {
+            let h: [u8; 40] = ctx.load(l3 as usize).ok()?;
+            if h[0] >> 4 != 6 || h[6] != IPPROTO_TCP {
+                return None;
+            }
+            let payload = u32::from(u16::from_be_bytes([h[4], h[5]]));
+            let ip_len = if payload == 0 || payload + IPV6_HEADER_BYTES > avail {
+                avail
+            } else {
+                payload + IPV6_HEADER_BYTES
+            };
+            set_addrs(&mut key, &h[8..24], &h[24..40]);
+            (6, IPV6_HEADER_BYTES, ip_len)
+        }
+        _ => return None,
+    };
+    let l4 = l3 + ip_header;
+    if ip_len < ip_header + TCP_MIN_HEADER_BYTES {
+        return None;
+    }
+    let t: [u8; 14] = ctx.load(l4 as usize).ok()?;
+    let sport = u16::from_be_bytes([t[0], t[1]]);
+    let dport = u16::from_be_bytes([t[2], t[3]]);
+    let doff = u32::from(t[12] >> 4) * 4;
+    if doff < TCP_MIN_HEADER_BYTES || ip_header + doff > ip_len {
+        return None;
+    }
+    key.ip_version = ip_version;
+    order(&mut key, sport, dport);
+    Some(Segment {
+        l3,
+        ip_len,
+        ip_version,
+        payload: l4 + doff,
+        payload_len: ip_len - ip_header - doff,
+        key,
+    })
+}
+
+#[inline(always)]
+fn set_addrs(key: &mut FlowKey, src: &[u8], dst: &[u8]) {
+    let n = src.len();
+    key.addr_lo[..n].copy_from_slice(src);
+    key.addr_hi[..n].copy_from_slice(dst);
+}
+
+/// Puts the lower (address, port) endpoint first, so that both directions
+/// of a connection have the same key.
+#[inline(always)]
+fn order(key: &mut FlowKey, sport: u16, dport: u16) {
+    let (lo, hi) = (words(&key.addr_lo), words(&key.addr_hi));
+    let swap = lo > hi || (lo == hi && sport > dport);
+    if swap {
+        core::mem::swap(&mut key.addr_lo, &mut key.addr_hi);
+        key.port_lo = dport;
+        key.port_hi = sport;
+    } else {
+        key.port_lo = sport;
+        key.port_hi = dport;
+    }
+}
+
+/// An address as two big-endian words, for ordering without `memcmp`.
+#[inline(always)]
+fn words(a: &[u8; 16]) -> (u64, u64) {
+    let mut hi = [0u8; 8];
+    let mut lo = [0u8; 8];
+    hi.copy_from_slice(&a[..8]);
+    lo.copy_from_slice(&a[8..]);
+    (u64::from_be_bytes(hi), u64::from_be_bytes(lo))
+}
+
+/// All-ports mode: a flow is captured once one of its segments' payload
+/// starts like HTTP/1.x, and from then on every segment of it (ACKs, FIN
+/// and RST included) until the LRU map forgets it. Only positive verdicts
+/// are stored, so a connection picked up mid-stream (the sensor started
+/// after it) is recognised at its next request.
+#[inline(always)]
+fn select_http_flow(ctx: &TcContext, seg: &Segment) -> bool {
+    if HTTP_FLOWS.get_ptr(seg.key).is_some() {
+        return true;
+    }
+    if seg.payload_len == 0 {
+        return false;
+    }
+    let mut head = [0u8; DETECT_BYTES];
+    let n = if seg.payload_len < DETECT_BYTES as u32 {
+        seg.payload_len
+    } else {
+        DETECT_BYTES as u32
+    };
+    let n = opaque(n);
+    if n == 0 || n > DETECT_BYTES as u32 {
+        return false;
+    }
+    // SAFETY: `head` has DETECT_BYTES bytes and 1 <= n <= DETECT_BYTES.
+    let ret =
+        unsafe { bpf_skb_load_bytes(ctx.skb.skb.cast(), seg.payload, head.as_mut_ptr().cast(), n) };
+    if ret != 0 || !looks_like_http(&head, n as usize) {
+        return false;
+    }
+    if HTTP_FLOWS.insert(seg.key, 1u8, 0).is_ok() {
+        count(COUNTER_FLOWS_DETECTED);
+    } else {
+        count(COUNTER_FLOW_INSERT_FAILED);
+    }
+    true
+}
+
+#[inline(always)]
+#[expect(
+    clippy::manual_range_contains,
+    reason = "two plain compares are the shape the verifier's bounds tracking follows"
+)]
+fn emit(ctx: &TcContext, direction: u8, seg: &Segment) {
+    // SAFETY: a helper without arguments.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(slot) = SCRATCH.get_ptr_mut(cpu) else {
+        count(COUNTER_LOAD_FAILED);
+        return;
+    };
+    let mut cap = seg.ip_len;
+    let mut flags = 0;
+    if cap > MAX_PACKET_BYTES {
+        cap = MAX_PACKET_BYTES;
+        flags |= FLAG_TRUNCATED;
+        count(COUNTER_TRUNCATED);
+    }
+    // The helpers below need `cap` proven within [1, MAX_PACKET_BYTES].
+    let cap = opaque(cap);
+    if cap < IP_MIN_BYTES || cap > MAX_PACKET_BYTES {
+        return;
+    }
+    let header = EventHeader {
+        // SAFETY: a helper without arguments.
+        ts_boot_ns: unsafe { bpf_ktime_get_boot_ns() },
+        // SAFETY: `skb` is the context pointer the kernel passed in.
+        ifindex: unsafe { (*ctx.skb.skb).ifindex },
+        orig_len: seg.ip_len,
+        cap_len: cap,
+        direction,
+        ip_version: seg.ip_version,
+        flags,
+        reserved: 0,
+    };
+    let base = slot.cast::<u8>();
+    // SAFETY: `slot` points to a map value of MAX_EVENT_BYTES bytes,
+    // aligned to 8; the header goes at its start and the packet after it,
+    // IP_MIN_BYTES <= cap <= MAX_PACKET_BYTES = MAX_EVENT_BYTES - header.
+    let ok = unsafe {
+        base.cast::<EventHeader>().write(header);
+        bpf_skb_load_bytes(
+            ctx.skb.skb.cast(),
+            seg.l3,
+            base.add(EVENT_HEADER_BYTES).cast(),
+            cap,
+        ) == 0
+    };
+    if !ok {
+        count(COUNTER_LOAD_FAILED);
+        return;
+    }
+    // SAFETY: the first EVENT_HEADER_BYTES + cap bytes of the slot were
+    // written just above.
+    let event = unsafe { core::slice::from_raw_parts(base, EVENT_HEADER_BYTES + cap as usize) };
+    if EVENTS.output::<[u8]>(event, 0).is_ok() {
+        count(COUNTER_EVENTS);
+    } else {
+        count(COUNTER_RINGBUF_FULL);
+    }
+}
+
+/// `v`, hidden from the optimiser. A helper's length argument must be
+/// proven non-zero and bounded by a check the verifier sees; when the
+/// compiler already knows the bound it drops such checks, so lengths pass
+/// through here right before they are checked.
+#[inline(always)]
+fn opaque(v: u32) -> u32 {
+    // SAFETY: a volatile read of a local.
+    unsafe { core::ptr::read_volatile(&v) }
+}
+
+#[inline(always)]
+fn count(slot: u32) {
+    if let Some(c) = COUNTERS.get_ptr_mut(slot) {
+        // SAFETY: a per-CPU value, and TC programs do not nest on a CPU.
+        unsafe { *c += 1 };
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    loop {}
+}
