@@ -80,15 +80,26 @@ pub fn run(options: &Options) -> anyhow::Result<Outcome> {
         live: None,
         counters: engine.counters(),
     };
-    if let Some(path) = &options.stats_json {
+    report(&outcome, options.stats_json.as_deref(), options.quiet)?;
+    Ok(outcome)
+}
+
+/// Writes `--stats-json` (when asked) and the summary on standard error
+/// (unless quiet): the end of every run, file or live.
+pub(crate) fn report(
+    outcome: &Outcome,
+    stats_json: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    if let Some(path) = stats_json {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        serde_json::to_writer_pretty(BufWriter::new(file), &outcome)
+        serde_json::to_writer_pretty(BufWriter::new(file), outcome)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if !options.quiet {
-        eprint!("{}", summary::render(&outcome));
+    if !quiet {
+        eprint!("{}", summary::render(outcome));
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// Logs go to standard error, at the level `SHADOWTAP_LOG` names (an

@@ -15,8 +15,6 @@
 //! `Ok(None)` after a short poll interval without packets.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -261,14 +259,7 @@ pub fn run_live(
         }),
         counters: engine.counters(),
     };
-    if let Some(path) = &options.stats_json {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        serde_json::to_writer_pretty(BufWriter::new(file), &outcome)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if !options.quiet {
-        eprint!("{}", summary::render(&outcome));
-    }
+    super::report(&outcome, options.stats_json.as_deref(), options.quiet)?;
     Ok(outcome)
 }
 
