@@ -18,6 +18,8 @@ pub const MIN_RATE: f64 = 0.01;
 pub const MAX_RATE: f64 = 2000.0;
 /// Longest accepted scenario (a week of packet time).
 pub const MAX_DURATION_NS: u64 = 7 * 24 * HOUR;
+/// Accepted range of [`Config::body_scale`].
+pub const BODY_SCALE: std::ops::RangeInclusive<f64> = 0.01..=10.0;
 /// Default start: 2024-03-04T00:00:00Z (a Monday, midnight UTC).
 pub const DEFAULT_START: Timestamp = Timestamp(1_709_510_400 * SEC);
 
@@ -39,6 +41,12 @@ pub struct Config {
     pub diurnal: Option<Diurnal>,
     /// What to inject.
     pub anomalies: AnomalyPlan,
+    /// Multiplies every endpoint's median response body size (1 = the
+    /// catalogue's sizes). Small values make compact captures, such as the
+    /// shipped sample; size-based anomalies stay relative to the scaled sizes.
+    /// Scaling stops at a floor of 600 bytes (an endpoint's own median when
+    /// that is smaller), so small objects keep their size.
+    pub body_scale: f64,
 }
 
 /// Sinusoidal load modulation: the rate multiplier moves between `low` and
@@ -123,6 +131,8 @@ pub enum ConfigError {
     Warmup,
     #[error("start time must be between 1970 and 2100")]
     Start,
+    #[error("body scale must be between 0.01 and 10, not {0}")]
+    BodyScale(f64),
 }
 
 impl Config {
@@ -136,6 +146,7 @@ impl Config {
             rate,
             diurnal: None,
             anomalies: AnomalyPlan::all(2),
+            body_scale: 1.0,
         }
     }
 
@@ -155,6 +166,9 @@ impl Config {
         }
         if self.warmup_ns() >= self.duration_ns && !self.anomalies.kinds.is_empty() {
             return Err(ConfigError::Warmup);
+        }
+        if !BODY_SCALE.contains(&self.body_scale) {
+            return Err(ConfigError::BodyScale(self.body_scale));
         }
         // pcap seconds are 32-bit; leave room for the scenario itself.
         let latest = 4_102_444_800 * SEC - MAX_DURATION_NS;
@@ -219,5 +233,8 @@ mod tests {
             high: 1.0,
         });
         assert_eq!(flat.validate(), Err(ConfigError::Diurnal));
+        let mut tiny = Config::new(1, 1.0, 5.0);
+        tiny.body_scale = 0.0;
+        assert_eq!(tiny.validate(), Err(ConfigError::BodyScale(0.0)));
     }
 }

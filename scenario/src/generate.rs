@@ -60,12 +60,22 @@ pub struct Report {
     pub summary: Summary,
 }
 
+/// [`Config::body_scale`] never takes an endpoint's median body below this
+/// (or below its own median when that is smaller): a smaller body would be
+/// clamped to its fixed fields, and injected size factors would no longer
+/// be the factors the expected file states.
+const BODY_SCALE_FLOOR_BYTES: f64 = 600.0;
+
 /// Writes `config`'s scenario as a pcap to `out` (streamed through a
 /// buffer; memory stays bounded by the requests in flight) and returns
 /// the expected anomalies.
 pub fn generate<W: Write>(config: &Config, out: W) -> Result<Report, Error> {
     let config = config.clone().validate()?;
     let mut catalog = Catalog::new(config.seed, config.rate);
+    for ep in &mut catalog.endpoints {
+        ep.size_median =
+            (ep.size_median * config.body_scale).max(ep.size_median.min(BODY_SCALE_FLOOR_BYTES));
+    }
     let plan = plan::plan(&config, &mut catalog);
     let writer = PcapWriter::new(
         BufWriter::with_capacity(WRITE_BUFFER_BYTES, out),

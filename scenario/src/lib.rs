@@ -47,6 +47,7 @@ pub use anomaly::{
     AnomalyKind, DiurnalInfo, EndpointInfo, Expected, ExpectedAnomaly, ServiceInfo, EXPECTED_FORMAT,
 };
 pub use config::{
-    AnomalyPlan, Config, ConfigError, Diurnal, DEFAULT_START, MAX_DURATION_NS, MAX_RATE, MIN_RATE,
+    AnomalyPlan, Config, ConfigError, Diurnal, BODY_SCALE, DEFAULT_START, MAX_DURATION_NS,
+    MAX_RATE, MIN_RATE,
 };
 pub use generate::{generate, Error, Report, Summary};

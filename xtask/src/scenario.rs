@@ -1,7 +1,8 @@
 //! `cargo xtask scenario`: write a generated capture and its expected anomalies.
 //!
 //! ```text
-//! cargo xtask scenario --seed 7 --rate 50 --hours 2 [--diurnal] [--clean] --out DIR
+//! cargo xtask scenario --seed 7 --rate 50 --hours 2 [--diurnal] [--clean]
+//!     [--per-kind N] [--warmup-minutes M] [--body-scale F] --out DIR
 //!   -> DIR/scenario-7.pcap, DIR/scenario-7.expected.json; a summary on stderr
 //! ```
 //!
@@ -44,6 +45,10 @@ pub(crate) struct ScenarioArgs {
     /// scenario or 30 minutes, whichever is longer).
     #[arg(long)]
     warmup_minutes: Option<f64>,
+    /// Multiply every endpoint's median response body size (compact
+    /// captures: 0.1 makes bodies a tenth of the default).
+    #[arg(long, default_value_t = 1.0)]
+    body_scale: f64,
     /// Directory for the outputs (created if missing).
     #[arg(long)]
     out: PathBuf,
@@ -51,6 +56,7 @@ pub(crate) struct ScenarioArgs {
 
 pub(crate) fn run(args: &ScenarioArgs) -> Result<ExitCode> {
     let mut config = Config::new(args.seed, args.hours, args.rate);
+    config.body_scale = args.body_scale;
     if args.diurnal {
         let period = (args.hours.min(24.0) * HOUR_NS) as u64;
         config.diurnal = Some(Diurnal::compressed(period));

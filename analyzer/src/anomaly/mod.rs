@@ -867,6 +867,7 @@ fn per_record(
                                 key,
                                 caller: None,
                                 window: index,
+                                first_window: index,
                                 start,
                                 end,
                                 baseline: median as f64,
@@ -1005,6 +1006,7 @@ fn per_record(
                 key,
                 caller: None,
                 window: index,
+                first_window: index,
                 start,
                 end: r.ts,
                 baseline: 0.0,
@@ -1139,7 +1141,10 @@ struct Raise<'a> {
     severity: AnomalySeverity,
     key: &'a ObservationKey,
     caller: Option<(u64, String)>,
+    /// The window being judged, and the first window of its span (the same
+    /// unless a quiet endpoint's judgement covers several windows).
     window: u64,
+    first_window: u64,
     start: Timestamp,
     end: Timestamp,
     baseline: f64,
@@ -1150,16 +1155,20 @@ struct Raise<'a> {
 }
 
 /// Records an anomaly for an endpoint, extending the open one of the same
-/// kind (and caller) when it was raised in this or the previous window.
+/// kind (and caller) when it was raised in this or the previous window
+/// (for a judgement spanning several windows: adjacent to its first one).
 fn raise(anomalies: &mut Vec<Anomaly>, state: &mut EndpointState, r: Raise<'_>) {
     let open_key = (r.kind, r.caller.as_ref().map(|(h, _)| *h));
     if let Some(open) = state.open.get_mut(&open_key) {
-        if r.window <= open.window + 1 && open.anomaly < anomalies.len() {
+        if r.first_window <= open.window + 1 && open.anomaly < anomalies.len() {
             let a = &mut anomalies[open.anomaly];
             a.end = a.end.max(r.end);
             a.start = a.start.min(r.start);
+            // The anomaly keeps its peak: the highest observed value, and
+            // the explanation of the window that showed it.
             if r.observed > a.observed {
                 a.observed = r.observed;
+                a.explanation = r.explanation;
             }
             for (k, v) in r.counts {
                 *a.counts.entry((*k).to_owned()).or_insert(0) += v;
@@ -1282,6 +1291,7 @@ fn close_endpoint_window(
                         key,
                         caller: None,
                         window: w.index,
+                        first_window: first,
                         start,
                         end,
                         baseline: crate::report::round3(p),
@@ -1333,6 +1343,7 @@ fn close_endpoint_window(
                         key,
                         caller: None,
                         window: w.index,
+                        first_window: first,
                         start,
                         end,
                         baseline: base_median as f64,
@@ -1376,6 +1387,7 @@ fn close_endpoint_window(
                     key,
                     caller: Some((*h, label.clone())),
                     window: w.index,
+                    first_window: first,
                     start,
                     end,
                     baseline: usual as f64,
@@ -1471,6 +1483,7 @@ fn close_service_window(
                     key: &key,
                     caller: None,
                     window: w.index,
+                    first_window: w.index,
                     start,
                     end,
                     baseline: crate::report::round3(p),
@@ -1500,6 +1513,7 @@ fn close_service_window(
                     key: &key,
                     caller: Some((*h, label.clone())),
                     window: w.index,
+                    first_window: w.index,
                     start,
                     end,
                     baseline: cfg.caller_failure_burst as f64,

@@ -94,6 +94,11 @@ fn detect(head: &[u8]) -> Option<InputKind> {
             return Some(InputKind::Capture);
         }
     }
+    // gzip: a compressed capture (`.pcap.gz`), which the sensor's file
+    // source decompresses as it reads.
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Some(InputKind::Capture);
+    }
     let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
     if text[start] != b'{' {
@@ -195,6 +200,7 @@ mod tests {
             Some(InputKind::Capture)
         );
         assert_eq!(detect(&[0x0a, 0x0d, 0x0d, 0x0a]), Some(InputKind::Capture));
+        assert_eq!(detect(&[0x1f, 0x8b, 8, 0]), Some(InputKind::Capture));
         assert_eq!(
             detect(b"{\"schema\":1,\"ts\":\"x\"}\n{\"schema\":1}"),
             Some(InputKind::Records)

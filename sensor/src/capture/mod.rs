@@ -193,18 +193,27 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Opens a capture file; `-` means stdin (total size unknown).
+    /// Opens a capture file; `-` means stdin (total size unknown). A
+    /// gzip-compressed file (`capture.pcap.gz`, as tshark reads them) is
+    /// decompressed as it is read; its errors then name the input
+    /// `PATH (gunzipped)` and give offsets into the decompressed bytes.
     pub fn open(path: &Path) -> Result<FileSource, CaptureError> {
         if path.as_os_str() == "-" {
             return Self::from_reader("<stdin>", Box::new(std::io::stdin()), None);
         }
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|e| CaptureError::io(&name, 0, e))?;
+        let mut file = File::open(path).map_err(|e| CaptureError::io(&name, 0, e))?;
         let total = file
             .metadata()
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.len());
+        if total.is_some()
+            && starts_with_gzip_magic(&mut file).map_err(|e| CaptureError::io(&name, 0, e))?
+        {
+            let gunzip = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+            return Self::from_reader(format!("{name} (gunzipped)"), Box::new(gunzip), None);
+        }
         Self::from_reader(name, Box::new(file), total)
     }
 
@@ -310,4 +319,22 @@ pub(crate) fn fuzz_file_reader(data: &[u8]) {
         // Every packet consumes at least 12 bytes of input.
         assert!(packets <= data.len() as u64 / 12);
     }
+}
+
+/// Whether a regular file starts with the gzip magic `1f 8b`; leaves the
+/// file at offset 0 either way.
+fn starts_with_gzip_magic(file: &mut File) -> std::io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    let mut magic = [0u8; 2];
+    let mut have = 0;
+    while have < magic.len() {
+        match file.read(&mut magic[have..]) {
+            Ok(0) => break,
+            Ok(n) => have += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(have == magic.len() && magic == [0x1f, 0x8b])
 }

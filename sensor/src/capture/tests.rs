@@ -189,6 +189,40 @@ fn open_paths() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn gzip_compressed_files_are_read_through() {
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("shadowtap-capture-gz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in [sample_pcap(Endian::Little), sample_pcapng()] {
+        let plain = all(&file).0;
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&file).unwrap();
+        let gz = gz.finish().unwrap();
+        let path = dir.join("a.pcap.gz");
+        std::fs::write(&path, &gz).unwrap();
+        let mut src = FileSource::open(&path).unwrap();
+        // The decompressed size is unknown up front.
+        assert_eq!(src.progress().1, None);
+        let (pkts, err) = read_all(&mut src);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(pkts, plain);
+
+        // Cut inside the deflate stream: the packets before the cut, then
+        // one error naming the input as decompressed.
+        let cut = dir.join("cut.pcap.gz");
+        std::fs::write(&cut, &gz[..gz.len() * 2 / 3]).unwrap();
+        let mut src = FileSource::open(&cut).unwrap();
+        let (pkts, err) = read_all(&mut src);
+        let err = err.expect("a truncated gzip stream is an error");
+        assert_eq!(err.path(), format!("{} (gunzipped)", cut.display()));
+        assert!(!pkts.is_empty() && pkts.len() < plain.len());
+        assert_eq!(pkts[..], plain[..pkts.len()]);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Feeds random buffers, random buffers behind a valid magic, and random
 /// mutations of valid files to the reader; returns the bytes fed.
 fn fuzz_volume(seed: u64, random_iters: usize, mutated_iters: usize) -> usize {
