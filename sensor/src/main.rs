@@ -38,8 +38,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
         .args(["read", "interface", "ebpf"])
 ))]
 struct Cli {
-    /// Read packets from capture FILE (pcap or pcapng; `-` is standard
-    /// input). Repeat, or list several, to read files in order.
+    /// Read packets from capture FILE (pcap or pcapng, also gzip-compressed;
+    /// `-` is standard input). Repeat, or list several, to read files in order.
     #[arg(short = 'r', value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
     read: Vec<PathBuf>,
 
