@@ -14,6 +14,7 @@
 //!  SCRATCH[cpu] = EventHeader ++ skb bytes [l3 .. l3 + min(len, MAX_PACKET_BYTES)]
 //!           ▼
 //!  bpf_ringbuf_output(EVENTS)  ── full? ─► COUNTERS[COUNTER_RINGBUF_FULL] += 1
+//!    (wakes the sensor only once WAKEUP_BYTES are unread; it polls every 100 ms)
 //! ```
 //!
 //! An event is assembled in a per-CPU scratch slot and copied with
@@ -31,7 +32,7 @@
 // and its `unsafe_code = "forbid"` lint, which covers all user-space code.
 
 use aya_ebpf::{
-    bindings::TC_ACT_OK,
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_OK},
     helpers::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_skb_load_bytes},
     macros::{classifier, map},
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
@@ -42,7 +43,7 @@ use shadowtap_sensor_common::{
     COUNTER_FLOW_INSERT_FAILED, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
     COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
     FLAG_TRUNCATED, MAX_EVENT_BYTES, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MAX_PORTS,
-    MODE_ALL_PORTS_HTTP, MODE_PORTS, RING_BUFFER_BYTES,
+    MODE_ALL_PORTS_HTTP, MODE_PORTS, RING_BUFFER_BYTES, WAKEUP_BYTES,
 };
 
 #[map]
@@ -356,7 +357,13 @@ fn emit(ctx: &TcContext, direction: u8, seg: &Segment) {
     // SAFETY: the first EVENT_HEADER_BYTES + cap bytes of the slot were
     // written just above.
     let event = unsafe { core::slice::from_raw_parts(base, EVENT_HEADER_BYTES + cap as usize) };
-    if EVENTS.output::<[u8]>(event, 0).is_ok() {
+    // Wake the sensor only once WAKEUP_BYTES are waiting (see there).
+    let wakeup = if EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= WAKEUP_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    if EVENTS.output::<[u8]>(event, u64::from(wakeup)).is_ok() {
         count(COUNTER_EVENTS);
     } else {
         count(COUNTER_RINGBUF_FULL);
