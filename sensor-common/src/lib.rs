@@ -97,8 +97,22 @@ pub const COUNTER_LOAD_FAILED: u32 = 3;
 pub const COUNTER_FLOWS_DETECTED: u32 = 4;
 /// Counter slot: [`HTTP_FLOWS_MAP`] insertions that failed.
 pub const COUNTER_FLOW_INSERT_FAILED: u32 = 5;
+/// Counter slot: IPv4 TCP fragments, not captured (a later fragment has
+/// no TCP header to select it by; the sensor does not reassemble IP).
+pub const COUNTER_IPV4_FRAGMENTS: u32 = 6;
+/// Counter slot: IPv6 packets whose next header is an extension header
+/// (hop-by-hop, routing, fragment, destination options, AH, mobility,
+/// HIP, shim6), whatever they carry; not captured.
+pub const COUNTER_IPV6_EXTENSION_HEADERS: u32 = 7;
 /// Number of counter slots in [`COUNTERS_MAP`].
-pub const COUNTER_SLOTS: u32 = 6;
+pub const COUNTER_SLOTS: u32 = 8;
+
+/// IPv6 next-header values of extension headers (RFC 8200 and the IANA
+/// registry): hop-by-hop 0, routing 43, fragment 44, AH 51, destination
+/// options 60, mobility 135, HIP 139, shim6 140.
+pub const fn is_ipv6_extension_header(next_header: u8) -> bool {
+    matches!(next_header, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140)
+}
 
 /// Packet direction as seen by the classifier.
 pub const DIRECTION_INGRESS: u8 = 0;
@@ -255,6 +269,17 @@ const STATUS: Prefix = prefix(b"HTTP/1.");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_extension_headers_are_known() {
+        for nh in [0, 43, 44, 51, 60, 135, 139, 140] {
+            assert!(is_ipv6_extension_header(nh), "{nh}");
+        }
+        // TCP, UDP, ICMPv6, no next header, ESP (payload, not a header to skip)
+        for nh in [6, 17, 58, 59, 50] {
+            assert!(!is_ipv6_extension_header(nh), "{nh}");
+        }
+    }
 
     #[test]
     fn header_layout_is_fixed() {

@@ -39,7 +39,8 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use shadowtap_sensor_common::{
-    looks_like_http, EventHeader, FlowKey, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED,
+    is_ipv6_extension_header, looks_like_http, COUNTER_IPV4_FRAGMENTS,
+    COUNTER_IPV6_EXTENSION_HEADERS, EventHeader, FlowKey, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED,
     COUNTER_FLOW_INSERT_FAILED, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
     COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
     FLAG_TRUNCATED, MAX_EVENT_BYTES, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MAX_PORTS,
@@ -177,9 +178,13 @@ fn parse(ctx: &TcContext, ethernet: bool) -> Option<Segment> {
             let h: [u8; 20] = ctx.load(l3 as usize).ok()?;
             let ihl = u32::from(h[0] & 0x0f) * 4;
             let frag = u16::from_be_bytes([h[6], h[7]]);
-            // Not IPv4, bad header length, not TCP, or a fragment (a later
-            // fragment has no ports; the core reassembles what it is given).
-            if h[0] >> 4 != 4 || ihl < 20 || h[9] != IPPROTO_TCP || frag & 0x3fff != 0 {
+            if h[0] >> 4 != 4 || ihl < 20 || h[9] != IPPROTO_TCP {
+                return None;
+            }
+            // A fragment (more-fragments bit or an offset): a later one has
+            // no ports to select it by. Counted, not captured.
+            if frag & 0x3fff != 0 {
+                count(COUNTER_IPV4_FRAGMENTS);
                 return None;
             }
             let total = u32::from(u16::from_be_bytes([h[2], h[3]]));
@@ -194,7 +199,14 @@ fn parse(ctx: &TcContext, ethernet: bool) -> Option<Segment> {
         }
         ETH_P_IPV6 => {
             let h: [u8; 40] = ctx.load(l3 as usize).ok()?;
-            if h[0] >> 4 != 6 || h[6] != IPPROTO_TCP {
+            if h[0] >> 4 != 6 {
+                return None;
+            }
+            if h[6] != IPPROTO_TCP {
+                // TCP behind extension headers is not looked for: counted.
+                if is_ipv6_extension_header(h[6]) {
+                    count(COUNTER_IPV6_EXTENSION_HEADERS);
+                }
                 return None;
             }
             let payload = u32::from(u16::from_be_bytes([h[4], h[5]]));
