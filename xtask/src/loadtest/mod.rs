@@ -112,6 +112,12 @@ pub(crate) struct LoadTestArgs {
     /// CPU placement of server, client and sensor.
     #[arg(long, value_enum, default_value = "pinned")]
     cpus: CpuLayout,
+    /// Extra argument for the sensor, repeatable (e.g. `--sensor-arg=--ports
+    /// --sensor-arg=9999` attaches the programs but selects no packet: the
+    /// cost of the hook and the parse alone; every exchange then counts as
+    /// lost).
+    #[arg(long = "sensor-arg", value_name = "ARG", allow_hyphen_values = true)]
+    sensor_args: Vec<String>,
     /// Use this sensor binary instead of building the release sensor.
     #[arg(long, value_name = "PATH")]
     sensor: Option<PathBuf>,
@@ -386,6 +392,7 @@ impl Bench<'_> {
             .arg(&records)
             .arg("--stats-json")
             .arg(&stats)
+            .args(&self.args.sensor_args)
             .stdout(Stdio::null())
             .stderr(log);
         let mut child = cmd.spawn().context("starting the sensor")?;
@@ -706,6 +713,9 @@ pub(crate) fn run(args: &LoadTestArgs) -> Result<ExitCode> {
         args.rounds
     );
     println!("load average at the end (1, 5, 15 min): {}", load.join(" "));
+    if !args.sensor_args.is_empty() {
+        println!("sensor arguments added: {}", args.sensor_args.join(" "));
+    }
     println!(
         "throughput: wrk -t{} -c{}, {} s per run",
         args.threads, args.connections, args.seconds
@@ -747,6 +757,7 @@ pub(crate) fn run(args: &LoadTestArgs) -> Result<ExitCode> {
     let result = json!({
         "source": source,
         "cpus": layout,
+        "sensor_args": args.sensor_args,
         "rounds": args.rounds,
         "seconds": args.seconds,
         "alone_rps": alone_rps,
