@@ -18,7 +18,10 @@
 
 /// Name of the ring buffer (`BPF_MAP_TYPE_RINGBUF`) that carries events.
 pub const EVENTS_MAP: &str = "EVENTS";
-/// Name of the hash map of captured TCP ports (`u16` port → `u8` 1).
+/// Name of the array of captured TCP ports: [`PORT_SLOTS`] `u8` entries,
+/// indexed by port, 1 where the port is captured. An array rather than a
+/// hash map because the verifier inlines an array lookup into a bounds
+/// check and an address computation, and every packet does two.
 pub const PORTS_MAP: &str = "PORTS";
 /// Name of the LRU hash map of flows recognised as HTTP (all-ports mode).
 pub const HTTP_FLOWS_MAP: &str = "HTTP_FLOWS";
@@ -71,6 +74,9 @@ pub const RING_BUFFER_BYTES: u32 = 32 << 20;
 /// above the mark still hold tens of milliseconds of a saturated link
 /// while the woken sensor gets scheduled.
 pub const WAKEUP_BYTES: u64 = (RING_BUFFER_BYTES / 8) as u64;
+
+/// Entries of [`PORTS_MAP`]: one per TCP port.
+pub const PORT_SLOTS: u32 = 1 << 16;
 
 /// Most TCP ports in [`PORTS_MAP`].
 pub const MAX_PORTS: u32 = 1024;

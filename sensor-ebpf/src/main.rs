@@ -35,7 +35,7 @@ use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_OK},
     helpers::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_skb_load_bytes},
     macros::{classifier, map},
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::TcContext,
 };
 use shadowtap_sensor_common::{
@@ -43,7 +43,7 @@ use shadowtap_sensor_common::{
     COUNTER_IPV6_EXTENSION_HEADERS, EventHeader, FlowKey, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED,
     COUNTER_FLOW_INSERT_FAILED, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
     COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
-    FLAG_TRUNCATED, MAX_EVENT_BYTES, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MAX_PORTS,
+    FLAG_TRUNCATED, MAX_EVENT_BYTES, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, PORT_SLOTS,
     MODE_ALL_PORTS_HTTP, MODE_PORTS, RING_BUFFER_BYTES, WAKEUP_BYTES,
 };
 
@@ -51,7 +51,7 @@ use shadowtap_sensor_common::{
 static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BUFFER_BYTES, 0);
 
 #[map]
-static PORTS: HashMap<u16, u8> = HashMap::with_max_entries(MAX_PORTS, 0);
+static PORTS: Array<u8> = Array::with_max_entries(PORT_SLOTS, 0);
 
 #[map]
 static HTTP_FLOWS: LruHashMap<FlowKey, u8> = LruHashMap::with_max_entries(MAX_HTTP_FLOWS, 0);
@@ -138,11 +138,16 @@ fn capture(ctx: &TcContext, direction: u8, ethernet: bool) {
     let selected = if mode == MODE_ALL_PORTS_HTTP {
         select_http_flow(ctx, &seg)
     } else {
-        PORTS.get_ptr(seg.key.port_lo).is_some() || PORTS.get_ptr(seg.key.port_hi).is_some()
+        port_selected(seg.key.port_lo) || port_selected(seg.key.port_hi)
     };
     if selected {
         emit(ctx, direction, &seg);
     }
+}
+
+#[inline(always)]
+fn port_selected(port: u16) -> bool {
+    PORTS.get(u32::from(port)).is_some_and(|v| *v != 0)
 }
 
 /// Big-endian `u16` at `off`.

@@ -42,7 +42,7 @@ mod interfaces;
 use std::io;
 use std::time::{Duration, Instant};
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array as BpfArray, MapData, PerCpuArray, RingBuf};
 use aya::programs::tc::{self, SchedClassifierLinkId, TcAttachType};
 use aya::programs::SchedClassifier;
 use aya::util::KernelVersion;
@@ -184,16 +184,18 @@ impl EbpfSource {
                 what: "map",
                 name: PORTS_MAP,
             })?;
-            let mut ports: BpfHashMap<_, u16, u8> =
-                BpfHashMap::try_from(map).map_err(|source| EbpfError::Map {
+            let mut ports: BpfArray<_, u8> =
+                BpfArray::try_from(map).map_err(|source| EbpfError::Map {
                     map: PORTS_MAP,
                     source,
                 })?;
             for &port in &config.ports {
-                ports.insert(port, 1, 0).map_err(|source| EbpfError::Map {
-                    map: PORTS_MAP,
-                    source,
-                })?;
+                ports
+                    .set(u32::from(port), 1, 0)
+                    .map_err(|source| EbpfError::Map {
+                        map: PORTS_MAP,
+                        source,
+                    })?;
             }
         }
         for name in [
