@@ -10,7 +10,7 @@
 //! ```text
 //!  TC ingress/egress ──► EVENTS ring buffer: [EventHeader | IP packet bytes …] ──► sensor
 //!        │                                   (cap_len ≤ MAX_PACKET_BYTES)
-//!        ├─ PORTS (hash: port → 1)       which TCP ports are captured
+//!        ├─ PORTS (array: port → 1)      which TCP ports are captured
 //!        ├─ HTTP_FLOWS (LRU: FlowKey)    flows recognised as HTTP (all-ports mode)
 //!        └─ COUNTERS (per-CPU u64)       COUNTER_* slots, summed by the sensor
 //! ```
