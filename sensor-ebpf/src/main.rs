@@ -14,6 +14,7 @@
 //!  SCRATCH[cpu] = EventHeader ++ skb bytes [l3 .. l3 + min(len, MAX_PACKET_BYTES)]
 //!           ▼
 //!  bpf_ringbuf_output(EVENTS)  ── full? ─► COUNTERS[COUNTER_RINGBUF_FULL] += 1
+//!    (wakes the sensor only once WAKEUP_BYTES are unread; it polls every 100 ms)
 //! ```
 //!
 //! An event is assembled in a per-CPU scratch slot and copied with
@@ -31,25 +32,26 @@
 // and its `unsafe_code = "forbid"` lint, which covers all user-space code.
 
 use aya_ebpf::{
-    bindings::TC_ACT_OK,
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_OK},
     helpers::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_skb_load_bytes},
     macros::{classifier, map},
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::TcContext,
 };
 use shadowtap_sensor_common::{
-    looks_like_http, EventHeader, FlowKey, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED,
+    is_ipv6_extension_header, looks_like_http, COUNTER_IPV4_FRAGMENTS,
+    COUNTER_IPV6_EXTENSION_HEADERS, EventHeader, FlowKey, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED,
     COUNTER_FLOW_INSERT_FAILED, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
     COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
-    FLAG_TRUNCATED, MAX_EVENT_BYTES, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MAX_PORTS,
-    MODE_ALL_PORTS_HTTP, MODE_PORTS, RING_BUFFER_BYTES,
+    FLAG_TRUNCATED, MAX_EVENT_BYTES, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, PORT_SLOTS,
+    MODE_ALL_PORTS_HTTP, MODE_PORTS, RING_BUFFER_BYTES, WAKEUP_BYTES,
 };
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BUFFER_BYTES, 0);
 
 #[map]
-static PORTS: HashMap<u16, u8> = HashMap::with_max_entries(MAX_PORTS, 0);
+static PORTS: Array<u8> = Array::with_max_entries(PORT_SLOTS, 0);
 
 #[map]
 static HTTP_FLOWS: LruHashMap<FlowKey, u8> = LruHashMap::with_max_entries(MAX_HTTP_FLOWS, 0);
@@ -136,11 +138,16 @@ fn capture(ctx: &TcContext, direction: u8, ethernet: bool) {
     let selected = if mode == MODE_ALL_PORTS_HTTP {
         select_http_flow(ctx, &seg)
     } else {
-        PORTS.get_ptr(seg.key.port_lo).is_some() || PORTS.get_ptr(seg.key.port_hi).is_some()
+        port_selected(seg.key.port_lo) || port_selected(seg.key.port_hi)
     };
     if selected {
         emit(ctx, direction, &seg);
     }
+}
+
+#[inline(always)]
+fn port_selected(port: u16) -> bool {
+    PORTS.get(u32::from(port)).is_some_and(|v| *v != 0)
 }
 
 /// Big-endian `u16` at `off`.
@@ -176,9 +183,13 @@ fn parse(ctx: &TcContext, ethernet: bool) -> Option<Segment> {
             let h: [u8; 20] = ctx.load(l3 as usize).ok()?;
             let ihl = u32::from(h[0] & 0x0f) * 4;
             let frag = u16::from_be_bytes([h[6], h[7]]);
-            // Not IPv4, bad header length, not TCP, or a fragment (a later
-            // fragment has no ports; the core reassembles what it is given).
-            if h[0] >> 4 != 4 || ihl < 20 || h[9] != IPPROTO_TCP || frag & 0x3fff != 0 {
+            if h[0] >> 4 != 4 || ihl < 20 || h[9] != IPPROTO_TCP {
+                return None;
+            }
+            // A fragment (more-fragments bit or an offset): a later one has
+            // no ports to select it by. Counted, not captured.
+            if frag & 0x3fff != 0 {
+                count(COUNTER_IPV4_FRAGMENTS);
                 return None;
             }
             let total = u32::from(u16::from_be_bytes([h[2], h[3]]));
@@ -193,7 +204,14 @@ fn parse(ctx: &TcContext, ethernet: bool) -> Option<Segment> {
         }
         ETH_P_IPV6 => {
             let h: [u8; 40] = ctx.load(l3 as usize).ok()?;
-            if h[0] >> 4 != 6 || h[6] != IPPROTO_TCP {
+            if h[0] >> 4 != 6 {
+                return None;
+            }
+            if h[6] != IPPROTO_TCP {
+                // TCP behind extension headers is not looked for: counted.
+                if is_ipv6_extension_header(h[6]) {
+                    count(COUNTER_IPV6_EXTENSION_HEADERS);
+                }
                 return None;
             }
             let payload = u32::from(u16::from_be_bytes([h[4], h[5]]));
@@ -356,7 +374,13 @@ fn emit(ctx: &TcContext, direction: u8, seg: &Segment) {
     // SAFETY: the first EVENT_HEADER_BYTES + cap bytes of the slot were
     // written just above.
     let event = unsafe { core::slice::from_raw_parts(base, EVENT_HEADER_BYTES + cap as usize) };
-    if EVENTS.output::<[u8]>(event, 0).is_ok() {
+    // Wake the sensor only once WAKEUP_BYTES are waiting (see there).
+    let wakeup = if EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= WAKEUP_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    if EVENTS.output::<[u8]>(event, u64::from(wakeup)).is_ok() {
         count(COUNTER_EVENTS);
     } else {
         count(COUNTER_RINGBUF_FULL);

@@ -1,261 +1,51 @@
-//! Privileged tests of `shadowtap-sensor --ebpf`: real traffic between two
-//! network namespaces joined by a veth pair, the sensor attached in the
-//! server's namespace, records compared with what the client sent and got.
+//! Privileged tests of `shadowtap-sensor --ebpf`, on the shared harness in
+//! `netns/`: real traffic between two network namespaces joined by a veth
+//! pair (the test HTTP server in one, the client in the other driving the
+//! standard mix: keep-alive, pipelining, chunked both ways, 1.5 MB and
+//! 1 MiB bodies), the sensor attached in the server's namespace. Records
+//! must say exactly what the client sent and received, and must equal what
+//! the file source makes of tcpdump's capture of the same traffic, and
+//! (with the `libpcap` feature) what the libpcap source records beside it.
 //!
-//! They need root, `ip`, `bpftool`, `tc`, `python3` and a sensor built with
-//! the eBPF object (`cargo xtask build-ebpf`). Without them each test says
-//! why and returns — except under `cargo xtask test`
-//! (`SHADOWTAP_UNDER_XTASK` set), where that is a failure.
+//! They need root, `ip`, `bpftool`, `tc`, `setpriv`, `tcpdump`, `python3`
+//! and a sensor built with the eBPF object (`cargo xtask build-ebpf`).
+//! Without them each test says why and returns — except under `cargo xtask
+//! test` (`SHADOWTAP_UNDER_XTASK` set), where that is a failure.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+mod netns;
+
+use std::net::SocketAddr;
+use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use rustix::process::Signal;
 
-const SENSOR: &str = env!("CARGO_BIN_EXE_shadowtap-sensor");
-const PORT: u16 = 8080;
+use netns::http::{self, Seen};
+use netns::sensor::{
+    assert_clean_exit, path_str, settle, start_tcpdump, stats, stop_tcpdump, tcpdump_available,
+    Fixture, EXIT_TIMEOUT, SENSOR,
+};
+use netns::{command_works, privileged, ready, Daemon};
 
-/// Why these tests cannot run here, if they cannot.
-fn missing_precondition() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2));
-    if euid != Some("0") {
-        return Some("not root".into());
+/// True when the eBPF tests can run; otherwise prints why (or fails under
+/// xtask).
+fn ebpf_ready(test: &str) -> bool {
+    if !privileged(test) || !tcpdump_available(test) {
+        return false;
     }
-    if !shadowtap_sensor::capture::ebpf::object_embedded() {
-        return Some(
-            "the sensor was built without the eBPF object (run `cargo xtask build-ebpf`)".into(),
-        );
-    }
-    for tool in ["ip", "bpftool", "tc", "python3", "setpriv"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Some(format!("`{tool}` is not installed"));
-        }
-    }
-    None
-}
-
-/// True when the test should go on; otherwise prints why (or fails under xtask).
-fn can_run(test: &str) -> bool {
-    let Some(reason) = missing_precondition() else {
-        return true;
+    let reason = if !shadowtap_sensor::capture::ebpf::object_embedded() {
+        Some("the sensor was built without the eBPF object (run `cargo xtask build-ebpf`)")
+    } else if !command_works("bpftool", &["version"]) {
+        Some("`bpftool` is not installed")
+    } else if !command_works("tc", &["-V"]) {
+        Some("`tc` is not installed")
+    } else if !command_works("setpriv", &["--version"]) {
+        Some("`setpriv` is not installed")
+    } else {
+        None
     };
-    if std::env::var_os("SHADOWTAP_UNDER_XTASK").is_some() {
-        panic!("{test}: cannot run under cargo xtask test: {reason}");
-    }
-    eprintln!("SKIPPED {test}: {reason}");
-    false
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ip(args: &[&str]) {
-    run(Command::new("ip").args(args));
-}
-
-fn in_ns(ns: &str, program: &str) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, program]);
-    c
-}
-
-/// Two namespaces, `<prefix>c` (client) and `<prefix>s` (server), deleted
-/// on drop, also when a test panics. Deleting a namespace deletes its veth.
-struct Namespaces {
-    client: String,
-    server: String,
-    /// Veth ends: in the client's and the server's namespace.
-    client_if: String,
-    server_if: String,
-    dir: PathBuf,
-}
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-impl Namespaces {
-    fn new() -> Namespaces {
-        let id = format!(
-            "{}{}",
-            std::process::id() % 100_000,
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let dir = std::env::temp_dir().join(format!("shadowtap-live-ebpf-{id}"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let ns = Namespaces {
-            client: format!("stc{id}"),
-            server: format!("sts{id}"),
-            client_if: format!("stvc{id}"),
-            server_if: format!("stvs{id}"),
-            dir,
-        };
-        ip(&["netns", "add", &ns.client]);
-        ip(&["netns", "add", &ns.server]);
-        for n in [&ns.client, &ns.server] {
-            run(in_ns(n, "ip").args(["link", "set", "lo", "up"]));
-        }
-        ns
-    }
-
-    /// Creates the veth pair, addresses 10.99.0.1 and fd00:99::1 (client),
-    /// .2 and ::2 (server).
-    fn link(&self) {
-        ip(&[
-            "link",
-            "add",
-            &self.client_if,
-            "netns",
-            &self.client,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &self.server_if,
-            "netns",
-            &self.server,
-        ]);
-        for (n, dev, addr) in [
-            (&self.client, &self.client_if, "10.99.0.1/24"),
-            (&self.server, &self.server_if, "10.99.0.2/24"),
-        ] {
-            run(in_ns(n, "ip").args(["addr", "add", addr, "dev", dev]));
-        }
-        for (n, dev, addr) in [
-            (&self.client, &self.client_if, "fd00:99::1/64"),
-            (&self.server, &self.server_if, "fd00:99::2/64"),
-        ] {
-            run(in_ns(n, "ip").args(["-6", "addr", "add", addr, "dev", dev, "nodad"]));
-            run(in_ns(n, "ip").args(["link", "set", dev, "up"]));
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in [&self.client, &self.server] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", n])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The server: a keep-alive HTTP/1.1 handler with answers of known sizes.
-const SERVER_PY: &str = r#"
-import http.server, socket, sys
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a): pass
-    def reply(self, status, body):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_GET(self):
-        if self.path == "/api/items/7":
-            self.reply(200, b'{"id":7,"name":"seven"}')
-        elif self.path == "/api/big":
-            self.reply(200, b'{"data":"' + b"x" * 300000 + b'"}')
-        else:
-            self.reply(404, b'{"error":"not found"}')
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length", "0"))
-        body = self.rfile.read(n)
-        self.reply(201, b'{"received":' + str(len(body)).encode() + b'}')
-class S(http.server.HTTPServer):
-    address_family = socket.AF_INET6 if ":" in sys.argv[2] else socket.AF_INET
-s = S((sys.argv[2], int(sys.argv[1])), H)
-print("ready", flush=True)
-s.serve_forever()
-"#;
-
-/// The client: keep-alive requests on one connection, then what it saw as
-/// JSON lines: method, path, status, request and response body sizes.
-const CLIENT_PY: &str = r#"
-import http.client, json, sys
-c = http.client.HTTPConnection(sys.argv[2], int(sys.argv[1]), timeout=10)
-plan = [("GET", "/api/items/7", None), ("POST", "/api/items", b'{"name":"eight","tags":["a","b"]}'),
-        ("GET", "/api/missing", None), ("GET", "/api/big", None), ("GET", "/api/items/7", None)]
-for method, path, body in plan:
-    headers = {"Content-Type": "application/json"} if body else {}
-    c.request(method, path, body=body, headers=headers)
-    r = c.getresponse()
-    data = r.read()
-    print(json.dumps([method, path, r.status, len(body or b""), len(data)]))
-c.close()
-"#;
-
-fn start_server(ns: &Namespaces, addr: &str) -> Proc {
-    let mut child = in_ns(&ns.server, "python3")
-        .args(["-c", SERVER_PY, &PORT.to_string(), addr])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("server starts");
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("piped stdout");
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
-        .expect("server says ready");
-    assert_eq!(line.trim(), "ready");
-    Proc(child)
-}
-
-fn run_client(ns: &Namespaces, addr: &str) -> Vec<Value> {
-    let out = run(in_ns(&ns.client, "python3").args(["-c", CLIENT_PY, &PORT.to_string(), addr]));
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("client JSON"))
-        .collect()
-}
-
-fn start_sensor(ns: &Namespaces, args: &[&str]) -> Proc {
-    let out = ns.path("records.jsonl");
-    let stats = ns.path("stats.json");
-    let child = in_ns(&ns.server, SENSOR)
-        .arg("--ebpf")
-        .args(args)
-        .args(["-w", out.to_str().expect("utf-8"), "--stats-json"])
-        .arg(&stats)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sensor starts");
-    Proc(child)
+    ready(test, reason)
 }
 
 /// A TCX link the sensor holds, from `/proc/<pid>/fdinfo` (Debian 12's
@@ -292,62 +82,46 @@ fn tcx_links(pid: u32) -> Vec<TcxLink> {
     links
 }
 
-fn ifindex(ns: &str, dev: &str) -> u32 {
-    let out = run(in_ns(ns, "cat").arg(format!("/sys/class/net/{dev}/ifindex")));
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("ifindex")
+/// The server veth's interface index, once it exists.
+fn server_ifindex(fx: &Fixture) -> Option<u32> {
+    let out = fx
+        .pair
+        .server
+        .command("cat")
+        .arg(format!("/sys/class/net/{}/ifindex", fx.pair.server_if))
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 /// Waits until the sensor holds an ingress and an egress TCX link on the
 /// server's veth; returns them.
-fn wait_attached(ns: &Namespaces, sensor: &mut Proc) -> Vec<TcxLink> {
+fn wait_attached(fx: &Fixture, sensor: &Daemon) -> Vec<TcxLink> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(Some(status)) = sensor.0.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = sensor.0.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut err);
-            }
-            panic!("sensor exited ({status}) before attaching: {err}");
-        }
         // The veth may not exist yet (--follow).
-        let index = Command::new("ip")
-            .args(["netns", "exec", &ns.server, "cat"])
-            .arg(format!("/sys/class/net/{}/ifindex", ns.server_if))
-            .output()
-            .ok()
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .trim()
-                    .parse::<u32>()
-                    .ok()
-            });
-        if let Some(index) = index {
-            let links: Vec<TcxLink> = tcx_links(sensor.0.id())
+        if let Some(index) = server_ifindex(fx) {
+            let links: Vec<TcxLink> = tcx_links(sensor.pid())
                 .into_iter()
                 .filter(|l| l.ifindex == index)
                 .collect();
             let has = |dir: &str| links.iter().any(|l| l.attach_type.contains(dir));
             if has("ingress") && has("egress") {
-                assert_eq!(index, ifindex(&ns.server, &ns.server_if));
                 return links;
             }
         }
-        assert!(Instant::now() < deadline, "sensor did not attach in 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "sensor did not attach in 30 s: {}",
+            sensor.stderr()
+        );
         sleep(Duration::from_millis(100));
     }
 }
 
 /// Whether the kernel still has the link (`bpftool link show id N`).
 fn link_exists(id: u32) -> bool {
-    Command::new("bpftool")
-        .args(["link", "show", "id", &id.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    command_works("bpftool", &["link", "show", "id", &id.to_string()])
 }
 
 fn assert_gone(links: &[TcxLink], what: &str) {
@@ -363,133 +137,188 @@ fn assert_gone(links: &[TcxLink], what: &str) {
     }
 }
 
-fn signal(proc: &Proc, sig: &str) {
-    run(Command::new("kill").args([sig, &proc.0.id().to_string()]));
+/// Starts `--ebpf` with `args`, writing records and stats into the
+/// fixture's directory under `name`.
+fn start_ebpf(fx: &Fixture, name: &str, args: &[&str]) -> Daemon {
+    let out = fx.path(&format!("{name}.jsonl"));
+    let stats = fx.path(&format!("{name}-stats.json"));
+    let mut all = vec!["--ebpf", "--stats-interval", "0"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-w", path_str(&out), "--stats-json", path_str(&stats)]);
+    fx.sensor(name, &all)
 }
 
-fn wait_exit(proc: &mut Proc) -> (std::process::ExitStatus, String) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = proc.0.try_wait().expect("wait") {
-            let mut err = String::new();
-            if let Some(mut e) = proc.0.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut err);
-            }
-            return (status, err);
-        }
-        assert!(Instant::now() < deadline, "sensor did not exit in 30 s");
-        sleep(Duration::from_millis(50));
-    }
-}
-
-/// The exchange records as [method, path, status, request bytes, response bytes].
-fn records(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).expect("records file");
-    let mut rows: Vec<(String, Value)> = text
-        .lines()
-        .map(|l| {
-            let r: Value = serde_json::from_str(l).expect("record JSON");
-            let row = serde_json::json!([
-                r["method"],
-                r["path"],
-                r["status"],
-                r["request"]["body"]["bytes"],
-                r["response"]["body"]["bytes"],
-            ]);
-            (r["ts"].as_str().unwrap_or_default().to_owned(), row)
-        })
-        .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows.into_iter().map(|(_, row)| row).collect()
-}
-
-fn stats(path: &Path) -> BTreeMap<String, Value> {
-    let text = std::fs::read_to_string(path).expect("stats file");
-    serde_json::from_str(&text).expect("stats JSON")
-}
-
-/// Runs the client against the server with the sensor attached, stops the
-/// sensor with SIGTERM and checks its records against the client's view.
-fn exchange_and_compare(ns: &Namespaces, mut sensor: Proc, links: &[TcxLink], addr: &str) {
-    let _server = start_server(ns, addr);
-    let sent = run_client(ns, addr);
-    assert_eq!(sent.len(), 5);
-    sleep(Duration::from_millis(500));
-    signal(&sensor, "-TERM");
-    let (status, stderr) = wait_exit(&mut sensor);
-    assert!(status.success(), "sensor failed: {stderr}");
+/// Stops an `--ebpf` sensor with SIGTERM; checks that it exited cleanly,
+/// detached, lost nothing in kernel, and wrote `expected` records.
+/// Returns its records (JSON Lines).
+fn stop_ebpf(
+    fx: &Fixture,
+    name: &str,
+    sensor: Daemon,
+    links: &[TcxLink],
+    expected: usize,
+) -> Vec<u8> {
+    let run = sensor.terminate(EXIT_TIMEOUT);
+    let stderr = assert_clean_exit(&run, name);
+    assert!(
+        stderr.contains(&format!(
+            "live: stopped by signal, {expected} records written"
+        )),
+        "{stderr}"
+    );
     assert_gone(links, "after SIGTERM");
-    let seen = records(&ns.path("records.jsonl"));
-    assert_eq!(seen, sent, "records vs client; sensor stderr:\n{stderr}");
-    let stats = stats(&ns.path("stats.json"));
-    let counters = &stats["capture_counters"];
+    let s = stats(&fx.path(&format!("{name}-stats.json")));
+    let counters = &s["capture_counters"];
     for counter in ["ebpf_ringbuf_full", "ebpf_truncated", "ebpf_load_failed"] {
-        assert_eq!(counters[counter], 0, "{counter}");
+        assert_eq!(counters[counter], 0, "{counter}: {s}");
     }
-    assert!(counters["ebpf_events"].as_u64().unwrap_or(0) > 0);
+    let events = counters["ebpf_events"].as_u64().unwrap_or(0);
+    assert_eq!(events > 0, expected > 0, "{s}");
+    std::fs::read(fx.path(&format!("{name}.jsonl"))).expect("records")
 }
 
-#[test]
-fn ports_mode_records_match_the_client() {
-    if !can_run("ports_mode_records_match_the_client") {
-        return;
+/// All-ports mode recognises a connection by its first payload bytes, so
+/// the handshake before them is not captured and every record of such a
+/// connection carries `flags.mid_stream` (docs/ebpf.md, "All ports").
+/// Asserts that each record has exactly that flag, and returns the records
+/// without it: what the same traffic gives with the handshake seen.
+fn without_mid_stream(jsonl: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for mut r in http::parse_records(jsonl) {
+        assert_eq!(
+            r["flags"],
+            serde_json::json!({"mid_stream": true}),
+            "all-ports record: {r}"
+        );
+        r["flags"] = serde_json::json!({});
+        out.extend_from_slice(r.to_string().as_bytes());
+        out.push(b'\n');
     }
-    let ns = Namespaces::new();
-    ns.link();
-    let mut sensor = start_sensor(&ns, &["-i", &ns.server_if, "--ports", "8080"]);
-    let links = wait_attached(&ns, &mut sensor);
-    exchange_and_compare(&ns, sensor, &links, "10.99.0.2");
+    out
 }
 
+/// The standard mix from the client namespace to `addr`, captured by tcpdump
+/// on the server's veth; returns what the client saw
+/// and the file source's records of tcpdump's capture.
+fn drive_with_tcpdump(fx: &Fixture, addr: SocketAddr) -> (Vec<Seen>, Vec<u8>) {
+    let pcap = fx.path("tcpdump.pcap");
+    let dump = start_tcpdump(&fx.pair.server, &fx.pair.server_if, &pcap);
+    let seen = http::drive(&fx.pair.client, addr, http::standard_mix());
+    assert_eq!(seen.len(), 13);
+    settle();
+    stop_tcpdump(dump);
+    (seen, fx.file_records(&pcap))
+}
+
+/// The same traffic through the three sources at once: `--ebpf` (ports
+/// mode), libpcap `-i` (with the `libpcap` feature) and tcpdump's file
+/// read back with `-r`. Each must record exactly what the client saw, and
+/// all must be the same records: only `ts`, `latency_us` and `duration_us`
+/// may differ, by at most `TIMING_TOLERANCE_US`, because each source stamps
+/// a packet itself at a different point of its path through the kernel
+/// (the TC hook runs `bpf_ktime_get_boot_ns()` just before the egress queue
+/// and just after the packet taps on ingress; a packet socket stamps at its
+/// tap), microseconds apart.
 #[test]
-fn ipv6_records_match_the_client() {
-    if !can_run("ipv6_records_match_the_client") {
+fn ebpf_libpcap_and_file_records_are_identical() {
+    const TEST: &str = "ebpf_libpcap_and_file_records_are_identical";
+    if !ebpf_ready(TEST) {
         return;
     }
-    let ns = Namespaces::new();
-    ns.link();
-    let mut sensor = start_sensor(&ns, &["-i", &ns.server_if]);
-    let links = wait_attached(&ns, &mut sensor);
-    exchange_and_compare(&ns, sensor, &links, "fd00:99::2");
+    let fx = Fixture::new("ebpf-three");
+    let ebpf = start_ebpf(&fx, "ebpf", &["-i", &fx.pair.server_if, "--ports", "8080"]);
+    let links = wait_attached(&fx, &ebpf);
+    #[cfg(feature = "libpcap")]
+    let pcap_out = fx.path("libpcap.jsonl");
+    #[cfg(feature = "libpcap")]
+    let libpcap = fx.sensor(
+        "sensor -i",
+        &["-i", &fx.pair.server_if, "-w", path_str(&pcap_out)],
+    );
+
+    let (seen, file) = drive_with_tcpdump(&fx, fx.addr());
+    let ebpf = stop_ebpf(&fx, "ebpf", ebpf, &links, seen.len());
+    http::assert_records_match(&http::parse_records(&ebpf), &seen);
+    http::assert_records_match(&http::parse_records(&file), &seen);
+    http::assert_same_records(&ebpf, &file, "ebpf vs file");
+
+    #[cfg(feature = "libpcap")]
+    {
+        assert_clean_exit(&libpcap.terminate(EXIT_TIMEOUT), "sensor -i");
+        let libpcap = std::fs::read(&pcap_out).expect("libpcap records");
+        http::assert_records_match(&http::parse_records(&libpcap), &seen);
+        http::assert_same_records(&libpcap, &file, "libpcap vs file");
+        http::assert_same_records(&ebpf, &libpcap, "ebpf vs libpcap");
+    }
+}
+
+/// IPv6 in all-ports mode (flows recognised in kernel by their first
+/// payload bytes), against the client and the file source: the same
+/// records but for the `mid_stream` flag (see [`without_mid_stream`]).
+#[test]
+fn ipv6_all_ports_records_match_the_client_and_the_file_source() {
+    const TEST: &str = "ipv6_all_ports_records_match_the_client_and_the_file_source";
+    if !ebpf_ready(TEST) {
+        return;
+    }
+    let mut fx = Fixture::without_server("ebpf-ipv6");
+    fx.serve(fx.addr6());
+    let ebpf = start_ebpf(&fx, "ebpf", &["-i", &fx.pair.server_if]);
+    let links = wait_attached(&fx, &ebpf);
+    let (seen, file) = drive_with_tcpdump(&fx, fx.addr6());
+    let ebpf = without_mid_stream(&stop_ebpf(&fx, "ebpf", ebpf, &links, seen.len()));
+    http::assert_records_match(&http::parse_records(&ebpf), &seen);
+    http::assert_same_records(&ebpf, &file, "ebpf (IPv6, all ports) vs file");
 }
 
 /// All ports with in-kernel HTTP detection, on an interface that appears
 /// after the sensor started (`--follow`).
 #[test]
 fn followed_interface_all_ports_records_match_the_client() {
-    if !can_run("followed_interface_all_ports_records_match_the_client") {
+    const TEST: &str = "followed_interface_all_ports_records_match_the_client";
+    if !ebpf_ready(TEST) {
         return;
     }
-    let ns = Namespaces::new();
-    let pattern = format!("{}*", &ns.server_if[..ns.server_if.len() - 1]);
-    let mut sensor = start_sensor(&ns, &["--follow", &pattern]);
-    sleep(Duration::from_millis(500));
-    ns.link();
-    let links = wait_attached(&ns, &mut sensor);
-    exchange_and_compare(&ns, sensor, &links, "10.99.0.2");
-    let stats = stats(&ns.path("stats.json"));
-    assert_eq!(stats["capture_counters"]["ebpf_http_flows_detected"], 1);
+    let mut fx = Fixture::unlinked("ebpf-follow");
+    let pattern = format!("{}*", &fx.pair.server_if[..fx.pair.server_if.len() - 1]);
+    let ebpf = start_ebpf(&fx, "ebpf", &["--follow", &pattern]);
+    fx.pair.link();
+    fx.serve(fx.addr());
+    let links = wait_attached(&fx, &ebpf);
+    let seen = http::drive(&fx.pair.client, fx.addr(), http::standard_mix());
+    settle();
+    let records = without_mid_stream(&stop_ebpf(&fx, "ebpf", ebpf, &links, seen.len()));
+    http::assert_records_match(&http::parse_records(&records), &seen);
+    // One flow per connection of the mix.
+    let s = stats(&fx.path("ebpf-stats.json"));
+    assert_eq!(s["capture_counters"]["ebpf_http_flows_detected"], 3, "{s}");
 }
 
 /// A SIGKILLed sensor leaves no classifier or TC filter behind: TCX links
 /// belong to the process's file descriptors.
 #[test]
 fn sigkill_leaves_nothing_attached() {
-    if !can_run("sigkill_leaves_nothing_attached") {
+    const TEST: &str = "sigkill_leaves_nothing_attached";
+    if !ebpf_ready(TEST) {
         return;
     }
-    let ns = Namespaces::new();
-    ns.link();
-    let mut sensor = start_sensor(&ns, &["-i", &ns.server_if]);
-    let links = wait_attached(&ns, &mut sensor);
-    signal(&sensor, "-KILL");
-    let (status, _) = wait_exit(&mut sensor);
-    assert!(!status.success());
+    let fx = Fixture::without_server("ebpf-sigkill");
+    let ebpf = start_ebpf(&fx, "ebpf", &["-i", &fx.pair.server_if]);
+    let links = wait_attached(&fx, &ebpf);
+    ebpf.signal(Signal::KILL);
+    let run = ebpf.wait(EXIT_TIMEOUT);
+    assert!(!run.status.success());
     // The kernel closes the links with the process's files.
     assert_gone(&links, "after SIGKILL");
     for direction in ["ingress", "egress"] {
-        let out =
-            run(in_ns(&ns.server, "tc").args(["filter", "show", "dev", &ns.server_if, direction]));
+        let out = fx
+            .pair
+            .server
+            .command("tc")
+            .args(["filter", "show", "dev", &fx.pair.server_if, direction])
+            .output()
+            .expect("tc runs");
+        assert!(out.status.success());
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
             "",
@@ -498,19 +327,77 @@ fn sigkill_leaves_nothing_attached() {
     }
 }
 
+/// Sends, from the client's veth, two IPv4 fragments of a TCP segment to
+/// port 8080 and two IPv6 TCP packets behind a destination-options header
+/// (hand-made Ethernet frames on a packet socket; the checksums are not
+/// needed, the TC hook sees the frames before the IP layer).
+const ODD_PACKETS_PY: &str = r#"
+import socket, struct, sys
+ifname, src4, dst4, src6, dst6 = sys.argv[1:6]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((ifname, 0))
+def eth(ethertype):
+    return b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + struct.pack("!H", ethertype)
+tcp = struct.pack("!HHIIBBHHH", 40000, 8080, 1, 0, 5 << 4, 0x18, 1024, 0, 0) + b"GET / HTTP/1.1\r\n\r\n"
+def ip4(flags_offset, payload):
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 7, flags_offset, 64, 6, 0,
+                       socket.inet_aton(src4), socket.inet_aton(dst4)) + payload
+s.send(eth(0x0800) + ip4(0x2000, tcp[:16]))
+s.send(eth(0x0800) + ip4(2, tcp[16:]))
+dstopts = struct.pack("!BB6x", 6, 0)
+ip6 = struct.pack("!IHBB16s16s", 6 << 28, len(dstopts) + len(tcp), 60, 64,
+                  socket.inet_pton(socket.AF_INET6, src6), socket.inet_pton(socket.AF_INET6, dst6))
+for _ in range(2):
+    s.send(eth(0x86dd) + ip6 + dstopts + tcp)
+"#;
+
+/// IPv4 fragments and IPv6 extension headers are not captured, but counted
+/// in kernel and reported.
+#[test]
+fn fragments_and_extension_headers_are_counted() {
+    const TEST: &str = "fragments_and_extension_headers_are_counted";
+    if !ebpf_ready(TEST) {
+        return;
+    }
+    let fx = Fixture::without_server("ebpf-odd");
+    let ebpf = start_ebpf(&fx, "ebpf", &["-i", &fx.pair.server_if, "--ports", "8080"]);
+    let links = wait_attached(&fx, &ebpf);
+    let p = &fx.pair;
+    let out = p
+        .client
+        .command("python3")
+        .args(["-c", ODD_PACKETS_PY, &p.client_if])
+        .args([p.client_ip, p.server_ip].map(|a| a.to_string()))
+        .args([p.client_ip6, p.server_ip6].map(|a| a.to_string()))
+        .output()
+        .expect("python3 runs");
+    assert_clean_exit(&out, "sending odd packets");
+    settle();
+    let records = stop_ebpf(&fx, "ebpf", ebpf, &links, 0);
+    assert!(records.is_empty());
+    let s = stats(&fx.path("ebpf-stats.json"));
+    let counters = &s["capture_counters"];
+    assert_eq!(counters["ebpf_ipv4_fragments_skipped"], 2, "{s}");
+    // At least ours: the kernel's own MLD reports carry a hop-by-hop header.
+    let ext = counters["ebpf_ipv6_extension_headers_skipped"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(ext >= 2, "{s}");
+}
+
 /// Usage errors need neither root nor the object.
 #[test]
 fn usage_errors_are_clear() {
-    let out = Command::new(SENSOR)
-        .args(["--ports", "80", "-r", "x.pcap"])
-        .output()
-        .expect("sensor runs");
+    let sensor = |args: &[&str]| {
+        Command::new(SENSOR)
+            .args(args)
+            .output()
+            .expect("sensor runs")
+    };
+    let out = sensor(&["--ports", "80", "-r", "x.pcap"]);
     assert_eq!(out.status.code(), Some(2), "--ports without --ebpf");
 
-    let out = Command::new(SENSOR)
-        .args(["--ebpf", "-w", "/dev/null"])
-        .output()
-        .expect("sensor runs");
+    let out = sensor(&["--ebpf", "-w", "/dev/null"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     if shadowtap_sensor::capture::ebpf::object_embedded() {
@@ -519,10 +406,7 @@ fn usage_errors_are_clear() {
         assert!(err.contains("cargo xtask build-ebpf"), "{err}");
     }
 
-    let out = Command::new(SENSOR)
-        .args(["--ebpf", "-i", "no-such-if0", "-w", "/dev/null"])
-        .output()
-        .expect("sensor runs");
+    let out = sensor(&["--ebpf", "-i", "no-such-if0", "-w", "/dev/null"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -535,7 +419,8 @@ fn usage_errors_are_clear() {
 /// stops with one error naming the capability (dropped with `setpriv`).
 #[test]
 fn a_missing_capability_is_named() {
-    if !can_run("a_missing_capability_is_named") {
+    const TEST: &str = "a_missing_capability_is_named";
+    if !ebpf_ready(TEST) {
         return;
     }
     for (drop, named) in [

@@ -14,92 +14,15 @@
 mod netns;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use netns::http::{self, Request};
-use netns::{command_works, privileged, Daemon, Netns, Pair, TempDir, UNDER_XTASK_VAR};
-
-const SENSOR: &str = env!("CARGO_BIN_EXE_shadowtap-sensor");
-/// What the sensor prints on stderr once every interface is open.
-const READY: &str = "capturing on";
-const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn key_file(dir: &TempDir) -> PathBuf {
-    let path = dir.path("fingerprint.key");
-    std::fs::write(&path, b"shadowtap live test fingerprint key").expect("key");
-    path
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// Starts the sensor inside `ns` with `args`; returns once it captures.
-fn start_sensor(ns: &Netns, name: &str, args: &[&str]) -> Daemon {
-    let mut cmd = ns.command(SENSOR);
-    cmd.args(args);
-    let mut sensor = Daemon::spawn(name, cmd);
-    sensor.wait_for_stderr(READY, Duration::from_secs(20));
-    sensor
-}
-
-fn tcpdump_available(test: &str) -> bool {
-    if command_works("tcpdump", &["--version"]) {
-        return true;
-    }
-    assert!(
-        std::env::var_os(UNDER_XTASK_VAR).is_none(),
-        "{test}: tcpdump is missing under xtask"
-    );
-    eprintln!("{test}: skipped: tcpdump is not installed");
-    false
-}
-
-/// tcpdump on `iface` inside `ns`, writing nanosecond timestamps to `out`.
-fn start_tcpdump(ns: &Netns, iface: &str, out: &Path) -> Daemon {
-    let mut cmd = ns.command("tcpdump");
-    cmd.args([
-        "-i",
-        iface,
-        "-w",
-        path_str(out),
-        "-U",
-        "--immediate-mode",
-        "--time-stamp-precision=nano",
-        "-s",
-        "262144",
-        "-B",
-        "16384",
-        "-Z",
-        "root",
-    ]);
-    let mut dump = Daemon::spawn("tcpdump", cmd);
-    dump.wait_for_stderr("listening on", Duration::from_secs(20));
-    dump
-}
-
-fn read_records(path: &Path) -> Vec<Value> {
-    http::parse_records(&std::fs::read(path).expect("records written"))
-}
-
-fn assert_clean_exit(out: &std::process::Output, what: &str) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{what}: {}: {stderr}", out.status);
-    stderr
-}
-
-fn stats(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).expect("stats written")).expect("stats json")
-}
-
-/// Lets the capturers' last packets arrive before they are stopped.
-fn settle() {
-    std::thread::sleep(Duration::from_millis(500));
-}
+use netns::sensor::{
+    assert_clean_exit, path_str, read_records, settle, start_tcpdump, stats, stop_tcpdump,
+    tcpdump_available, Fixture, EXIT_TIMEOUT, SENSOR,
+};
+use netns::{command_works, privileged, ready};
 
 #[test]
 fn records_match_the_client_and_the_file_source() {
@@ -107,58 +30,39 @@ fn records_match_the_client_and_the_file_source() {
     if !privileged(TEST) || !tcpdump_available(TEST) {
         return;
     }
-    let pair = Pair::new();
-    let dir = TempDir::new("live-match");
-    let addr = SocketAddr::new(pair.server_ip.into(), 8080);
-    let _server = http::start_server(&pair.server, &dir.0, addr);
-    let key = key_file(&dir);
-    let (veth_out, any_out, pcap, file_out) = (
-        dir.path("veth.jsonl"),
-        dir.path("any.jsonl"),
-        dir.path("tcpdump.pcap"),
-        dir.path("file.jsonl"),
+    let fx = Fixture::new("live-match");
+    let (veth_out, any_out, pcap) = (
+        fx.path("veth.jsonl"),
+        fx.path("any.jsonl"),
+        fx.path("tcpdump.pcap"),
     );
-    let veth_stats = dir.path("veth-stats.json");
-    let on_veth = start_sensor(
-        &pair.server,
+    let veth_stats = fx.path("veth-stats.json");
+    let on_veth = fx.sensor(
         "sensor -i veth",
         &[
             "-i",
-            &pair.server_if,
+            &fx.pair.server_if,
             "-w",
             path_str(&veth_out),
-            "--fingerprint-key-file",
-            path_str(&key),
             "--stats-json",
             path_str(&veth_stats),
             "--stats-interval",
             "1",
         ],
     );
-    let on_any = start_sensor(
-        &pair.server,
-        "sensor -i any",
-        &[
-            "-i",
-            "any",
-            "-w",
-            path_str(&any_out),
-            "--fingerprint-key-file",
-            path_str(&key),
-        ],
-    );
-    let dump = start_tcpdump(&pair.server, &pair.server_if, &pcap);
+    let on_any = fx.sensor("sensor -i any", &["-i", "any", "-w", path_str(&any_out)]);
+    let dump = start_tcpdump(&fx.pair.server, &fx.pair.server_if, &pcap);
 
-    let seen = http::drive(&pair.client, addr, http::standard_mix());
+    let seen = http::drive(&fx.pair.client, fx.addr(), http::standard_mix());
     assert_eq!(seen.len(), 13);
     settle();
     let veth_run = on_veth.terminate(EXIT_TIMEOUT);
     let any_run = on_any.terminate(EXIT_TIMEOUT);
-    let dump_run = dump.terminate(EXIT_TIMEOUT);
+    stop_tcpdump(dump);
 
     let stderr = assert_clean_exit(&veth_run, "sensor -i veth");
     assert!(
-        stderr.contains(&format!("capturing on {} (EN10MB)", pair.server_if)),
+        stderr.contains(&format!("capturing on {} (EN10MB)", fx.pair.server_if)),
         "{stderr}"
     );
     assert!(
@@ -174,13 +78,6 @@ fn records_match_the_client_and_the_file_source() {
         any_stderr.contains("capturing on any (LINUX_SLL2)"),
         "{any_stderr}"
     );
-    let dump_stderr = assert_clean_exit(&dump_run, "tcpdump");
-    assert!(
-        dump_stderr
-            .lines()
-            .any(|l| l == "0 packets dropped by kernel"),
-        "{dump_stderr}"
-    );
 
     let s = stats(&veth_stats);
     assert_eq!(s["stopped_by"], "signal");
@@ -192,14 +89,8 @@ fn records_match_the_client_and_the_file_source() {
     http::assert_records_match(&read_records(&any_out), &seen);
 
     // The file source on tcpdump's capture of the same interface.
-    let file_run = Command::new(SENSOR)
-        .args(["-q", "-r", path_str(&pcap), "-w", path_str(&file_out)])
-        .args(["--fingerprint-key-file", path_str(&key)])
-        .output()
-        .expect("sensor -r");
-    assert_clean_exit(&file_run, "sensor -r");
-    let file_records = std::fs::read(&file_out).expect("file records");
-    assert_eq!(read_records(&file_out).len(), 13);
+    let file_records = fx.file_records(&pcap);
+    http::assert_records_match(&http::parse_records(&file_records), &seen);
     let veth_records = std::fs::read(&veth_out).expect("veth records");
     let any_records = std::fs::read(&any_out).expect("any records");
     http::assert_same_records(&veth_records, &file_records, "live (veth) vs file");
@@ -212,20 +103,17 @@ fn a_filter_expression_selects_the_traffic() {
     if !privileged(TEST) {
         return;
     }
-    let pair = Pair::new();
-    let dir = TempDir::new("live-filter");
-    let kept = SocketAddr::new(pair.server_ip.into(), 8081);
-    let other = SocketAddr::new(pair.server_ip.into(), 8080);
-    let _s1 = http::start_server(&pair.server, &dir.0, other);
-    let _s2 = http::start_server(&pair.server, &dir.0, kept);
-    let out = dir.path("out.jsonl");
+    let mut fx = Fixture::new("live-filter");
+    let other = fx.addr();
+    let kept = SocketAddr::new(fx.pair.server_ip.into(), 8081);
+    fx.serve(kept);
+    let out = fx.path("out.jsonl");
     // Several words, joined as tcpdump joins them.
-    let sensor = start_sensor(
-        &pair.server,
+    let sensor = fx.sensor(
         "sensor",
         &[
             "-i",
-            &pair.server_if,
+            &fx.pair.server_if,
             "-w",
             path_str(&out),
             "tcp",
@@ -233,7 +121,8 @@ fn a_filter_expression_selects_the_traffic() {
             "8081",
         ],
     );
-    let seen = pair
+    let seen = fx
+        .pair
         .client
         .spawn(move || {
             let mut all = http::converse(other, &[vec![Request::get("/small")]]);
@@ -259,25 +148,22 @@ fn several_interfaces_are_merged() {
     if !privileged(TEST) {
         return;
     }
-    let pair = Pair::new();
-    let dir = TempDir::new("live-merge");
-    let on_veth = SocketAddr::new(pair.server_ip.into(), 8080);
+    let mut fx = Fixture::new("live-merge");
+    let on_veth = fx.addr();
     let on_lo: SocketAddr = "127.0.0.1:8082".parse().expect("addr");
-    let _s1 = http::start_server(&pair.server, &dir.0, on_veth);
-    let _s2 = http::start_server(&pair.server, &dir.0, on_lo);
-    let out = dir.path("out.jsonl");
-    let sensor = start_sensor(
-        &pair.server,
+    fx.serve(on_lo);
+    let out = fx.path("out.jsonl");
+    let sensor = fx.sensor(
         "sensor",
-        &["-i", &pair.server_if, "-i", "lo", "-w", path_str(&out)],
+        &["-i", &fx.pair.server_if, "-i", "lo", "-w", path_str(&out)],
     );
-    let remote = pair.client.spawn(move || {
+    let remote = fx.pair.client.spawn(move || {
         http::converse(
             on_veth,
             &[vec![Request::get("/small")], vec![Request::get("/chunked")]],
         )
     });
-    let local = pair.server.spawn(move || {
+    let local = fx.pair.server.spawn(move || {
         http::converse(
             on_lo,
             &[vec![Request::get("/missing"), Request::get("/small?x=1")]],
@@ -291,7 +177,7 @@ fn several_interfaces_are_merged() {
     assert!(
         stderr.contains(&format!(
             "capturing on {} (EN10MB), lo (EN10MB)",
-            pair.server_if
+            fx.pair.server_if
         )),
         "{stderr}"
     );
@@ -304,20 +190,25 @@ fn count_stops_after_n_records() {
     if !privileged(TEST) {
         return;
     }
-    let pair = Pair::new();
-    let dir = TempDir::new("live-count");
-    let addr = SocketAddr::new(pair.server_ip.into(), 8080);
-    let _server = http::start_server(&pair.server, &dir.0, addr);
-    let out = dir.path("out.jsonl");
-    let sensor = start_sensor(
-        &pair.server,
+    let fx = Fixture::new("live-count");
+    let addr = fx.addr();
+    let out = fx.path("out.jsonl");
+    let sensor = fx.sensor(
         "sensor",
-        &["-i", &pair.server_if, "-w", path_str(&out), "--count", "3"],
+        &[
+            "-i",
+            &fx.pair.server_if,
+            "-w",
+            path_str(&out),
+            "--count",
+            "3",
+        ],
     );
     let batches: Vec<Vec<Request>> = (0..5)
         .map(|i| vec![Request::get(&format!("/small?n={i}"))])
         .collect();
-    let seen = pair
+    let seen = fx
+        .pair
         .client
         .spawn(move || http::converse(addr, &batches))
         .join()
@@ -338,14 +229,13 @@ fn duration_stops_and_counter_lines_are_printed() {
     if !privileged(TEST) {
         return;
     }
-    let pair = Pair::new();
+    let fx = Fixture::without_server("live-duration");
     let started = Instant::now();
-    let sensor = start_sensor(
-        &pair.server,
+    let sensor = fx.sensor(
         "sensor",
         &[
             "-i",
-            &pair.server_if,
+            &fx.pair.server_if,
             "-w",
             "/dev/null",
             "--duration",
@@ -378,18 +268,15 @@ fn sigterm_flushes_every_completed_exchange() {
     if !privileged(TEST) {
         return;
     }
-    let pair = Pair::new();
-    let dir = TempDir::new("live-sigterm");
-    let addr = SocketAddr::new(pair.server_ip.into(), 8080);
-    let _server = http::start_server(&pair.server, &dir.0, addr);
-    let out = dir.path("out.jsonl");
-    let stats_path = dir.path("stats.json");
-    let sensor = start_sensor(
-        &pair.server,
+    let fx = Fixture::new("live-sigterm");
+    let addr = fx.addr();
+    let out = fx.path("out.jsonl");
+    let stats_path = fx.path("stats.json");
+    let sensor = fx.sensor(
         "sensor",
         &[
             "-i",
-            &pair.server_if,
+            &fx.pair.server_if,
             "-w",
             path_str(&out),
             "--stats-json",
@@ -403,7 +290,8 @@ fn sigterm_flushes_every_completed_exchange() {
         vec![Request::post_bytes("/upload", 200_000, false)],
         vec![Request::get("/chunked")],
     ];
-    let (seen, mut stream) = pair
+    let (seen, mut stream) = fx
+        .pair
         .client
         .spawn(move || http::converse_open(addr, &batches))
         .join()
@@ -431,11 +319,12 @@ fn a_bad_filter_expression_is_one_clear_error() {
     if !privileged(TEST) {
         return;
     }
-    let pair = Pair::new();
-    let out = pair
+    let fx = Fixture::without_server("live-bad-filter");
+    let out = fx
+        .pair
         .server
         .command(SENSOR)
-        .args(["-i", &pair.server_if, "tcp", "prot", "80"])
+        .args(["-i", &fx.pair.server_if, "tcp", "prot", "80"])
         .output()
         .expect("sensor runs");
     assert_eq!(out.status.code(), Some(1));
@@ -468,12 +357,9 @@ fn a_missing_interface_is_one_clear_error() {
 fn a_missing_capability_is_named() {
     // As root, drop CAP_NET_RAW for the child; otherwise we lack it already.
     let mut cmd = if rustix::process::geteuid().is_root() {
-        if !command_works("setpriv", &["--version"]) {
-            assert!(
-                std::env::var_os(UNDER_XTASK_VAR).is_none(),
-                "setpriv (util-linux) is missing under xtask"
-            );
-            eprintln!("a_missing_capability_is_named: skipped: no setpriv");
+        let setpriv = command_works("setpriv", &["--version"]);
+        let missing = (!setpriv).then_some("setpriv (util-linux) is not installed");
+        if !ready("a_missing_capability_is_named", missing) {
             return;
         }
         let mut c = Command::new("setpriv");

@@ -66,6 +66,9 @@ enum Command {
     /// The live sensor under load: nginx alone vs nginx with the sensor
     /// attached, in network namespaces (needs root).
     LoadTest(loadtest::LoadTestArgs),
+    /// The load test's fixed-rate latency client (run by `load-test`).
+    #[command(hide = true)]
+    LoadClient(loadtest::LoadClientArgs),
     /// Run a command with the test PostgreSQL server up, its URL in
     /// SHADOWTAP_TEST_POSTGRES_URL (e.g. `cargo xtask with-postgres -- cargo
     /// test -p shadowtap-analyzer --test store`).
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample::run(&args),
         Command::Scenario(args) => scenario::run(&args),
         Command::LoadTest(args) => loadtest::run(&args),
+        Command::LoadClient(args) => loadtest::load_client(&args),
         Command::WithPostgres { command } => postgres::run_with(&command),
     };
     match result {

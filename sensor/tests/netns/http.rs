@@ -29,7 +29,7 @@ use super::{Daemon, Netns};
 /// * `POST /upload` (any body, chunked or not) → 200 `application/json`
 /// * anything else → 404 `application/json`
 pub const SERVER_PY: &str = r#"
-import json, sys, time
+import json, socket, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Handler(BaseHTTPRequestHandler):
@@ -89,7 +89,10 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.reply(200, "application/json", json.dumps({"received": len(data)}).encode())
 
-server = ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler)
+class Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+
+server = Server((sys.argv[1], int(sys.argv[2])), Handler)
 server.daemon_threads = True
 print("server ready", file=sys.stderr, flush=True)
 server.serve_forever()

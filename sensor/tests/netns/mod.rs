@@ -23,9 +23,10 @@
 )]
 
 pub mod http;
+pub mod sensor;
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -37,26 +38,32 @@ use std::time::{Duration, Instant};
 pub const UNDER_XTASK_VAR: &str = "SHADOWTAP_UNDER_XTASK";
 
 /// True when the test can create namespaces (root, `ip` present). Otherwise
-/// prints why and returns false, or panics under xtask (where CI runs as
-/// root and a skip would hide a broken set-up).
+/// see [`ready`].
 pub fn privileged(test: &str) -> bool {
     let reason = if !rustix::process::geteuid().is_root() {
-        Some("not root")
+        Some("not root (needs root to create network namespaces)")
     } else if !command_works("ip", &["-V"]) {
         Some("`ip` (iproute2) is not installed")
     } else {
         None
     };
-    match reason {
-        None => true,
-        Some(reason) if std::env::var_os(UNDER_XTASK_VAR).is_some() => {
-            panic!("{test}: privileged test cannot run under xtask: {reason}")
-        }
-        Some(reason) => {
-            eprintln!("{test}: skipped: {reason} (needs root to create network namespaces)");
-            false
-        }
-    }
+    ready(test, reason)
+}
+
+/// True when nothing keeps `test` from running (`missing` is `None`).
+/// Otherwise prints why and returns false, or panics under xtask (where CI
+/// runs as root with every tool provisioned, and a skip would hide a broken
+/// set-up).
+pub fn ready(test: &str, missing: Option<&str>) -> bool {
+    let Some(reason) = missing else {
+        return true;
+    };
+    assert!(
+        std::env::var_os(UNDER_XTASK_VAR).is_none(),
+        "{test}: cannot run under xtask: {reason}"
+    );
+    eprintln!("{test}: skipped: {reason}");
+    false
 }
 
 /// True if `program args` runs and exits 0.
@@ -147,58 +154,83 @@ pub struct Pair {
     pub client_if: String,
     pub server_ip: Ipv4Addr,
     pub client_ip: Ipv4Addr,
+    /// IPv6 addresses of the same ends, from 2001:2::/48 (RFC 5180,
+    /// benchmarking), without duplicate address detection.
+    pub server_ip6: Ipv6Addr,
+    pub client_ip6: Ipv6Addr,
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl Pair {
-    /// A new pair with names unique to this process and call.
+    /// A new linked pair with names unique to this process and call.
     pub fn new() -> Pair {
+        let pair = Pair::unlinked();
+        pair.link();
+        pair
+    }
+
+    /// The two namespaces without the veth pair yet: [`Pair::link`]
+    /// creates it (for tests of interfaces that appear later).
+    pub fn unlinked() -> Pair {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let tag = format!("st{}x{n}", std::process::id() % 100_000);
-        let server = Netns::create(format!("{tag}-s"));
-        let client = Netns::create(format!("{tag}-c"));
-        let server_if = format!("{tag}s");
-        let client_if = format!("{tag}c");
         let subnet = (std::process::id() as u8).wrapping_add(n as u8);
-        let server_ip = Ipv4Addr::new(198, 18, subnet, 1);
-        let client_ip = Ipv4Addr::new(198, 18, subnet, 2);
+        Pair {
+            server: Netns::create(format!("{tag}-s")),
+            client: Netns::create(format!("{tag}-c")),
+            server_if: format!("{tag}s"),
+            client_if: format!("{tag}c"),
+            server_ip: Ipv4Addr::new(198, 18, subnet, 1),
+            client_ip: Ipv4Addr::new(198, 18, subnet, 2),
+            server_ip6: Ipv6Addr::new(0x2001, 2, 0, u16::from(subnet), 0, 0, 0, 1),
+            client_ip6: Ipv6Addr::new(0x2001, 2, 0, u16::from(subnet), 0, 0, 0, 2),
+        }
+    }
+
+    /// Creates the veth pair and gives both ends their addresses.
+    pub fn link(&self) {
         ip(&[
             "link",
             "add",
-            &server_if,
+            &self.server_if,
             "netns",
-            &server.name,
+            &self.server.name,
             "type",
             "veth",
             "peer",
             "name",
-            &client_if,
+            &self.client_if,
             "netns",
-            &client.name,
+            &self.client.name,
         ]);
-        for (ns, ifname, addr) in [
-            (&server, &server_if, server_ip),
-            (&client, &client_if, client_ip),
+        for (ns, ifname, v4, v6) in [
+            (
+                &self.server,
+                &self.server_if,
+                self.server_ip,
+                self.server_ip6,
+            ),
+            (
+                &self.client,
+                &self.client_if,
+                self.client_ip,
+                self.client_ip6,
+            ),
         ] {
+            let dev = ["dev", ifname.as_str()];
             ip(&[
-                "-n",
-                &ns.name,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                ifname,
-            ]);
+                &["-n", &ns.name, "addr", "add", &format!("{v4}/24")][..],
+                &dev,
+            ]
+            .concat());
+            ip(&[
+                &["-n", &ns.name, "-6", "addr", "add", &format!("{v6}/64")][..],
+                &dev,
+                &["nodad"],
+            ]
+            .concat());
             ip(&["-n", &ns.name, "link", "set", ifname, "up"]);
-        }
-        Pair {
-            server,
-            client,
-            server_if,
-            client_if,
-            server_ip,
-            client_ip,
         }
     }
 }
@@ -246,6 +278,11 @@ impl Daemon {
             stderr_reader: Some(stderr_reader),
             stdout_reader: Some(stdout_reader),
         }
+    }
+
+    /// The process id (of `ip netns exec`, which execs the program).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// Standard error so far.

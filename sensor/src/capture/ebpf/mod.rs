@@ -42,7 +42,7 @@ mod interfaces;
 use std::io;
 use std::time::{Duration, Instant};
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array as BpfArray, MapData, PerCpuArray, RingBuf};
 use aya::programs::tc::{self, SchedClassifierLinkId, TcAttachType};
 use aya::programs::SchedClassifier;
 use aya::util::KernelVersion;
@@ -54,9 +54,10 @@ use shadowtap_proto::time::Timestamp;
 use shadowtap_proto::wire::LinkType;
 use shadowtap_sensor_common::{
     EventHeader, COUNTERS_MAP, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED,
-    COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_TRUNCATED, EVENTS_MAP, EVENT_HEADER_BYTES,
-    MAX_PACKET_BYTES, MAX_PORTS, MODE_ALL_PORTS_HTTP, MODE_GLOBAL, MODE_PORTS, PORTS_MAP,
-    PROG_EGRESS_ETH, PROG_EGRESS_L3, PROG_INGRESS_ETH, PROG_INGRESS_L3, SCRATCH_MAP,
+    COUNTER_IPV4_FRAGMENTS, COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED,
+    COUNTER_RINGBUF_FULL, COUNTER_TRUNCATED, EVENTS_MAP, EVENT_HEADER_BYTES, MAX_PACKET_BYTES,
+    MAX_PORTS, MODE_ALL_PORTS_HTTP, MODE_GLOBAL, MODE_PORTS, PORTS_MAP, PROG_EGRESS_ETH,
+    PROG_EGRESS_L3, PROG_INGRESS_ETH, PROG_INGRESS_L3, SCRATCH_MAP,
 };
 
 use super::{CaptureError, CaptureSource, CapturedPacket};
@@ -183,16 +184,18 @@ impl EbpfSource {
                 what: "map",
                 name: PORTS_MAP,
             })?;
-            let mut ports: BpfHashMap<_, u16, u8> =
-                BpfHashMap::try_from(map).map_err(|source| EbpfError::Map {
+            let mut ports: BpfArray<_, u8> =
+                BpfArray::try_from(map).map_err(|source| EbpfError::Map {
                     map: PORTS_MAP,
                     source,
                 })?;
             for &port in &config.ports {
-                ports.insert(port, 1, 0).map_err(|source| EbpfError::Map {
-                    map: PORTS_MAP,
-                    source,
-                })?;
+                ports
+                    .set(u32::from(port), 1, 0)
+                    .map_err(|source| EbpfError::Map {
+                        map: PORTS_MAP,
+                        source,
+                    })?;
             }
         }
         for name in [
@@ -482,6 +485,11 @@ impl CaptureSource for EbpfSource {
             (
                 "ebpf_http_flow_insert_failed",
                 k(COUNTER_FLOW_INSERT_FAILED),
+            ),
+            ("ebpf_ipv4_fragments_skipped", k(COUNTER_IPV4_FRAGMENTS)),
+            (
+                "ebpf_ipv6_extension_headers_skipped",
+                k(COUNTER_IPV6_EXTENSION_HEADERS),
             ),
             ("ebpf_malformed_events", self.malformed_events),
             ("ebpf_follow_attach_failed", self.follow_failures),
