@@ -27,11 +27,16 @@ pub const KEY_CACHE_MAX_BYTES: usize = 256 * 1024;
 /// Longest raw key remembered; longer keys are exported at every use.
 const CACHED_RAW_BYTES: usize = 2 * MAX_KEY_BYTES;
 
+/// Bytes scanned per known key that pay for re-ranking the keys (sorting
+/// them all): bounds the amortised cost of ranking while new keys keep
+/// arriving to a few instructions per scanned byte.
+const RANK_CREDIT_PER_KEY: usize = 64;
+
 /// One distinct exported key.
 struct Key {
     text: Box<str>,
-    /// First eight bytes, big-endian, zero-padded (see [`prefix_word`]).
-    prefix: u64,
+    /// First sixteen bytes, big-endian, zero-padded (see [`prefix_word`]).
+    prefix: u128,
 }
 
 /// Raw key → exported key id, and the exported keys by id.
@@ -40,6 +45,11 @@ pub(crate) struct KeyTable {
     raw: FxHashMap<Box<[u8]>, u32>,
     exported: FxHashMap<Box<str>, u32>,
     keys: Vec<Key>,
+    /// `rank[id]`: the position of key `id` in the byte-wise order of the
+    /// first `rank.len()` keys (the ranked ones).
+    rank: Vec<u32>,
+    /// Bytes scanned since the keys were last ranked.
+    rank_credit: usize,
     /// Bytes of raw and exported keys held.
     bytes: usize,
 }
@@ -55,8 +65,41 @@ impl KeyTable {
             self.raw.clear();
             self.exported.clear();
             self.keys.clear();
+            self.rank.clear();
+            self.rank_credit = 0;
             self.bytes = 0;
         }
+    }
+
+    /// Called before scanning `scan_bytes` bytes: ranks every key once the
+    /// bytes scanned since the last ranking pay for it (or when no key is
+    /// ranked yet and the table is small). Like [`Self::trim`], only
+    /// between scans.
+    pub(crate) fn rank_if_due(&mut self, scan_bytes: usize) {
+        if self.rank.len() == self.keys.len() {
+            return;
+        }
+        self.rank_credit = self.rank_credit.saturating_add(scan_bytes);
+        if self.rank_credit < self.keys.len() * RANK_CREDIT_PER_KEY {
+            return;
+        }
+        self.rank_credit = 0;
+        let mut order: Vec<u32> = (0..self.keys.len())
+            .map(|id| u32::try_from(id).unwrap_or(u32::MAX))
+            .collect();
+        order.sort_unstable_by(|&a, &b| self.text(a).cmp(self.text(b)));
+        self.rank.clear();
+        self.rank.resize(self.keys.len(), 0);
+        for (r, &id) in order.iter().enumerate() {
+            self.rank[id as usize] = u32::try_from(r).unwrap_or(u32::MAX);
+        }
+    }
+
+    /// The rank of key `id` in the byte-wise order of the ranked keys, if
+    /// it is ranked.
+    #[inline]
+    pub(crate) fn rank(&self, id: u32) -> Option<u32> {
+        self.rank.get(id as usize).copied()
     }
 
     /// The id of the exported form of `raw`, the bytes between a key's
@@ -107,20 +150,20 @@ impl KeyTable {
         self.keys.get(id as usize).map_or("", |k| &k.text)
     }
 
-    /// The first eight bytes of key `id` as a big-endian word: keys whose
-    /// words differ sort as their words do.
+    /// The first sixteen bytes of key `id` as a big-endian number: keys
+    /// whose numbers differ sort as their numbers do.
     #[inline]
-    pub(crate) fn prefix(&self, id: u32) -> u64 {
+    pub(crate) fn prefix(&self, id: u32) -> u128 {
         self.keys.get(id as usize).map_or(0, |k| k.prefix)
     }
 }
 
-/// The first eight bytes of `k`, zero-padded, as a big-endian word.
-fn prefix_word(k: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = k.len().min(8);
+/// The first sixteen bytes of `k`, zero-padded, as a big-endian number.
+fn prefix_word(k: &[u8]) -> u128 {
+    let mut w = [0u8; 16];
+    let n = k.len().min(16);
     w[..n].copy_from_slice(&k[..n]);
-    u64::from_be_bytes(w)
+    u128::from_be_bytes(w)
 }
 
 #[cfg(test)]
@@ -147,5 +190,36 @@ mod tests {
         }
         t.trim();
         assert!(t.raw.is_empty() && t.keys.is_empty() && t.bytes == 0);
+        assert!(t.rank.is_empty());
+    }
+
+    #[test]
+    fn ranks_follow_byte_order_once_paid_for() {
+        let mut t = KeyTable::default();
+        let words = [
+            "b",
+            "a",
+            "amount_12",
+            "amount_1",
+            "é",
+            "Z",
+            "amount_100000000000",
+        ];
+        let ids: Vec<u32> = words
+            .iter()
+            .map(|w| t.intern(w.as_bytes(), false))
+            .collect();
+        t.rank_if_due(1);
+        assert_eq!(t.rank(ids[0]), None, "not paid for yet");
+        t.rank_if_due(words.len() * RANK_CREDIT_PER_KEY);
+        let mut by_rank = ids;
+        by_rank.sort_by_key(|&id| t.rank(id).unwrap());
+        let mut sorted = words.to_vec();
+        sorted.sort_unstable();
+        let texts: Vec<&str> = by_rank.iter().map(|&id| t.text(id)).collect();
+        assert_eq!(texts, sorted);
+        // A new key is unranked until the next ranking.
+        let new = t.intern(b"c", false);
+        assert_eq!(t.rank(new), None);
     }
 }

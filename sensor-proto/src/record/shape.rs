@@ -70,6 +70,7 @@ impl ShapeScanner {
     /// not start with a JSON value.
     pub(crate) fn infer(&mut self, b: &[u8]) -> Option<Shape> {
         self.keys.trim();
+        self.keys.rank_if_due(b.len());
         self.fields.clear();
         let mut s = Scanner {
             b,
@@ -264,19 +265,47 @@ impl<'a> Scanner<'a, '_> {
     fn take_fields(&mut self, base: usize) -> Fields {
         let keys = &*self.keys;
         let stack = &mut self.fields[base..];
-        // Sorted through a small index of (first eight bytes, offset): the
+        // When every key is ranked, sort (rank, offset) words: the ranks
+        // are in key order.
+        let mut ranked = [0u32; MAX_FIELDS];
+        let ranked = &mut ranked[..stack.len()];
+        let all_ranked = ranked
+            .iter_mut()
+            .zip(stack.iter())
+            .enumerate()
+            .all(|(i, (o, f))| match keys.rank(f.0) {
+                Some(r) => {
+                    *o = (r << 8) | u32::try_from(i).unwrap_or(u32::MAX);
+                    r < (1 << 24)
+                }
+                None => false,
+            });
+        if all_ranked {
+            ranked.sort_unstable();
+            return self.fields_in_order(base, ranked.iter().map(|&o| (o & 0xff) as u8));
+        }
+        // Sorted through a small index of (first sixteen bytes, offset): the
         // stack entries themselves are large.
-        let mut order = [(0u64, 0u8); MAX_FIELDS];
+        let mut order = [(0u128, 0u8); MAX_FIELDS];
         let order = &mut order[..stack.len()];
         for (i, (o, f)) in order.iter_mut().zip(stack.iter()).enumerate() {
             *o = (keys.prefix(f.0), u8::try_from(i).unwrap_or(u8::MAX));
         }
         let text = |i: u8| keys.text(stack[usize::from(i)].0).as_bytes();
         order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| key_cmp(text(a.1), text(b.1))));
+        self.fields_in_order(base, order.iter().map(|&(_, i)| i))
+    }
+
+    /// The fields from `base` up, taken in `order` (offsets from `base`),
+    /// as [`Fields`] (popped).
+    #[inline]
+    fn fields_in_order(&mut self, base: usize, order: impl ExactSizeIterator<Item = u8>) -> Fields {
+        let keys = &*self.keys;
+        let stack = &mut self.fields[base..];
         let names_len = stack.iter().map(|f| keys.text(f.0).len()).sum();
         let mut names = String::with_capacity(names_len);
-        let mut entries = Vec::with_capacity(stack.len());
-        for &(_, i) in order.iter() {
+        let mut entries = Vec::with_capacity(order.len());
+        for i in order {
             let f = &mut stack[usize::from(i)];
             names.push_str(keys.text(f.0));
             entries.push((end_offset(&names), std::mem::replace(&mut f.1, Shape::Null)));
@@ -630,6 +659,11 @@ impl Fields {
         })
     }
 
+    /// All keys, concatenated in order.
+    pub(crate) fn names(&self) -> &str {
+        &self.names
+    }
+
     /// The keys in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
         self.iter().map(|(k, _)| k)
@@ -924,6 +958,35 @@ mod tests {
             serde_json::to_string(&f).unwrap(),
             r#"{"a":{"type":"null"},"b":{"type":"any"}}"#
         );
+    }
+
+    #[test]
+    fn ranked_keys_sort_like_unranked_ones() {
+        // A reused scanner ranks its keys once enough bytes were scanned;
+        // the shapes stay those of a fresh scanner, new keys included.
+        let docs: Vec<String> = (0..200)
+            .map(|i| {
+                let mut d = String::from("{");
+                for k in [
+                    "b",
+                    "a",
+                    "amount_12",
+                    "amount_1",
+                    "\\u00e9",
+                    "Z",
+                    "amount_100000000001",
+                ] {
+                    d.push_str(&format!("\"{k}\":{i},"));
+                }
+                d.push_str(&format!("\"new_{}\":[{{\"z\":1,\"y{i}\":2}}]}}", i % 7));
+                d
+            })
+            .collect();
+        let mut scanner = ShapeScanner::default();
+        for d in &docs {
+            assert_eq!(scanner.infer(d.as_bytes()), infer(d.as_bytes()), "{d}");
+        }
+        assert!(scanner.keys.rank(0).is_some());
     }
 
     #[test]
