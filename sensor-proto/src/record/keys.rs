@@ -15,7 +15,10 @@
 
 use std::borrow::Cow;
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher as _;
+
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::shape::{export_key, unescape, MAX_KEY_BYTES};
 use super::url::REDACTED_NAME;
@@ -42,7 +45,8 @@ struct Key {
 /// Raw key → exported key id, and the exported keys by id.
 #[derive(Default)]
 pub(crate) struct KeyTable {
-    raw: FxHashMap<Box<[u8]>, u32>,
+    /// Remembered raw keys and their ids, looked up with [`bytes_equal`].
+    raw: HashTable<(Box<[u8]>, u32)>,
     exported: FxHashMap<Box<str>, u32>,
     keys: Vec<Key>,
     /// `rank[id]`: the position of key `id` in the byte-wise order of the
@@ -107,7 +111,8 @@ impl KeyTable {
     #[inline]
     pub(crate) fn intern(&mut self, raw: &[u8], escaped: bool) -> u32 {
         if raw.len() <= CACHED_RAW_BYTES {
-            if let Some(&id) = self.raw.get(raw) {
+            let hash = FxBuildHasher.hash_one(raw);
+            if let Some(&(_, id)) = self.raw.find(hash, |(k, _)| bytes_equal(k, raw)) {
                 return id;
             }
         }
@@ -139,7 +144,9 @@ impl KeyTable {
         };
         if raw.len() <= CACHED_RAW_BYTES && *exported != *REDACTED_NAME.as_bytes() {
             self.bytes += raw.len();
-            self.raw.insert(raw.into(), id);
+            let hash = FxBuildHasher.hash_one(raw);
+            self.raw
+                .insert_unique(hash, (raw.into(), id), |(k, _)| FxBuildHasher.hash_one(k));
         }
         id
     }
@@ -155,6 +162,40 @@ impl KeyTable {
     #[inline]
     pub(crate) fn prefix(&self, id: u32) -> u128 {
         self.keys.get(id as usize).map_or(0, |k| k.prefix)
+    }
+}
+
+/// `a == b`, comparing whole words (the last one overlapping) instead of
+/// calling `memcmp`: keys are short and a call costs more than the compare.
+#[inline]
+fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let half = |s: &[u8], at: usize| {
+        s.get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    match n {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => {
+            let mut at = 0;
+            while at + 8 < n {
+                if word(a, at) != word(b, at) {
+                    return false;
+                }
+                at += 8;
+            }
+            word(a, n - 8) == word(b, n - 8)
+        }
     }
 }
 
@@ -181,7 +222,8 @@ mod tests {
         assert_eq!(t.intern(b"alice@example.com", false), x);
         assert_eq!(t.text(x), "{key}");
         // ... and are not remembered.
-        assert!(!t.raw.contains_key(&b"12345"[..]));
+        let hash = FxBuildHasher.hash_one(&b"12345"[..]);
+        assert!(t.raw.find(hash, |(k, _)| **k == *b"12345").is_none());
         // An escaped spelling of a known key is the same key.
         assert_eq!(t.intern(br"n\u0061me", true), a);
         assert!(t.prefix(a) < t.prefix(x));
@@ -191,6 +233,20 @@ mod tests {
         t.trim();
         assert!(t.raw.is_empty() && t.keys.is_empty() && t.bytes == 0);
         assert!(t.rank.is_empty());
+    }
+
+    #[test]
+    fn bytes_equal_is_slice_equality() {
+        for n in 0..40u8 {
+            let a: Vec<u8> = (1..=n).collect();
+            assert!(bytes_equal(&a, &a.clone()));
+            assert!(!bytes_equal(&a, &a[..a.len().saturating_sub(1)]) || a.is_empty());
+            for pos in 0..a.len() {
+                let mut b = a.clone();
+                b[pos] = 0;
+                assert!(!bytes_equal(&a, &b), "{n} {pos}");
+            }
+        }
     }
 
     #[test]
