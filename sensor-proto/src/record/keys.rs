@@ -30,10 +30,11 @@ pub const KEY_CACHE_MAX_BYTES: usize = 256 * 1024;
 /// Longest raw key remembered; longer keys are exported at every use.
 const CACHED_RAW_BYTES: usize = 2 * MAX_KEY_BYTES;
 
-/// Bytes scanned per known key that pay for re-ranking the keys (sorting
-/// them all): bounds the amortised cost of ranking while new keys keep
-/// arriving to a few instructions per scanned byte.
-const RANK_CREDIT_PER_KEY: usize = 64;
+/// Bytes scanned per known key that pay for re-ranking the keys (inserting
+/// the new ones into the order, renumbering all): bounds the amortised cost
+/// of ranking while new keys keep arriving to a few instructions per
+/// scanned byte.
+const RANK_CREDIT_PER_KEY: usize = 16;
 
 /// One distinct exported key.
 struct Key {
@@ -52,6 +53,8 @@ pub(crate) struct KeyTable {
     /// `rank[id]`: the position of key `id` in the byte-wise order of the
     /// first `rank.len()` keys (the ranked ones).
     rank: Vec<u32>,
+    /// The ranked keys' ids in byte-wise order of their text.
+    order: Vec<u32>,
     /// Bytes scanned since the keys were last ranked.
     rank_credit: usize,
     /// Bytes of raw and exported keys held.
@@ -70,15 +73,15 @@ impl KeyTable {
             self.exported.clear();
             self.keys.clear();
             self.rank.clear();
+            self.order.clear();
             self.rank_credit = 0;
             self.bytes = 0;
         }
     }
 
     /// Called before scanning `scan_bytes` bytes: ranks every key once the
-    /// bytes scanned since the last ranking pay for it (or when no key is
-    /// ranked yet and the table is small). Like [`Self::trim`], only
-    /// between scans.
+    /// bytes scanned since the last ranking pay for it. Like
+    /// [`Self::trim`], only between scans.
     pub(crate) fn rank_if_due(&mut self, scan_bytes: usize) {
         if self.rank.len() == self.keys.len() {
             return;
@@ -88,13 +91,16 @@ impl KeyTable {
             return;
         }
         self.rank_credit = 0;
-        let mut order: Vec<u32> = (0..self.keys.len())
-            .map(|id| u32::try_from(id).unwrap_or(u32::MAX))
-            .collect();
-        order.sort_unstable_by(|&a, &b| self.text(a).cmp(self.text(b)));
-        self.rank.clear();
+        // The new keys go into the sorted order by binary search; then
+        // every rank is renumbered, one pass without comparisons.
+        for id in self.rank.len()..self.keys.len() {
+            let id = u32::try_from(id).unwrap_or(u32::MAX);
+            let text = self.text(id);
+            let at = self.order.partition_point(|&o| self.text(o) < text);
+            self.order.insert(at, id);
+        }
         self.rank.resize(self.keys.len(), 0);
-        for (r, &id) in order.iter().enumerate() {
+        for (r, &id) in self.order.iter().enumerate() {
             self.rank[id as usize] = u32::try_from(r).unwrap_or(u32::MAX);
         }
     }
@@ -274,8 +280,16 @@ mod tests {
         sorted.sort_unstable();
         let texts: Vec<&str> = by_rank.iter().map(|&id| t.text(id)).collect();
         assert_eq!(texts, sorted);
-        // A new key is unranked until the next ranking.
+        // A new key is unranked until the next ranking, then takes its
+        // place among the others.
         let new = t.intern(b"c", false);
         assert_eq!(t.rank(new), None);
+        t.rank_if_due(usize::MAX);
+        let mut by_rank: Vec<u32> = (0..=new).collect();
+        by_rank.sort_by_key(|&id| t.rank(id).unwrap());
+        let texts: Vec<&str> = by_rank.iter().map(|&id| t.text(id)).collect();
+        let mut sorted: Vec<&str> = words.iter().copied().chain(["c"]).collect();
+        sorted.sort_unstable();
+        assert_eq!(texts, sorted);
     }
 }
