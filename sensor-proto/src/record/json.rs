@@ -158,12 +158,20 @@ fn shape(out: &mut Vec<u8>, s: &Shape) {
 
 fn write_fields(out: &mut Vec<u8>, fields: &Fields) {
     out.push(b'{');
+    // One escape check over all the keys; usually none needs escapes.
+    let plain = needs_no_escape(fields.names().as_bytes());
     for (i, (key, value)) in fields.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        string(out, key);
-        out.push(b':');
+        if plain {
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+        } else {
+            string(out, key);
+            out.push(b':');
+        }
         shape(out, value);
     }
     out.push(b'}');
@@ -327,17 +335,20 @@ fn list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T
     out.push(b']');
 }
 
+/// True if `b` has no byte that a JSON string escapes. Names almost never
+/// need escapes: one check without early exit (so that it vectorises).
+#[inline]
+fn needs_no_escape(b: &[u8]) -> bool {
+    b.iter()
+        .fold(true, |ok, &c| ok & (c >= 0x20) & (c != b'"') & (c != b'\\'))
+}
+
 /// A JSON string with serde_json's escapes: `"`, `\` and control
 /// characters only (short forms where JSON has them, else `\u00XX`).
 fn string(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     out.push(b'"');
-    // Names almost never need escapes: one check without early exit (so
-    // that it vectorises), one copy.
-    let plain = b
-        .iter()
-        .fold(true, |ok, &c| ok & (c >= 0x20) & (c != b'"') & (c != b'\\'));
-    if plain {
+    if needs_no_escape(b) {
         out.extend_from_slice(b);
         out.push(b'"');
         return;

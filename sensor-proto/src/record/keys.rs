@@ -15,7 +15,10 @@
 
 use std::borrow::Cow;
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher as _;
+
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::shape::{export_key, unescape, MAX_KEY_BYTES};
 use super::url::REDACTED_NAME;
@@ -27,19 +30,33 @@ pub const KEY_CACHE_MAX_BYTES: usize = 256 * 1024;
 /// Longest raw key remembered; longer keys are exported at every use.
 const CACHED_RAW_BYTES: usize = 2 * MAX_KEY_BYTES;
 
+/// Bytes scanned per known key that pay for re-ranking the keys (inserting
+/// the new ones into the order, renumbering all): bounds the amortised cost
+/// of ranking while new keys keep arriving to a few instructions per
+/// scanned byte.
+const RANK_CREDIT_PER_KEY: usize = 16;
+
 /// One distinct exported key.
 struct Key {
     text: Box<str>,
-    /// First eight bytes, big-endian, zero-padded (see [`prefix_word`]).
-    prefix: u64,
+    /// First sixteen bytes, big-endian, zero-padded (see [`prefix_word`]).
+    prefix: u128,
 }
 
 /// Raw key → exported key id, and the exported keys by id.
 #[derive(Default)]
 pub(crate) struct KeyTable {
-    raw: FxHashMap<Box<[u8]>, u32>,
+    /// Remembered raw keys and their ids, looked up with [`bytes_equal`].
+    raw: HashTable<(Box<[u8]>, u32)>,
     exported: FxHashMap<Box<str>, u32>,
     keys: Vec<Key>,
+    /// `rank[id]`: the position of key `id` in the byte-wise order of the
+    /// first `rank.len()` keys (the ranked ones).
+    rank: Vec<u32>,
+    /// The ranked keys' ids in byte-wise order of their text.
+    order: Vec<u32>,
+    /// Bytes scanned since the keys were last ranked.
+    rank_credit: usize,
     /// Bytes of raw and exported keys held.
     bytes: usize,
 }
@@ -55,8 +72,44 @@ impl KeyTable {
             self.raw.clear();
             self.exported.clear();
             self.keys.clear();
+            self.rank.clear();
+            self.order.clear();
+            self.rank_credit = 0;
             self.bytes = 0;
         }
+    }
+
+    /// Called before scanning `scan_bytes` bytes: ranks every key once the
+    /// bytes scanned since the last ranking pay for it. Like
+    /// [`Self::trim`], only between scans.
+    pub(crate) fn rank_if_due(&mut self, scan_bytes: usize) {
+        if self.rank.len() == self.keys.len() {
+            return;
+        }
+        self.rank_credit = self.rank_credit.saturating_add(scan_bytes);
+        if self.rank_credit < self.keys.len() * RANK_CREDIT_PER_KEY {
+            return;
+        }
+        self.rank_credit = 0;
+        // The new keys go into the sorted order by binary search; then
+        // every rank is renumbered, one pass without comparisons.
+        for id in self.rank.len()..self.keys.len() {
+            let id = u32::try_from(id).unwrap_or(u32::MAX);
+            let text = self.text(id);
+            let at = self.order.partition_point(|&o| self.text(o) < text);
+            self.order.insert(at, id);
+        }
+        self.rank.resize(self.keys.len(), 0);
+        for (r, &id) in self.order.iter().enumerate() {
+            self.rank[id as usize] = u32::try_from(r).unwrap_or(u32::MAX);
+        }
+    }
+
+    /// The rank of key `id` in the byte-wise order of the ranked keys, if
+    /// it is ranked.
+    #[inline]
+    pub(crate) fn rank(&self, id: u32) -> Option<u32> {
+        self.rank.get(id as usize).copied()
     }
 
     /// The id of the exported form of `raw`, the bytes between a key's
@@ -64,7 +117,8 @@ impl KeyTable {
     #[inline]
     pub(crate) fn intern(&mut self, raw: &[u8], escaped: bool) -> u32 {
         if raw.len() <= CACHED_RAW_BYTES {
-            if let Some(&id) = self.raw.get(raw) {
+            let hash = FxBuildHasher.hash_one(raw);
+            if let Some(&(_, id)) = self.raw.find(hash, |(k, _)| bytes_equal(k, raw)) {
                 return id;
             }
         }
@@ -96,7 +150,9 @@ impl KeyTable {
         };
         if raw.len() <= CACHED_RAW_BYTES && *exported != *REDACTED_NAME.as_bytes() {
             self.bytes += raw.len();
-            self.raw.insert(raw.into(), id);
+            let hash = FxBuildHasher.hash_one(raw);
+            self.raw
+                .insert_unique(hash, (raw.into(), id), |(k, _)| FxBuildHasher.hash_one(k));
         }
         id
     }
@@ -107,20 +163,54 @@ impl KeyTable {
         self.keys.get(id as usize).map_or("", |k| &k.text)
     }
 
-    /// The first eight bytes of key `id` as a big-endian word: keys whose
-    /// words differ sort as their words do.
+    /// The first sixteen bytes of key `id` as a big-endian number: keys
+    /// whose numbers differ sort as their numbers do.
     #[inline]
-    pub(crate) fn prefix(&self, id: u32) -> u64 {
+    pub(crate) fn prefix(&self, id: u32) -> u128 {
         self.keys.get(id as usize).map_or(0, |k| k.prefix)
     }
 }
 
-/// The first eight bytes of `k`, zero-padded, as a big-endian word.
-fn prefix_word(k: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = k.len().min(8);
+/// `a == b`, comparing whole words (the last one overlapping) instead of
+/// calling `memcmp`: keys are short and a call costs more than the compare.
+#[inline]
+fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let half = |s: &[u8], at: usize| {
+        s.get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    match n {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => {
+            let mut at = 0;
+            while at + 8 < n {
+                if word(a, at) != word(b, at) {
+                    return false;
+                }
+                at += 8;
+            }
+            word(a, n - 8) == word(b, n - 8)
+        }
+    }
+}
+
+/// The first sixteen bytes of `k`, zero-padded, as a big-endian number.
+fn prefix_word(k: &[u8]) -> u128 {
+    let mut w = [0u8; 16];
+    let n = k.len().min(16);
     w[..n].copy_from_slice(&k[..n]);
-    u64::from_be_bytes(w)
+    u128::from_be_bytes(w)
 }
 
 #[cfg(test)]
@@ -138,7 +228,8 @@ mod tests {
         assert_eq!(t.intern(b"alice@example.com", false), x);
         assert_eq!(t.text(x), "{key}");
         // ... and are not remembered.
-        assert!(!t.raw.contains_key(&b"12345"[..]));
+        let hash = FxBuildHasher.hash_one(&b"12345"[..]);
+        assert!(t.raw.find(hash, |(k, _)| **k == *b"12345").is_none());
         // An escaped spelling of a known key is the same key.
         assert_eq!(t.intern(br"n\u0061me", true), a);
         assert!(t.prefix(a) < t.prefix(x));
@@ -147,5 +238,58 @@ mod tests {
         }
         t.trim();
         assert!(t.raw.is_empty() && t.keys.is_empty() && t.bytes == 0);
+        assert!(t.rank.is_empty());
+    }
+
+    #[test]
+    fn bytes_equal_is_slice_equality() {
+        for n in 0..40u8 {
+            let a: Vec<u8> = (1..=n).collect();
+            assert!(bytes_equal(&a, &a.clone()));
+            assert!(!bytes_equal(&a, &a[..a.len().saturating_sub(1)]) || a.is_empty());
+            for pos in 0..a.len() {
+                let mut b = a.clone();
+                b[pos] = 0;
+                assert!(!bytes_equal(&a, &b), "{n} {pos}");
+            }
+        }
+    }
+
+    #[test]
+    fn ranks_follow_byte_order_once_paid_for() {
+        let mut t = KeyTable::default();
+        let words = [
+            "b",
+            "a",
+            "amount_12",
+            "amount_1",
+            "é",
+            "Z",
+            "amount_100000000000",
+        ];
+        let ids: Vec<u32> = words
+            .iter()
+            .map(|w| t.intern(w.as_bytes(), false))
+            .collect();
+        t.rank_if_due(1);
+        assert_eq!(t.rank(ids[0]), None, "not paid for yet");
+        t.rank_if_due(words.len() * RANK_CREDIT_PER_KEY);
+        let mut by_rank = ids;
+        by_rank.sort_by_key(|&id| t.rank(id).unwrap());
+        let mut sorted = words.to_vec();
+        sorted.sort_unstable();
+        let texts: Vec<&str> = by_rank.iter().map(|&id| t.text(id)).collect();
+        assert_eq!(texts, sorted);
+        // A new key is unranked until the next ranking, then takes its
+        // place among the others.
+        let new = t.intern(b"c", false);
+        assert_eq!(t.rank(new), None);
+        t.rank_if_due(usize::MAX);
+        let mut by_rank: Vec<u32> = (0..=new).collect();
+        by_rank.sort_by_key(|&id| t.rank(id).unwrap());
+        let texts: Vec<&str> = by_rank.iter().map(|&id| t.text(id)).collect();
+        let mut sorted: Vec<&str> = words.iter().copied().chain(["c"]).collect();
+        sorted.sort_unstable();
+        assert_eq!(texts, sorted);
     }
 }
