@@ -77,6 +77,10 @@ pub(crate) enum GapFit {
 pub(crate) struct BodyDecoder {
     state: State,
     body: Body,
+    /// Capacity given to the sample at the first payload byte: the whole
+    /// sample, so that it is allocated once (never more than
+    /// [`BODY_SAMPLE_MAX`]).
+    sample_cap: usize,
     gapped: bool,
     line_len: usize,
     trailer_len: usize,
@@ -100,9 +104,16 @@ impl BodyDecoder {
             sample: Vec::new(),
             complete: true,
         };
+        let sample_cap = match kind {
+            BodyKind::Length(n) => {
+                usize::try_from(n).map_or(BODY_SAMPLE_MAX, |n| n.min(BODY_SAMPLE_MAX))
+            }
+            BodyKind::Chunked | BodyKind::Close => BODY_SAMPLE_MAX,
+        };
         BodyDecoder {
             state,
             body,
+            sample_cap,
             gapped: false,
             line_len: 0,
             trailer_len: 0,
@@ -121,6 +132,9 @@ impl BodyDecoder {
         self.body.len += bytes.len() as u64;
         if !self.gapped && self.body.sample.len() < BODY_SAMPLE_MAX {
             let n = bytes.len().min(BODY_SAMPLE_MAX - self.body.sample.len());
+            if self.body.sample.capacity() == 0 {
+                self.body.sample.reserve_exact(self.sample_cap.max(n));
+            }
             self.body.sample.extend_from_slice(&bytes[..n]);
         }
     }

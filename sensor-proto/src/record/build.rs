@@ -80,7 +80,7 @@ fn build_with(
     key: &FingerprintKey,
 ) -> ExchangeRecord {
     let req = &exchange.request;
-    let method = clean_text(req.head.method.as_bytes(), MAX_METHOD_BYTES);
+    let method = url::clean_str(&req.head.method, MAX_METHOD_BYTES);
     let target = url::split_target(&req.head.target, &method);
 
     let host_header = req
@@ -149,9 +149,7 @@ fn message_info(shapes: &mut ShapeScanner, headers: &[Header], body: &Body) -> M
     for h in headers {
         if names.len() < MAX_HEADER_NAMES && !names.iter().any(|n| n.eq_ignore_ascii_case(&h.name))
         {
-            let mut n = clean_text(h.name.as_bytes(), MAX_HEADER_NAME_BYTES);
-            n.make_ascii_lowercase();
-            names.push(n);
+            names.push(export_header_name(&h.name));
         }
         if content_type.is_none() && h.name.eq_ignore_ascii_case("content-type") {
             content_type = Some(media_type(&h.value));
@@ -174,6 +172,22 @@ fn message_info(shapes: &mut ShapeScanner, headers: &[Header], body: &Body) -> M
         content_encoding,
         body,
     }
+}
+
+/// A header name as listed: control characters replaced, cut at
+/// [`MAX_HEADER_NAME_BYTES`], lower-cased. Names that are already short,
+/// printable and lower-case (what the parser hands over) are copied as they are.
+fn export_header_name(name: &str) -> String {
+    let listed_as_is = name.len() <= MAX_HEADER_NAME_BYTES
+        && name
+            .bytes()
+            .all(|c| url::plain_ascii_byte(c) && !c.is_ascii_uppercase());
+    if listed_as_is {
+        return name.to_owned();
+    }
+    let mut n = clean_text(name.as_bytes(), MAX_HEADER_NAME_BYTES);
+    n.make_ascii_lowercase();
+    n
 }
 
 /// `type/subtype` of a `Content-Type`, lower-cased, if well formed.

@@ -203,7 +203,16 @@ pub(crate) fn plain_ascii(bytes: &[u8]) -> Option<&str> {
     }
 }
 
-fn plain_ascii_byte(c: u8) -> bool {
+/// [`clean_text`] of text that is already a `str`: printable ASCII within
+/// `cap` is copied without validating it as UTF-8 again.
+pub(crate) fn clean_str(text: &str, cap: usize) -> String {
+    if text.len() <= cap && text.bytes().all(plain_ascii_byte) {
+        return text.to_owned();
+    }
+    clean_text(text.as_bytes(), cap)
+}
+
+pub(crate) fn plain_ascii_byte(c: u8) -> bool {
     (0x20..0x7f).contains(&c)
 }
 
