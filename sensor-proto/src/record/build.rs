@@ -200,11 +200,8 @@ fn media_type(value: &[u8]) -> Option<String> {
     if mt.len() > MAX_CONTENT_TYPE_BYTES || !token(ty) || !token(sub) {
         return None;
     }
-    Some(
-        mt.iter()
-            .map(|&c| char::from(c.to_ascii_lowercase()))
-            .collect(),
-    )
+    // Tokens and the slash are ASCII: copied and lower-cased in bulk.
+    std::str::from_utf8(mt).ok().map(str::to_ascii_lowercase)
 }
 
 /// Appends the codings of one `Content-Encoding` value; false if one is not

@@ -58,13 +58,14 @@ impl FingerprintKey {
             mac.update(part);
         }
         let tag = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(PRINCIPAL_BYTES * 2);
-        for b in &tag[..PRINCIPAL_BYTES] {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; PRINCIPAL_BYTES * 2];
+        for (pair, b) in hex.chunks_exact_mut(2).zip(&tag[..PRINCIPAL_BYTES]) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0f)];
         }
-        out
+        // Hex digits are ASCII: this cannot fail.
+        String::from_utf8(hex.to_vec()).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
     }
 }
 

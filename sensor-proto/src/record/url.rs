@@ -124,21 +124,22 @@ pub(crate) fn normalize_host(raw: &[u8]) -> Option<String> {
     if !plausible {
         return None;
     }
-    let mut host = String::with_capacity(raw.len());
+    // Plausible bytes are ASCII: this cannot fail, and the text is copied
+    // and lower-cased in bulk rather than character by character.
+    let raw = std::str::from_utf8(raw).ok()?;
     // Split off a port unless this is a bare IPv6 literal.
-    let (name, port) = match memchr::memrchr(b':', raw) {
-        Some(i) if !raw[..i].contains(&b':') || raw[..i].ends_with(b"]") => {
-            (&raw[..i], Some(&raw[i..]))
-        }
-        _ => (raw, None),
+    let (name, port) = match memchr::memrchr(b':', raw.as_bytes()) {
+        Some(i) if !raw[..i].contains(':') || raw[..i].ends_with(']') => (&raw[..i], &raw[i..]),
+        _ => (raw, ""),
     };
-    let name = name.strip_suffix(b".").unwrap_or(name);
+    let name = name.strip_suffix('.').unwrap_or(name);
     if name.is_empty() {
         return None;
     }
-    for part in [name, port.unwrap_or(b"")] {
-        host.extend(part.iter().map(|&c| char::from(c.to_ascii_lowercase())));
-    }
+    let mut host = String::with_capacity(name.len() + port.len());
+    host.push_str(name);
+    host.push_str(port);
+    host.make_ascii_lowercase();
     Some(host)
 }
 
