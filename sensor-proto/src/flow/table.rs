@@ -13,7 +13,7 @@
 //! shorter emergency timeouts, then evicts the least recently seen
 //! [`EVICTION_BATCH_DIVISOR`]th of the table in one pass.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use std::collections::hash_map::Entry;
 
@@ -105,16 +105,19 @@ struct FlowKey {
     hi: (u128, u16),
 }
 
+/// An endpoint as plain integers: IPv6 (or IPv4-mapped) address and port.
+type FlatEndpoint = (u128, u16);
+
+fn flat(ip: IpAddr, port: u16) -> FlatEndpoint {
+    let ip = match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    };
+    (ip, port)
+}
+
 impl FlowKey {
-    fn new(a: SocketAddr, b: SocketAddr) -> Self {
-        let flat = |s: SocketAddr| {
-            let ip = match s.ip() {
-                std::net::IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
-                std::net::IpAddr::V6(v6) => u128::from(v6),
-            };
-            (ip, s.port())
-        };
-        let (a, b) = (flat(a), flat(b));
+    fn new(a: FlatEndpoint, b: FlatEndpoint) -> Self {
         if a <= b {
             FlowKey { lo: a, hi: b }
         } else {
@@ -133,8 +136,10 @@ enum State {
 }
 
 struct Flow<H> {
-    /// Endpoint of side 0 (side 1 is the other).
+    /// Endpoint of side 0 (side 1 is the other), also as integers: a
+    /// segment's side is found by comparing those, not socket addresses.
     side0: SocketAddr,
+    side0_flat: FlatEndpoint,
     side1: SocketAddr,
     half: [HalfStream; 2],
     /// Which side is the client, once known.
@@ -223,14 +228,13 @@ impl<H: FlowHandler> FlowTable<H> {
             self.last_sweep = self.now;
             self.sweep(false, out);
         }
-        let src = SocketAddr::new(seg.src, seg.sport);
-        let dst = SocketAddr::new(seg.dst, seg.dport);
-        let key = FlowKey::new(src, dst);
+        let src = flat(seg.src, seg.sport);
+        let key = FlowKey::new(src, flat(seg.dst, seg.dport));
         let flags = seg.flags;
 
         if flags.syn() && !flags.ack() {
             let reuse = self.flows.get(&key).is_some_and(|f| {
-                let side = usize::from(f.side0 != src);
+                let side = usize::from(f.side0_flat != src);
                 // A SYN with a new ISN starts a new connection on the same tuple.
                 f.half[side].isn().is_some_and(|isn| isn != seg.seq) || f.state == State::Closed
             });
@@ -257,8 +261,9 @@ impl<H: FlowHandler> FlowTable<H> {
                 self.stats.flows_created += 1;
                 self.stats.peak_flows = self.stats.peak_flows.max(tracked + 1);
                 v.insert(Box::new(Flow {
-                    side0: src,
-                    side1: dst,
+                    side0: SocketAddr::new(seg.src, seg.sport),
+                    side0_flat: src,
+                    side1: SocketAddr::new(seg.dst, seg.dport),
                     half: [HalfStream::default(), HalfStream::default()],
                     client: None,
                     handler: None,
@@ -272,7 +277,7 @@ impl<H: FlowHandler> FlowTable<H> {
         if flow.state == State::Closed {
             return;
         }
-        let side = usize::from(flow.side0 != src);
+        let side = usize::from(flow.side0_flat != src);
         let other = 1 - side;
 
         if flags.syn() {
