@@ -35,22 +35,20 @@
 // calls, all of which are `unsafe`; this crate is outside the workspace
 // and its `unsafe_code = "forbid"` lint, which covers all user-space code.
 
-use core::ptr::addr_of_mut;
-
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_OK},
     helpers::{bpf_ktime_get_boot_ns, bpf_skb_load_bytes},
     macros::{classifier, map},
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{ring_buf::RingBufBytes, Array, LruHashMap, PerCpuArray, RingBuf},
     programs::TcContext,
 };
 use shadowtap_sensor_common::{
     flow_cache_slot, is_ipv6_extension_header, looks_like_http, EventHeader, FlowKey,
     COUNTER_EVENTS, COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS,
     COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
-    COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, FLAG_TRUNCATED,
-    FLOW_CACHE_SLOTS, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MODE_ALL_PORTS_HTTP, MODE_PORTS,
-    PORT_SLOTS, RECORD_CLASSES, RING_BUFFER_BYTES, WAKEUP_BYTES,
+    COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
+    FLAG_TRUNCATED, FLOW_CACHE_SLOTS, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MODE_ALL_PORTS_HTTP,
+    MODE_PORTS, PORT_SLOTS, RECORD_CLASSES, RING_BUFFER_BYTES, WAKEUP_BYTES,
 };
 
 #[map]
@@ -71,14 +69,6 @@ static FLOW_CACHE: PerCpuArray<[u64; 5]> = PerCpuArray::with_max_entries(FLOW_CA
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
-
-/// One ring-buffer record: the header, then room for `N` packet bytes, of
-/// which the header's `cap_len` are written.
-#[repr(C)]
-struct Record<const N: usize> {
-    header: EventHeader,
-    packet: [u8; N],
-}
 
 /// `MODE_PORTS` or `MODE_ALL_PORTS_HTTP`; the loader sets it (read-only
 /// global, so the verifier prunes the other branch).
@@ -395,34 +385,15 @@ fn emit(ctx: &TcContext, direction: u8, seg: &Segment) {
         BPF_RB_NO_WAKEUP
     };
     let wakeup = u64::from(wakeup);
-    // The smallest class that holds the packet (RECORD_CLASSES, ascending).
-    macro_rules! classes {
-        ($($i:literal)*) => {
-            $(
-                if cap <= RECORD_CLASSES[$i] {
-                    put::<{ RECORD_CLASSES[$i] as usize }>(ctx, seg.l3, &header, wakeup);
-                    return;
-                }
-            )*
-        };
-    }
-    classes!(0 1 2 3 4 5 6 7 8 9 10 11);
-}
-
-/// Reserves a record with room for `N` packet bytes, writes `header` and
-/// `header.cap_len` (≤ `N`) bytes of the skb from `l3` straight into it,
-/// and submits it; counts a full ring or a failed load and discards.
-#[inline(always)]
-fn put<const N: usize>(ctx: &TcContext, l3: u32, header: &EventHeader, wakeup: u64) {
-    let Some(mut record) = EVENTS.reserve::<Record<N>>(0) else {
+    let Some((mut record, room)) = reserve(cap) else {
         count(COUNTER_RINGBUF_FULL);
         return;
     };
-    // The helper below needs `cap` proven within [1, N]: two checks, each
+    // The helper below needs `cap` proven within [1, room]: two checks, each
     // on an opaque value, so that LLVM cannot fuse them into one range
     // compare on a shifted value, which the verifier does not follow.
-    let cap = opaque(header.cap_len);
-    if cap as usize > N {
+    let cap = opaque(cap);
+    if cap > room {
         record.discard(u64::from(BPF_RB_NO_WAKEUP));
         return;
     }
@@ -432,15 +403,15 @@ fn put<const N: usize>(ctx: &TcContext, l3: u32, header: &EventHeader, wakeup: u
         return;
     }
     let r = record.as_mut_ptr();
-    // SAFETY: `r` is a reserved record of `size_of::<Record<N>>()` bytes;
-    // the header goes at its start, the packet into its `packet` array,
-    // IP_MIN_BYTES <= cap <= N.
+    // SAFETY: `r` is a reserved record of EVENT_HEADER_BYTES + room bytes,
+    // aligned to 8; the header goes at its start and the packet after it,
+    // IP_MIN_BYTES <= cap <= room.
     let ok = unsafe {
-        addr_of_mut!((*r).header).write(*header);
+        r.cast::<EventHeader>().write(header);
         bpf_skb_load_bytes(
             ctx.skb.skb.cast(),
-            l3,
-            addr_of_mut!((*r).packet).cast(),
+            seg.l3,
+            r.add(EVENT_HEADER_BYTES).cast(),
             cap,
         ) == 0
     };
@@ -451,6 +422,28 @@ fn put<const N: usize>(ctx: &TcContext, l3: u32, header: &EventHeader, wakeup: u
         record.discard(u64::from(BPF_RB_NO_WAKEUP));
         count(COUNTER_LOAD_FAILED);
     }
+}
+
+/// A record in `EVENTS` for a packet of `cap` bytes: the header and the
+/// smallest of `RECORD_CLASSES` that holds it (returned as `room`); `None`
+/// when the ring is full. Each class is its own reservation with a
+/// constant size, as the verifier asks; the compares come first and the
+/// writing code is shared, which keeps the hot path short.
+#[inline(always)]
+fn reserve(cap: u32) -> Option<(RingBufBytes<'static>, u32)> {
+    macro_rules! classes {
+        ($($i:literal)*) => {
+            $(
+                if cap <= RECORD_CLASSES[$i] {
+                    let size = EVENT_HEADER_BYTES + RECORD_CLASSES[$i] as usize;
+                    return EVENTS.reserve_bytes(size, 0).map(|r| (r, RECORD_CLASSES[$i]));
+                }
+            )*
+        };
+    }
+    classes!(0 1 2 3 4 5 6 7 8 9 10 11);
+    // Not reached: cap <= MAX_PACKET_BYTES, the last class.
+    None
 }
 
 /// `v`, hidden from the optimiser. A helper's length argument must be
