@@ -66,9 +66,12 @@ pub const MAX_PACKET_BYTES: u32 = 65_536;
 /// second of traffic, so the sensor may fall behind briefly without loss.
 pub const RING_BUFFER_BYTES: u32 = 32 << 20;
 
-/// Unread bytes in the ring buffer from which an event wakes the sensor.
-/// Below it events are written without a wakeup and the sensor finds them
-/// at its next poll timeout (the sensor's `POLL_INTERVAL`, 100 ms). The
+/// Unread bytes in the ring buffer from which an event wakes the sensor:
+/// the event that takes the unread bytes across a multiple of this mark
+/// wakes it (once per mark, not every event past it: each wakeup is an
+/// inter-processor interrupt). Below it events are written without a
+/// wakeup and the sensor finds them at its next poll timeout (the sensor's
+/// `POLL_INTERVAL`, 100 ms). The
 /// kernel's default, a wakeup whenever an event lands in an empty ring,
 /// costs the packet path a cross-CPU wakeup for every packet of a lightly
 /// loaded server (measured: 15 µs per packet instead of 1 µs on the
