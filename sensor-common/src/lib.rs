@@ -8,9 +8,10 @@
 //! with [`EventHeader::parse`].
 //!
 //! ```text
-//!  TC ingress/egress ──► EVENTS ring buffer: [EventHeader | IP packet bytes …] ──► sensor
-//!        │                                   (cap_len ≤ MAX_PACKET_BYTES)
+//!  TC ingress/egress ──► EVENTS ring buffer: [EventHeader | IP packet bytes … | unused] ──► sensor
+//!        │                                   (cap_len ≤ class ≤ MAX_PACKET_BYTES)
 //!        ├─ PORTS (array: port → 1)      which TCP ports are captured
+//!        ├─ FLOW_CACHE (per-CPU array)   flows recently seen in HTTP_FLOWS (all-ports mode)
 //!        ├─ HTTP_FLOWS (LRU: FlowKey)    flows recognised as HTTP (all-ports mode)
 //!        └─ COUNTERS (per-CPU u64)       COUNTER_* slots, summed by the sensor
 //! ```
@@ -27,9 +28,10 @@ pub const PORTS_MAP: &str = "PORTS";
 pub const HTTP_FLOWS_MAP: &str = "HTTP_FLOWS";
 /// Name of the per-CPU array of `u64` counters, indexed by `COUNTER_*`.
 pub const COUNTERS_MAP: &str = "COUNTERS";
-/// Name of the per-CPU-slot scratch array an event is assembled in before
-/// it is copied into the ring buffer (one entry per possible CPU).
-pub const SCRATCH_MAP: &str = "SCRATCH";
+/// Name of the per-CPU array that caches flows recently found in
+/// [`HTTP_FLOWS_MAP`] ([`FLOW_CACHE_SLOTS`] entries per CPU, a [`FlowKey`]
+/// as [`FlowKey::words`] each).
+pub const FLOW_CACHE_MAP: &str = "FLOW_CACHE";
 /// Name of the read-only global (`u32`) that selects the capture mode:
 /// [`MODE_PORTS`] or [`MODE_ALL_PORTS_HTTP`]. Set by the loader.
 pub const MODE_GLOBAL: &str = "MODE";
@@ -64,9 +66,12 @@ pub const MAX_PACKET_BYTES: u32 = 65_536;
 /// second of traffic, so the sensor may fall behind briefly without loss.
 pub const RING_BUFFER_BYTES: u32 = 32 << 20;
 
-/// Unread bytes in the ring buffer from which an event wakes the sensor.
-/// Below it events are written without a wakeup and the sensor finds them
-/// at its next poll timeout (the sensor's `POLL_INTERVAL`, 100 ms). The
+/// Unread bytes in the ring buffer from which an event wakes the sensor:
+/// the event that takes the unread bytes across a multiple of this mark
+/// wakes it (once per mark, not every event past it: each wakeup is an
+/// inter-processor interrupt). Below it events are written without a
+/// wakeup and the sensor finds them at its next poll timeout (the sensor's
+/// `POLL_INTERVAL`, 100 ms). The
 /// kernel's default, a wakeup whenever an event lands in an empty ring,
 /// costs the packet path a cross-CPU wakeup for every packet of a lightly
 /// loaded server (measured: 15 µs per packet instead of 1 µs on the
@@ -85,6 +90,29 @@ pub const MAX_PORTS: u32 = 1024;
 /// used is forgotten first (its next segments are captured again as soon as
 /// one of them starts with a request or status line).
 pub const MAX_HTTP_FLOWS: u32 = 65_536;
+
+/// log2 of [`FLOW_CACHE_SLOTS`].
+pub const FLOW_CACHE_BITS: u32 = 10;
+
+/// Entries per CPU of [`FLOW_CACHE_MAP`]: a direct-mapped cache, indexed by
+/// [`flow_cache_slot`], of flows found in [`HTTP_FLOWS_MAP`]. The verifier
+/// inlines a per-CPU array lookup, so a hit costs a few instructions where
+/// the LRU hash map costs a helper call that hashes the 40-byte key. It
+/// holds positive verdicts only, like [`HTTP_FLOWS_MAP`]; a flow whose slot
+/// is taken by another is looked up in [`HTTP_FLOWS_MAP`] again.
+pub const FLOW_CACHE_SLOTS: u32 = 1 << FLOW_CACHE_BITS;
+
+/// Packet sizes (bytes from the IP header on) of the ring-buffer records
+/// the programs reserve: a packet goes into the smallest class that holds
+/// it, straight from the skb (`bpf_skb_load_bytes` into the reserved
+/// record: one copy). A reservation's size must be a constant the verifier
+/// knows, hence classes. The first holds a pure ACK with TCP options
+/// (IPv4 52 bytes, IPv6 72); 1 536 holds a 1 500-byte MTU packet; the
+/// last is [`MAX_PACKET_BYTES`]. A record wastes less than half of itself
+/// (less than 28 bytes in the first class).
+pub const RECORD_CLASSES: [u32; 12] = [
+    80, 128, 256, 512, 1024, 1536, 2048, 4096, 8192, 16_384, 32_768, 65_536,
+];
 
 /// How many leading payload bytes the in-kernel HTTP detection reads.
 pub const DETECT_BYTES: usize = 8;
@@ -159,9 +187,6 @@ pub struct EventHeader {
 /// Size of [`EventHeader`] in bytes.
 pub const EVENT_HEADER_BYTES: usize = core::mem::size_of::<EventHeader>();
 
-/// Size of one scratch slot: the largest event.
-pub const MAX_EVENT_BYTES: usize = EVENT_HEADER_BYTES + MAX_PACKET_BYTES as usize;
-
 impl EventHeader {
     /// Reads a header from the start of an event; `None` when `event` is
     /// shorter than [`EVENT_HEADER_BYTES`].
@@ -213,6 +238,37 @@ pub struct FlowKey {
     pub ip_version: u8,
     /// Zero.
     pub reserved: [u8; 3],
+}
+
+impl FlowKey {
+    /// The key as five 64-bit words (native order), for comparing and
+    /// hashing without `memcmp`, which the eBPF build does not have.
+    #[inline(always)]
+    pub fn words(&self) -> [u64; 5] {
+        let w = |b: &[u8]| u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let p = self.port_lo.to_ne_bytes();
+        let q = self.port_hi.to_ne_bytes();
+        let r = self.reserved;
+        [
+            w(&self.addr_lo[..8]),
+            w(&self.addr_lo[8..]),
+            w(&self.addr_hi[..8]),
+            w(&self.addr_hi[8..]),
+            u64::from_ne_bytes([p[0], p[1], q[0], q[1], self.ip_version, r[0], r[1], r[2]]),
+        ]
+    }
+}
+
+/// The [`FLOW_CACHE_MAP`] slot of a flow (its [`FlowKey::words`]): a
+/// multiplicative hash of the words folded together, top bits.
+#[inline(always)]
+pub fn flow_cache_slot(words: &[u64; 5]) -> u32 {
+    let folded = words[0]
+        ^ words[1].rotate_left(16)
+        ^ words[2].rotate_left(32)
+        ^ words[3].rotate_left(48)
+        ^ words[4];
+    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FLOW_CACHE_BITS)) as u32
 }
 
 /// Whether the first payload bytes of a segment start an HTTP/1.x message:
@@ -308,6 +364,45 @@ mod tests {
         };
         assert_eq!(EventHeader::parse(&h.to_bytes()), Some(h));
         assert_eq!(EventHeader::parse(&h.to_bytes()[..23]), None);
+    }
+
+    #[test]
+    fn record_classes_grow_to_the_largest_packet() {
+        assert!(RECORD_CLASSES.windows(2).all(|w| w[0] < w[1]));
+        assert!(RECORD_CLASSES.iter().all(|c| c % 8 == 0));
+        assert_eq!(RECORD_CLASSES[RECORD_CLASSES.len() - 1], MAX_PACKET_BYTES);
+        // A pure ACK with timestamps fits the first class, IPv4 and IPv6.
+        assert!(RECORD_CLASSES[0] >= 40 + 32);
+    }
+
+    #[test]
+    fn flow_words_cover_every_field_and_slots_spread() {
+        let mut k = FlowKey {
+            addr_lo: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            addr_hi: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            port_lo: 8080,
+            port_hi: 40_000,
+            ip_version: 4,
+            reserved: [0; 3],
+        };
+        let w = k.words();
+        assert_eq!(w[0], u64::from_ne_bytes([10, 0, 0, 1, 0, 0, 0, 0]));
+        assert_eq!(w[2], u64::from_ne_bytes([10, 0, 0, 2, 0, 0, 0, 0]));
+        let mut changed = k;
+        changed.ip_version = 6;
+        assert_ne!(changed.words(), w);
+        changed = k;
+        changed.addr_hi[15] = 1;
+        assert_ne!(changed.words(), w);
+        // 1 024 client ports of one client and server land in many slots.
+        let mut used = [false; FLOW_CACHE_SLOTS as usize];
+        for port in 40_000..41_024 {
+            k.port_hi = port;
+            let slot = flow_cache_slot(&k.words());
+            assert!(slot < FLOW_CACHE_SLOTS);
+            used[slot as usize] = true;
+        }
+        assert!(used.iter().filter(|u| **u).count() > 600);
     }
 
     fn detect(s: &[u8]) -> bool {

@@ -57,7 +57,7 @@ use shadowtap_sensor_common::{
     COUNTER_IPV4_FRAGMENTS, COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED,
     COUNTER_RINGBUF_FULL, COUNTER_TRUNCATED, EVENTS_MAP, EVENT_HEADER_BYTES, MAX_PACKET_BYTES,
     MAX_PORTS, MODE_ALL_PORTS_HTTP, MODE_GLOBAL, MODE_PORTS, PORTS_MAP, PROG_EGRESS_ETH,
-    PROG_EGRESS_L3, PROG_INGRESS_ETH, PROG_INGRESS_L3, SCRATCH_MAP,
+    PROG_EGRESS_L3, PROG_INGRESS_ETH, PROG_INGRESS_L3,
 };
 
 use super::{CaptureError, CaptureSource, CapturedPacket};
@@ -159,13 +159,8 @@ impl EbpfSource {
         } else {
             MODE_PORTS
         };
-        let cpus = aya::util::nr_cpus().map_err(|(what, source)| EbpfError::Io {
-            what: format!("reading {what}"),
-            source,
-        })?;
         let mut ebpf = EbpfLoader::new()
             .override_global(MODE_GLOBAL, &mode, true)
-            .map_max_entries(SCRATCH_MAP, u32::try_from(cpus).unwrap_or(u32::MAX))
             .load(OBJECT)
             .map_err(|e| {
                 tracing::debug!(error = ?e, "Loading the eBPF object failed.");
@@ -397,17 +392,18 @@ impl EbpfSource {
         }
     }
 
-    /// Copies the next well-formed event into `self.event`; false when the
-    /// ring is empty.
+    /// Copies the next well-formed event (its header and `cap_len` bytes;
+    /// the rest of its size class is unused) into `self.event`; false when
+    /// the ring is empty.
     fn take_event(&mut self) -> bool {
         while let Some(item) = self.ring.next() {
-            let ok = EventHeader::parse(&item).is_some_and(|h| {
-                h.cap_len <= MAX_PACKET_BYTES
-                    && item.len() >= EVENT_HEADER_BYTES + h.cap_len as usize
-            });
-            if ok {
+            let len = EventHeader::parse(&item)
+                .filter(|h| h.cap_len <= MAX_PACKET_BYTES)
+                .map(|h| EVENT_HEADER_BYTES + h.cap_len as usize)
+                .filter(|&len| item.len() >= len);
+            if let Some(len) = len {
                 self.event.clear();
-                self.event.extend_from_slice(&item);
+                self.event.extend_from_slice(&item[..len]);
                 return true;
             }
             self.malformed_events += 1;
