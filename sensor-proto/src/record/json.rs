@@ -126,7 +126,7 @@ fn body(out: &mut Vec<u8>, b: &BodyInfo) {
 
 /// A shape; recursion is bounded by the shape's depth (at most
 /// [`super::MAX_DEPTH`] levels for scanned shapes).
-fn shape(out: &mut Vec<u8>, s: &Shape) {
+pub(super) fn shape(out: &mut Vec<u8>, s: &Shape) {
     match s {
         Shape::Null => out.extend_from_slice(b"{\"type\":\"null\"}"),
         Shape::Boolean => out.extend_from_slice(b"{\"type\":\"boolean\"}"),
@@ -338,14 +338,14 @@ fn list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T
 /// True if `b` has no byte that a JSON string escapes. Names almost never
 /// need escapes: one check without early exit (so that it vectorises).
 #[inline]
-fn needs_no_escape(b: &[u8]) -> bool {
+pub(super) fn needs_no_escape(b: &[u8]) -> bool {
     b.iter()
         .fold(true, |ok, &c| ok & (c >= 0x20) & (c != b'"') & (c != b'\\'))
 }
 
 /// A JSON string with serde_json's escapes: `"`, `\` and control
 /// characters only (short forms where JSON has them, else `\u00XX`).
-fn string(out: &mut Vec<u8>, s: &str) {
+pub(super) fn string(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     out.push(b'"');
     if needs_no_escape(b) {

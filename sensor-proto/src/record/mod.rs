@@ -28,6 +28,7 @@ mod fingerprint;
 mod json;
 mod keys;
 mod shape;
+mod skeleton;
 mod url;
 mod values;
 

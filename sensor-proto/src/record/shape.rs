@@ -105,20 +105,20 @@ struct Scanner<'a, 's> {
 
 /// Bytes of a string checked a word at a time before searching with
 /// `memchr2` (UUIDs and dates fit).
-const SHORT_STRING: usize = 64;
+pub(super) const SHORT_STRING: usize = 64;
 
 /// Slots of an object's key index (open addressing, twice [`MAX_FIELDS`]).
-const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
+pub(super) const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
 
 /// Where a key id starts probing in an object's index.
 #[inline]
-fn index_slot(id: u32) -> usize {
+pub(super) fn index_slot(id: u32) -> usize {
     (id.wrapping_mul(0x9E37_79B9) >> 16) as usize % INDEX_SLOTS
 }
 
 /// Number characters: `1` for the characters of an integer, `2` for those
 /// that make it a number (`.`, `e`, `E`), `0` for anything that ends it.
-const NUMBER_CHARS: [u8; 256] = {
+pub(super) const NUMBER_CHARS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = b'0';
     while c <= b'9' {
@@ -524,7 +524,7 @@ impl<'a> Scanner<'a, '_> {
 /// The format of a string value given as its raw bytes: none for strings
 /// with escapes or longer than [`MAX_FORMAT_BYTES`].
 #[inline]
-fn format_of(raw: &[u8], escaped: bool) -> Option<super::StringFormat> {
+pub(super) fn format_of(raw: &[u8], escaped: bool) -> Option<super::StringFormat> {
     if escaped || raw.len() > MAX_FORMAT_BYTES {
         None
     } else {
@@ -534,7 +534,7 @@ fn format_of(raw: &[u8], escaped: bool) -> Option<super::StringFormat> {
 
 /// Byte-wise order of two keys (the order of their `String`s), comparing
 /// eight bytes at a time.
-fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+pub(super) fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
         let (x, y) = (word(x), word(y));
         if x != y {
@@ -547,7 +547,7 @@ fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 
 /// The bytes of `word` (little-endian) that are `"` or `\`, each marked by
 /// its high bit; marks above the lowest one may be false.
-fn quote_or_backslash(word: u64) -> u64 {
+pub(super) fn quote_or_backslash(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
