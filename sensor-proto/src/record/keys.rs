@@ -25,7 +25,8 @@ use super::url::REDACTED_NAME;
 
 /// Raw keys remembered before the table is emptied (checked between scans).
 pub const KEY_CACHE_MAX_KEYS: usize = 4096;
-/// Raw plus exported key bytes remembered before the table is emptied.
+/// Raw, exported and rendered (JSON member) key bytes remembered before
+/// the table is emptied.
 pub const KEY_CACHE_MAX_BYTES: usize = 256 * 1024;
 /// Longest raw key remembered; longer keys are exported at every use.
 const CACHED_RAW_BYTES: usize = 2 * MAX_KEY_BYTES;
@@ -41,6 +42,8 @@ struct Key {
     text: Box<str>,
     /// First sixteen bytes, big-endian, zero-padded (see [`prefix_word`]).
     prefix: u128,
+    /// The key as a JSON object member name, escaped, with its colon.
+    member: Box<[u8]>,
 }
 
 /// Raw key → exported key id, and the exported keys by id.
@@ -141,8 +144,13 @@ impl KeyTable {
                 let text: Box<str> = text.into();
                 self.bytes += text.len();
                 self.exported.insert(text.clone(), id);
+                let mut member = Vec::with_capacity(text.len() + 3);
+                super::json::string(&mut member, &text);
+                member.push(b':');
+                self.bytes += member.len();
                 self.keys.push(Key {
                     prefix: prefix_word(text.as_bytes()),
+                    member: member.into(),
                     text,
                 });
                 id
@@ -161,6 +169,13 @@ impl KeyTable {
     #[inline]
     pub(crate) fn text(&self, id: u32) -> &str {
         self.keys.get(id as usize).map_or("", |k| &k.text)
+    }
+
+    /// Key `id` as a JSON object member name: quoted, escaped as
+    /// `write_json` escapes it, followed by `:`.
+    #[inline]
+    pub(crate) fn member(&self, id: u32) -> &[u8] {
+        self.keys.get(id as usize).map_or(b"\"\":", |k| &k.member)
     }
 
     /// The first sixteen bytes of key `id` as a big-endian number: keys

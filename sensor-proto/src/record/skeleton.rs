@@ -14,7 +14,6 @@
 
 use std::cmp::Ordering;
 
-use super::json::{needs_no_escape, string as json_string};
 use super::keys::KeyTable;
 use super::shape::{
     format_of, index_slot, key_cmp, quote_or_backslash, INDEX_SLOTS, MAX_ARRAY_ITEMS, MAX_DEPTH,
@@ -132,15 +131,7 @@ impl SkeletonScanner {
                     if i > 0 {
                         out.push(b',');
                     }
-                    let text = self.keys.text(key);
-                    if needs_no_escape(text.as_bytes()) {
-                        out.push(b'"');
-                        out.extend_from_slice(text.as_bytes());
-                        out.extend_from_slice(b"\":");
-                    } else {
-                        json_string(out, text);
-                        out.push(b':');
-                    }
+                    out.extend_from_slice(self.keys.member(key));
                     self.render_node(node, out);
                 }
                 out.push(b'}');
@@ -332,11 +323,28 @@ impl<'a> Scan<'a, '_> {
         let stack = &self.stack[base..];
         let mut order = [(0u32, 0u32); MAX_FIELDS];
         let order = &mut order[..stack.len()];
-        order.copy_from_slice(stack);
-        let ranked = order.iter().all(|f| keys.rank(f.0).is_some());
-        if ranked {
-            order.sort_unstable_by_key(|f| keys.rank(f.0));
+        // When every key is ranked, sort (rank, offset) words: the ranks
+        // are in key order.
+        let mut ranked = [0u32; MAX_FIELDS];
+        let ranked = &mut ranked[..stack.len()];
+        let all_ranked = ranked
+            .iter_mut()
+            .zip(stack.iter())
+            .enumerate()
+            .all(|(i, (o, f))| match keys.rank(f.0) {
+                Some(r) => {
+                    *o = (r << 8) | u32::try_from(i).unwrap_or(u32::MAX);
+                    r < (1 << 24)
+                }
+                None => false,
+            });
+        if all_ranked {
+            ranked.sort_unstable();
+            for (o, &r) in order.iter_mut().zip(ranked.iter()) {
+                *o = stack[(r & 0xff) as usize];
+            }
         } else {
+            order.copy_from_slice(stack);
             order.sort_unstable_by(|a, b| {
                 keys.prefix(a.0).cmp(&keys.prefix(b.0)).then_with(|| {
                     key_cmp(keys.text(a.0).as_bytes(), keys.text(b.0).as_bytes())
@@ -469,15 +477,14 @@ impl<'a> Scan<'a, '_> {
     }
 
     /// The union of two sorted runs as `Fields::union` defines it, appended
-    /// as a new run: (start, len, some fields of `b` left out).
+    /// as a new run: (start, len, some fields of `b` left out). It is built
+    /// aside first: merging shared keys appends the runs of nested unions.
     fn union(&mut self, sa: u32, la: u32, sb: u32, lb: u32) -> (u32, u32, bool) {
         let (sa, la, sb, lb) = (sa as usize, la as usize, sb as usize, lb as usize);
-        if self.runs.len() + la + lb > SKELETON_MAX_FIELD_ENTRIES {
-            // Keep `a` as it is; what `b` added is lost.
-            self.full = true;
-            return (sa as u32, la as u32, lb > 0);
-        }
-        let start = self.runs.len();
+        // At most `MAX_FIELDS`: `a` has at most that many, and `b` adds only
+        // while there is room.
+        let mut out = [(0u32, 0u32); MAX_FIELDS];
+        let mut n = 0;
         let mut cut = false;
         let mut room = MAX_FIELDS.saturating_sub(la);
         let (mut i, mut j) = (0, 0);
@@ -490,35 +497,44 @@ impl<'a> Scan<'a, '_> {
                 (None, Some(_)) => Ordering::Greater,
                 (None, None) => break,
             };
-            match (order, x, y) {
+            let keep = match (order, x, y) {
                 (Ordering::Less, Some(x), _) => {
-                    self.runs.push(x);
                     i += 1;
+                    Some(x)
                 }
                 (Ordering::Greater, _, Some(y)) => {
+                    j += 1;
                     if room > 0 {
                         room -= 1;
-                        self.runs.push(y);
+                        Some(y)
                     } else {
                         cut = true;
+                        None
                     }
-                    j += 1;
                 }
                 (Ordering::Equal, Some(x), Some(y)) => {
                     self.merge(x.1, y.1);
-                    self.runs.push(x);
                     i += 1;
                     j += 1;
+                    Some(x)
                 }
                 _ => break,
+            };
+            if let Some(f) = keep {
+                match out.get_mut(n) {
+                    Some(slot) => {
+                        *slot = f;
+                        n += 1;
+                    }
+                    None => cut = true,
+                }
             }
         }
-        let len = self.runs.len() - start;
-        (
-            u32::try_from(start).unwrap_or(u32::MAX),
-            u32::try_from(len).unwrap_or(u32::MAX),
-            cut,
-        )
+        match self.push_run(&out[..n]) {
+            Some((start, len)) => (start, len, cut),
+            // Arena full: keep `a` as it is; what `b` added is lost.
+            None => (sa as u32, la as u32, true),
+        }
     }
 
     /// Byte-wise order of two keys' exported text.
@@ -690,6 +706,8 @@ mod tests {
         r#"[{"u": "123e4567-e89b-12d3-a456-426614174000"}, {"u": "x"}, {"u": null}]"#,
         "\u{feff}{\"a\": tru}",
         r#"  {"a": [1, "x", null, true], "b": [[1], [2.5]], "c": [{}, {"z": 1}]}"#,
+        r#"[{"a": {"x": 1, "q": [{"m": 1}]}, "b": 1}, {"a": {"y": 1, "q": [{"k": 2}]}, "c": 1}]"#,
+        r#"{"o": {"z": {"b": 1}, "y": 2}, "o": {"z": {"a": 1}, "x": 3}, "p": 1}"#,
     ];
 
     #[test]
