@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use super::auth::{self, is_tchar};
 use super::decode::{self, Coding};
 use super::fingerprint::FingerprintKey;
-use super::shape::{self, ShapeScanner};
+use super::shape;
+use super::skeleton::SkeletonScanner;
 use super::url::{self, clean_text, collect_names};
 use super::{BodyInfo, ExchangeRecord, Flags, MessageInfo, RECORD_SCHEMA_VERSION};
 use crate::http::{Body, Exchange, Header, HttpAnomaly};
@@ -47,7 +48,7 @@ pub fn build(exchange: &Exchange, flow: &FlowContext, key: &FingerprintKey) -> E
 /// records are exactly those of [`build`].
 #[derive(Default)]
 pub struct RecordBuilder {
-    shapes: ShapeScanner,
+    shapes: SkeletonScanner,
 }
 
 impl std::fmt::Debug for RecordBuilder {
@@ -74,7 +75,7 @@ impl RecordBuilder {
 }
 
 fn build_with(
-    shapes: &mut ShapeScanner,
+    shapes: &mut SkeletonScanner,
     exchange: &Exchange,
     flow: &FlowContext,
     key: &FingerprintKey,
@@ -141,7 +142,7 @@ fn build_with(
     }
 }
 
-fn message_info(shapes: &mut ShapeScanner, headers: &[Header], body: &Body) -> MessageInfo {
+fn message_info(shapes: &mut SkeletonScanner, headers: &[Header], body: &Body) -> MessageInfo {
     let mut names: Vec<String> = Vec::with_capacity(headers.len().min(MAX_HEADER_NAMES));
     let mut content_type = None;
     let mut encodings: Option<String> = None;
@@ -222,7 +223,7 @@ fn is_json_type(ct: &str) -> bool {
 }
 
 fn body_info(
-    shapes: &mut ShapeScanner,
+    shapes: &mut SkeletonScanner,
     body: &Body,
     content_type: Option<&str>,
     encoding: Option<&str>,
@@ -349,7 +350,12 @@ mod tests {
 
     /// The message info with a scanner of its own.
     fn message_info(headers: &[Header], body: &Body) -> MessageInfo {
-        super::message_info(&mut ShapeScanner::default(), headers, body)
+        super::message_info(&mut SkeletonScanner::default(), headers, body)
+    }
+
+    /// A body's shape as a tree.
+    fn tree(shape: &Option<crate::record::BodyShape>) -> Option<Shape> {
+        shape.as_ref().map(|s| s.tree().into_owned())
     }
 
     fn flow() -> FlowContext {
@@ -677,7 +683,7 @@ mod tests {
         );
         assert_eq!(info.content_encoding.as_deref(), Some("gzip"));
         assert_eq!(info.body.decoded_bytes, Some(35));
-        assert!(matches!(info.body.shape, Some(Shape::Object { .. })));
+        assert!(matches!(tree(&info.body.shape), Some(Shape::Object { .. })));
         assert!(!info.body.sampled);
 
         let cases: &[(&str, Option<&str>)] = &[
@@ -706,7 +712,7 @@ mod tests {
     fn bodies() {
         // Sniffed JSON without a content type; not sniffed for text/plain.
         let info = message_info(&[], &body(b"  [1,2]"));
-        assert!(matches!(info.body.shape, Some(Shape::Array { .. })));
+        assert!(matches!(tree(&info.body.shape), Some(Shape::Array { .. })));
         let info = message_info(&[hdr("content-type", "text/plain")], &body(b"{\"a\":1}"));
         assert_eq!(info.body.shape, None);
         assert_eq!(message_info(&[], &body(b"hello")).body.shape, None);
@@ -719,7 +725,7 @@ mod tests {
         assert!(info.body.sampled);
         assert_eq!(info.body.decoded_bytes, Some(10_000)); // identity: the payload size
         assert!(matches!(
-            info.body.shape,
+            tree(&info.body.shape),
             Some(Shape::Object {
                 truncated: true,
                 ..
@@ -756,7 +762,7 @@ mod tests {
             &body(&gz),
         );
         assert_eq!(info.body.decoded_bytes, None);
-        assert_eq!(info.body.shape, Some(Shape::Array { items: None }));
+        assert_eq!(tree(&info.body.shape), Some(Shape::Array { items: None }));
         assert!(info.body.sampled);
 
         // Encoded, non-JSON body fully in the sample: decoded size only.

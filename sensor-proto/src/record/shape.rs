@@ -13,6 +13,14 @@
 //! A [`ShapeScanner`] is reused from body to body: it keeps its field stack
 //! and the table of keys it has already exported ([`super::keys`]), so a
 //! key seen before costs one lookup.
+//!
+//! The record builder now uses the skeleton scanner ([`super::skeleton`]);
+//! this tree scanner stays (for now) as the reference the skeleton is
+//! tested against, so outside tests most of it is unused.
+#![cfg_attr(
+    not(test),
+    allow(dead_code, reason = "the reference scanner is used by tests only")
+)]
 
 use std::borrow::Cow;
 use std::cmp::Ordering;

@@ -4,8 +4,9 @@
 //! rules) but builds no [`Shape`](super::Shape) tree: the shape lives in
 //! arenas kept by the scanner from body to body (nodes, and the sorted
 //! field runs of objects), and [`SkeletonScanner::render`] writes the JSON
-//! that `write_json` writes for the equivalent tree. Not wired into the
-//! record builder yet (see docs/sensor-core.md, "perf-skeleton").
+//! that `write_json` writes for the equivalent tree. It reaches the
+//! record builder's records as a [`BodyShape`] holding that JSON (see
+//! docs/sensor-core.md, "perf-skeleton").
 //!
 //! The arenas are bounded by [`SKELETON_MAX_NODES`] and
 //! [`SKELETON_MAX_FIELD_ENTRIES`]; a value that would pass either is
@@ -19,7 +20,7 @@ use super::shape::{
     format_of, index_slot, key_cmp, quote_or_backslash, INDEX_SLOTS, MAX_ARRAY_ITEMS, MAX_DEPTH,
     MAX_FIELDS, NUMBER_CHARS, SHORT_STRING,
 };
-use super::StringFormat;
+use super::{BodyShape, StringFormat};
 
 /// Most nodes one scan may hold (a scan adds at most one per value seen
 /// plus one per merge, so a 4 KiB sample stays far below).
@@ -43,7 +44,11 @@ enum Node {
     /// The merged element shape, if any element was seen.
     Array(Option<NodeId>),
     /// Fields `runs[start..start + len]`, sorted by key.
-    Object { start: u32, len: u32, truncated: bool },
+    Object {
+        start: u32,
+        len: u32,
+        truncated: bool,
+    },
 }
 
 /// The skeleton scanner's state kept between bodies.
@@ -92,6 +97,18 @@ impl SkeletonScanner {
             self.arena_full += 1;
         }
         root.map(SkeletonRoot)
+    }
+
+    /// The shape of the JSON text (or prefix) in `b` as its JSON, or `None`
+    /// if it does not start with a JSON value.
+    pub(crate) fn infer(&mut self, b: &[u8]) -> Option<BodyShape> {
+        let root = self.scan(b)?;
+        let mut out = Vec::new();
+        self.render(root, &mut out);
+        // Keys are exported as text and the rest is ASCII: always UTF-8.
+        let json = String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Some(BodyShape::from_json(json.into_boxed_str()))
     }
 
     /// Appends the JSON of the shape rooted at `root` (from the last scan),
@@ -346,9 +363,9 @@ impl<'a> Scan<'a, '_> {
         } else {
             order.copy_from_slice(stack);
             order.sort_unstable_by(|a, b| {
-                keys.prefix(a.0).cmp(&keys.prefix(b.0)).then_with(|| {
-                    key_cmp(keys.text(a.0).as_bytes(), keys.text(b.0).as_bytes())
-                })
+                keys.prefix(a.0)
+                    .cmp(&keys.prefix(b.0))
+                    .then_with(|| key_cmp(keys.text(a.0).as_bytes(), keys.text(b.0).as_bytes()))
             });
         }
         self.stack.truncate(base);
@@ -728,7 +745,9 @@ mod tests {
         let wide: String = (0..100).map(|i| format!("\"k{i:03}\": {i},")).collect();
         let doc = format!("{{{wide} \"end\": 1}}");
         same(&mut tree, &mut skel, doc.as_bytes());
-        let items: String = (0..80).map(|i| format!("{{\"f{}\": {i}}},", i % 70)).collect();
+        let items: String = (0..80)
+            .map(|i| format!("{{\"f{}\": {i}}},", i % 70))
+            .collect();
         let doc = format!("[{items} 1]");
         same(&mut tree, &mut skel, doc.as_bytes());
     }
