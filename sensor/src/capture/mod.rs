@@ -326,15 +326,11 @@ pub(crate) fn fuzz_file_reader(data: &[u8]) {
 fn starts_with_gzip_magic(file: &mut File) -> std::io::Result<bool> {
     use std::io::{Seek, SeekFrom};
     let mut magic = [0u8; 2];
-    let mut have = 0;
-    while have < magic.len() {
-        match file.read(&mut magic[have..]) {
-            Ok(0) => break,
-            Ok(n) => have += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let gzip = match file.read_exact(&mut magic) {
+        Ok(()) => magic == [0x1f, 0x8b],
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
+        Err(e) => return Err(e),
+    };
     file.seek(SeekFrom::Start(0))?;
-    Ok(have == magic.len() && magic == [0x1f, 0x8b])
+    Ok(gzip)
 }
