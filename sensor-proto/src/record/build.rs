@@ -6,6 +6,8 @@
 
 use std::net::SocketAddr;
 
+use serde::Serialize;
+
 use super::auth::{self, is_tchar};
 use super::decode::{self, Coding};
 use super::fingerprint::FingerprintKey;
@@ -44,8 +46,10 @@ pub fn build(exchange: &Exchange, flow: &FlowContext, key: &FingerprintKey) -> E
 
 /// Builds records one exchange after another, keeping what can be reused:
 /// the JSON keys already exported (see `record::keys`; bounded by
-/// [`super::KEY_CACHE_MAX_KEYS`] and [`super::KEY_CACHE_MAX_BYTES`]). The
-/// records are exactly those of [`build`].
+/// [`super::KEY_CACHE_MAX_KEYS`] and [`super::KEY_CACHE_MAX_BYTES`]) and the
+/// shape scanner's arenas (bounded by [`super::SKELETON_MAX_NODES`] and
+/// [`super::SKELETON_MAX_FIELD_ENTRIES`]). The records are exactly those of
+/// [`build`].
 #[derive(Default)]
 pub struct RecordBuilder {
     shapes: SkeletonScanner,
@@ -72,6 +76,22 @@ impl RecordBuilder {
     ) -> ExchangeRecord {
         build_with(&mut self.shapes, exchange, flow, key)
     }
+
+    /// This builder's counters so far.
+    pub fn stats(&self) -> ShapeStats {
+        ShapeStats {
+            arena_full: self.shapes.arena_full,
+        }
+    }
+}
+
+/// Counters of the JSON body shape scanner.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ShapeStats {
+    /// Bodies whose shape filled an arena ([`super::SKELETON_MAX_NODES`] or
+    /// [`super::SKELETON_MAX_FIELD_ENTRIES`]): described in part, the rest
+    /// `any` and `truncated`.
+    pub arena_full: u64,
 }
 
 fn build_with(

@@ -228,6 +228,24 @@ fn prefix_word(k: &[u8]) -> u128 {
     u128::from_be_bytes(w)
 }
 
+/// Byte-wise order of two keys (the order of their `String`s), comparing
+/// eight bytes at a time.
+pub(super) fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let (x, y) = (be_word(x), be_word(y));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    let n = (a.len().min(b.len()) / 8) * 8;
+    a[n..].cmp(&b[n..])
+}
+
+/// Eight bytes as a big-endian number (0 if `b` is not eight bytes long).
+fn be_word(b: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(b).map_or(0, u64::from_be_bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,8 +38,8 @@ pub use auth::{
     MAX_JWT_AUD, MAX_JWT_CLAIM_BYTES,
 };
 pub use build::{
-    build, FlowContext, RecordBuilder, MAX_CONTENT_ENCODING_BYTES, MAX_CONTENT_TYPE_BYTES,
-    MAX_HEADER_NAMES, MAX_HEADER_NAME_BYTES, MAX_METHOD_BYTES,
+    build, FlowContext, RecordBuilder, ShapeStats, MAX_CONTENT_ENCODING_BYTES,
+    MAX_CONTENT_TYPE_BYTES, MAX_HEADER_NAMES, MAX_HEADER_NAME_BYTES, MAX_METHOD_BYTES,
 };
 pub use decode::MAX_DECODED_BYTES;
 pub use fingerprint::{FingerprintKey, MIN_KEY_BYTES, PRINCIPAL_BYTES};
@@ -153,17 +153,22 @@ impl Default for BodyInfo {
 }
 
 /// The shape of a JSON body as a record holds it: a [`Shape`] tree (what
-/// reading a record gives), or the shape's JSON as the record's JSON
-/// carries it (what the sensor builds: it writes records and never needs
-/// the tree). Either serializes as the [`Shape`].
+/// deserializing a record or `From<Shape>` gives), or the shape's JSON as
+/// the record's JSON carries it (what the record builder gives: the sensor
+/// writes records and never needs the tree, so it never builds one).
+///
+/// Readers call [`BodyShape::tree`] (parsed on demand for a shape held as
+/// JSON). Either form serializes as the [`Shape`], and two `BodyShape`s are
+/// equal when their trees are.
 #[derive(Clone)]
 pub struct BodyShape(ShapeRepr);
 
 #[derive(Clone)]
 enum ShapeRepr {
     Tree(Shape),
-    /// Written by the skeleton scanner exactly as `write_json` writes the
-    /// equivalent tree.
+    /// Written by the shape scanner exactly as `write_json` writes the
+    /// equivalent tree: canonical (fields sorted, without duplicates), so
+    /// equal JSON means equal trees.
     Json(Box<str>),
 }
 
@@ -189,7 +194,7 @@ impl BodyShape {
         }
     }
 
-    /// The shape's JSON, if it is held as JSON.
+    /// The shape's JSON, if it is held as JSON (`write_json` copies it).
     pub(crate) fn json(&self) -> Option<&str> {
         match &self.0 {
             ShapeRepr::Tree(_) => None,
