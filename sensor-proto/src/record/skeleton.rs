@@ -120,9 +120,17 @@ pub(crate) struct SkeletonScanner {
     runs: Vec<(u32, NodeId)>,
     /// Fields of the objects being scanned, innermost last.
     stack: Vec<(u32, NodeId)>,
+    /// The shape's JSON of the last body, kept to render the next one
+    /// into (at most [`RENDER_BUFFER_KEEP_BYTES`] of it is kept).
+    out: Vec<u8>,
     /// Scans that hit an arena cap.
     pub(crate) arena_full: u64,
 }
+
+/// Largest render buffer kept from one body to the next: a shape's JSON is
+/// bounded by the arenas (a few MiB for a hostile 64 KiB sample), but real
+/// ones stay under a few KiB.
+const RENDER_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 
 impl SkeletonScanner {
     /// Scans `b`; the root node of its shape, or `None` if it does not
@@ -164,12 +172,20 @@ impl SkeletonScanner {
     /// if it does not start with a JSON value.
     pub(crate) fn infer(&mut self, b: &[u8]) -> Option<BodyShape> {
         let root = self.scan(b)?;
-        let mut out = Vec::new();
+        // Rendered into the kept buffer and copied out once: growing a new
+        // buffer for every body costs more than the copy.
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
         self.render(root, &mut out);
         // Keys are exported as text and the rest is ASCII: always UTF-8.
-        let json = String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        Some(BodyShape::from_json(json.into_boxed_str()))
+        let json: Box<str> = match std::str::from_utf8(&out) {
+            Ok(json) => json.into(),
+            Err(_) => String::from_utf8_lossy(&out).into(),
+        };
+        if out.capacity() <= RENDER_BUFFER_KEEP_BYTES {
+            self.out = out;
+        }
+        Some(BodyShape::from_json(json))
     }
 
     /// Appends the JSON of the shape rooted at `root` (from the last scan),
@@ -1197,6 +1213,36 @@ mod tests {
             r#"{"type":"object","fields":{"z":{"type":"integer"}}}"#
         );
         assert_eq!(scanner.arena_full, 3);
+    }
+
+    #[test]
+    fn the_render_buffer_kept_is_bounded() {
+        // 64 objects of 64 fields with long keys: a shape of ~300 KB.
+        let key = |i: usize| format!("{i:0>60}_key");
+        let inner: Vec<String> = (0..MAX_FIELDS)
+            .map(|j| format!("\"{}\":1", key(j)))
+            .collect();
+        let inner = format!("{{{}}}", inner.join(","));
+        let outer: Vec<String> = (0..MAX_FIELDS)
+            .map(|i| format!("\"{}\":{inner}", key(i)))
+            .collect();
+        let doc = format!("{{{}}}", outer.join(","));
+        let mut scanner = SkeletonScanner::default();
+        let big = scanner.infer(doc.as_bytes()).unwrap();
+        let json = big.json().unwrap();
+        assert!(json.len() > RENDER_BUFFER_KEEP_BYTES, "{}", json.len());
+        assert!(scanner.out.capacity() <= RENDER_BUFFER_KEEP_BYTES);
+        assert_eq!(
+            rendered(&mut scanner, doc.as_bytes()).as_deref(),
+            Some(json)
+        );
+        // A small body after it renders into a kept buffer.
+        let small = scanner.infer(b"[1]").unwrap();
+        assert_eq!(
+            small.json(),
+            Some(r#"{"type":"array","items":{"type":"integer"}}"#)
+        );
+        assert!(scanner.out.capacity() > 0);
     }
 
     #[test]
