@@ -43,7 +43,7 @@ struct Key {
     /// First sixteen bytes, big-endian, zero-padded (see [`prefix_word`]).
     prefix: u128,
     /// The key as a JSON object member name, escaped, with its colon.
-    member: Box<[u8]>,
+    member: Box<str>,
 }
 
 /// Raw key → exported key id, and the exported keys by id.
@@ -147,6 +147,9 @@ impl KeyTable {
                 let mut member = Vec::with_capacity(text.len() + 3);
                 super::json::string(&mut member, &text);
                 member.push(b':');
+                // Escaped from a `str`: always UTF-8.
+                let member = String::from_utf8(member)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                 self.bytes += member.len();
                 self.keys.push(Key {
                     prefix: prefix_word(text.as_bytes()),
@@ -174,8 +177,8 @@ impl KeyTable {
     /// Key `id` as a JSON object member name: quoted, escaped as
     /// `write_json` escapes it, followed by `:`.
     #[inline]
-    pub(crate) fn member(&self, id: u32) -> &[u8] {
-        self.keys.get(id as usize).map_or(b"\"\":", |k| &k.member)
+    pub(crate) fn member(&self, id: u32) -> &str {
+        self.keys.get(id as usize).map_or("\"\":", |k| &k.member)
     }
 
     /// The first sixteen bytes of key `id` as a big-endian number: keys

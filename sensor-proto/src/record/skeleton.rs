@@ -122,7 +122,7 @@ pub(crate) struct SkeletonScanner {
     stack: Vec<(u32, NodeId)>,
     /// The shape's JSON of the last body, kept to render the next one
     /// into (at most [`RENDER_BUFFER_KEEP_BYTES`] of it is kept).
-    out: Vec<u8>,
+    out: String,
     /// Scans that hit an arena cap.
     pub(crate) arena_full: u64,
 }
@@ -177,11 +177,7 @@ impl SkeletonScanner {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         self.render(root, &mut out);
-        // Keys are exported as text and the rest is ASCII: always UTF-8.
-        let json: Box<str> = match std::str::from_utf8(&out) {
-            Ok(json) => json.into(),
-            Err(_) => String::from_utf8_lossy(&out).into(),
-        };
+        let json: Box<str> = out.as_str().into();
         if out.capacity() <= RENDER_BUFFER_KEEP_BYTES {
             self.out = out;
         }
@@ -190,49 +186,49 @@ impl SkeletonScanner {
 
     /// Appends the JSON of the shape rooted at `root` (from the last scan),
     /// as `write_json` writes the equivalent [`super::Shape`].
-    pub(crate) fn render(&self, root: SkeletonRoot, out: &mut Vec<u8>) {
+    pub(crate) fn render(&self, root: SkeletonRoot, out: &mut String) {
         self.render_node(root.0, out);
     }
 
     /// Recursion is bounded by the shape's depth (at most [`MAX_DEPTH`] + 1).
-    fn render_node(&self, id: NodeId, out: &mut Vec<u8>) {
+    fn render_node(&self, id: NodeId, out: &mut String) {
         match self.nodes[id as usize] {
-            Node::Null => out.extend_from_slice(b"{\"type\":\"null\"}"),
-            Node::Boolean => out.extend_from_slice(b"{\"type\":\"boolean\"}"),
-            Node::Integer => out.extend_from_slice(b"{\"type\":\"integer\"}"),
-            Node::Number => out.extend_from_slice(b"{\"type\":\"number\"}"),
-            Node::Any => out.extend_from_slice(b"{\"type\":\"any\"}"),
-            Node::String(None) => out.extend_from_slice(b"{\"type\":\"string\"}"),
+            Node::Null => out.push_str("{\"type\":\"null\"}"),
+            Node::Boolean => out.push_str("{\"type\":\"boolean\"}"),
+            Node::Integer => out.push_str("{\"type\":\"integer\"}"),
+            Node::Number => out.push_str("{\"type\":\"number\"}"),
+            Node::Any => out.push_str("{\"type\":\"any\"}"),
+            Node::String(None) => out.push_str("{\"type\":\"string\"}"),
             Node::String(Some(f)) => {
-                out.extend_from_slice(b"{\"type\":\"string\",\"format\":\"");
-                out.extend_from_slice(f.as_str().as_bytes());
-                out.extend_from_slice(b"\"}");
+                out.push_str("{\"type\":\"string\",\"format\":\"");
+                out.push_str(f.as_str());
+                out.push_str("\"}");
             }
-            Node::Array(None) => out.extend_from_slice(b"{\"type\":\"array\"}"),
+            Node::Array(None) => out.push_str("{\"type\":\"array\"}"),
             Node::Array(Some(items)) => {
-                out.extend_from_slice(b"{\"type\":\"array\",\"items\":");
+                out.push_str("{\"type\":\"array\",\"items\":");
                 self.render_node(items, out);
-                out.push(b'}');
+                out.push('}');
             }
             Node::Object {
                 start,
                 len,
                 truncated,
             } => {
-                out.extend_from_slice(b"{\"type\":\"object\",\"fields\":{");
+                out.push_str("{\"type\":\"object\",\"fields\":{");
                 let run = &self.runs[start as usize..(start + len) as usize];
                 for (i, &(key, node)) in run.iter().enumerate() {
                     if i > 0 {
-                        out.push(b',');
+                        out.push(',');
                     }
-                    out.extend_from_slice(self.keys.member(key));
+                    out.push_str(self.keys.member(key));
                     self.render_node(node, out);
                 }
-                out.push(b'}');
+                out.push('}');
                 if truncated {
-                    out.extend_from_slice(b",\"truncated\":true");
+                    out.push_str(",\"truncated\":true");
                 }
-                out.push(b'}');
+                out.push('}');
             }
         }
     }
@@ -818,9 +814,8 @@ mod tests {
     /// and writing that tree gives the same bytes back.
     fn rendered(scanner: &mut SkeletonScanner, b: &[u8]) -> Option<String> {
         let root = scanner.scan(b)?;
-        let mut out = Vec::new();
-        scanner.render(root, &mut out);
-        let json = String::from_utf8(out).expect("rendered shapes are UTF-8");
+        let mut json = String::new();
+        scanner.render(root, &mut json);
         let tree: Shape = serde_json::from_str(&json)
             .unwrap_or_else(|e| panic!("{e}: {json} from {:?}", String::from_utf8_lossy(b)));
         let mut again = Vec::new();
