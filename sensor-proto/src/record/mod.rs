@@ -46,6 +46,7 @@ pub use fingerprint::{FingerprintKey, MIN_KEY_BYTES, PRINCIPAL_BYTES};
 pub use keys::{KEY_CACHE_MAX_BYTES, KEY_CACHE_MAX_KEYS};
 pub use shape::Fields;
 pub use shape::{MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_FIELDS, MAX_KEY_BYTES};
+pub(crate) use skeleton::fuzz_shape;
 pub use skeleton::{SKELETON_MAX_FIELD_ENTRIES, SKELETON_MAX_NODES};
 pub use url::{
     MAX_HOST_BYTES, MAX_PARAM_NAMES, MAX_PARAM_NAME_BYTES, MAX_PATH_BYTES, REDACTED_NAME,

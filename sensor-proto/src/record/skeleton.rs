@@ -796,6 +796,30 @@ impl<'a> Scan<'a, '_> {
     }
 }
 
+/// Scans `data` (a body sample) with a fresh scanner and with one that
+/// scanned the first half of it before, and checks the shapes: the same
+/// from both, canonical (the JSON parses as a [`Shape`](super::Shape) and
+/// writing that tree gives the same bytes), and no larger than the arenas
+/// allow. Panics on a violation (the `shape` fuzz target).
+pub(crate) fn fuzz_shape(data: &[u8]) {
+    let mut reused = SkeletonScanner::default();
+    let _ = reused.infer(&data[..data.len() / 2]);
+    let fresh = SkeletonScanner::default().infer(data);
+    let again = reused.infer(data);
+    assert_eq!(fresh, again, "a reused scanner gives another shape");
+    assert!(reused.nodes.len() <= SKELETON_MAX_NODES + 1);
+    assert!(reused.runs.len() <= SKELETON_MAX_FIELD_ENTRIES);
+    if let Some(json) = fresh.as_ref().and_then(BodyShape::json) {
+        let tree: super::Shape = match serde_json::from_str(json) {
+            Ok(tree) => tree,
+            Err(e) => panic!("rendered shape does not parse: {e}: {json}"),
+        };
+        let mut out = Vec::new();
+        super::json::shape(&mut out, &tree);
+        assert_eq!(out, json.as_bytes(), "rendered shape is not canonical");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::json::shape as write_shape;
