@@ -17,7 +17,8 @@
 //! ([`MAX_DEPTH`], [`MAX_FIELDS`], [`MAX_ARRAY_ITEMS`], and the key caps in
 //! [`super::keys`]) and the arenas' ([`SKELETON_MAX_NODES`],
 //! [`SKELETON_MAX_FIELD_ENTRIES`]): a value that finds an arena full is
-//! `any` and its object `truncated`, and the scan is counted in
+//! `any` and its object `truncated` (the containers already open still
+//! close, from a reserve), and the scan is counted in
 //! [`SkeletonScanner::arena_full`]. Recursion is bounded by [`MAX_DEPTH`];
 //! deeper values are skipped by an iterative bracket counter, so hostile
 //! input (`[[[[…`) costs one pass and no stack.
