@@ -280,7 +280,7 @@ impl Stats {
             }
             if let (Some(shape), Some(status)) = (&resp.body.shape, r.status) {
                 self.response_schemas.entry(status).or_default().add(
-                    shape,
+                    &shape.tree(),
                     resp.body.sampled,
                     names,
                 );
@@ -291,7 +291,7 @@ impl Stats {
         }
         if let Some(shape) = &r.request.body.shape {
             self.request_schema
-                .add(shape, r.request.body.sampled, names);
+                .add(&shape.tree(), r.request.body.sampled, names);
         }
         for q in &r.query_params {
             bump(&mut self.query_params, q);

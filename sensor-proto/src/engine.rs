@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::flow::{Direction, Endpoints, FlowHandler, FlowLimits, FlowStats, FlowTable};
 use crate::http::{self, HttpAnomaly, HttpConnection, HttpEvent};
 use crate::reassembly::ReassemblyStats;
-use crate::record::{ExchangeRecord, FingerprintKey, FlowContext, RecordBuilder};
+use crate::record::{ExchangeRecord, FingerprintKey, FlowContext, RecordBuilder, ShapeStats};
 use crate::time::Timestamp;
 use crate::wire::{
     self, Decoded, DefragLimits, DefragOutcome, DefragStats, Defragmenter, LinkType, WireErrorKind,
@@ -143,6 +143,8 @@ pub struct Counters {
     /// Peak out-of-order bytes buffered across all flows.
     pub reassembly_peak_buffered_bytes: u64,
     pub http: HttpStats,
+    /// JSON body shapes.
+    pub shapes: ShapeStats,
 }
 
 /// The sensor core. See the module docs.
@@ -262,6 +264,7 @@ impl Engine {
             reassembly: self.flows.reassembly_stats(),
             reassembly_peak_buffered_bytes: self.flows.buffered_bytes().1 as u64,
             http,
+            shapes: self.records.stats(),
         }
     }
 

@@ -22,6 +22,13 @@ pub fn fuzz_decode(data: &[u8]) {
     }
 }
 
+/// Infers the shape of `data` as a JSON body sample and checks it (see
+/// `record::skeleton::fuzz_shape`): same with a fresh and a reused scanner,
+/// canonical JSON, arenas within their caps.
+pub fn fuzz_shape(data: &[u8]) {
+    crate::record::fuzz_shape(data);
+}
+
 /// An engine with small caps and short timeouts, so that fuzzing reaches
 /// eviction, expiry and overflow paths quickly.
 pub fn fuzz_engine() -> Engine {

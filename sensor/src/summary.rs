@@ -101,6 +101,13 @@ pub fn render(o: &Outcome) -> String {
     if !drops.is_empty() {
         let _ = writeln!(s, "  dropped: {}", drops.join(" "));
     }
+    if c.shapes.arena_full > 0 {
+        let _ = writeln!(
+            s,
+            "  shapes: {} bodies described in part (shape arena full)",
+            c.shapes.arena_full
+        );
+    }
     if !h.anomalies.is_empty() {
         let list: Vec<String> = h
             .anomalies

@@ -15,7 +15,13 @@ use clap::Args;
 use crate::util::{banner, display_cmd, run_checked};
 
 /// The targets in `fuzz/Cargo.toml`.
-pub(crate) const TARGETS: &[&str] = &["file_reader", "packet_decoder", "reassembly", "http"];
+pub(crate) const TARGETS: &[&str] = &[
+    "file_reader",
+    "packet_decoder",
+    "reassembly",
+    "http",
+    "shape",
+];
 
 /// Largest capture copied into a corpus as a seed.
 const MAX_SEED_BYTES: u64 = 64 * 1024;
@@ -150,6 +156,21 @@ pub(crate) fn write_seeds(corpus: &Path) -> Result<usize> {
             http_script(&text),
         )?;
         n += 1;
+        // The transcripts' JSON body lines seed the shape scanner.
+        for (j, line) in text
+            .lines()
+            .map(|l| l.trim_end_matches('\\'))
+            .filter(|l| l.starts_with(['{', '[']))
+            .enumerate()
+        {
+            fs::write(
+                corpus
+                    .join("shape")
+                    .join(format!("seed-json-{i:03}-{j:02}")),
+                line,
+            )?;
+            n += 1;
+        }
     }
     Ok(n)
 }

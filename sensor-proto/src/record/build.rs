@@ -6,10 +6,13 @@
 
 use std::net::SocketAddr;
 
+use serde::Serialize;
+
 use super::auth::{self, is_tchar};
 use super::decode::{self, Coding};
 use super::fingerprint::FingerprintKey;
-use super::shape::{self, ShapeScanner};
+use super::shape;
+use super::skeleton::SkeletonScanner;
 use super::url::{self, clean_text, collect_names};
 use super::{BodyInfo, ExchangeRecord, Flags, MessageInfo, RECORD_SCHEMA_VERSION};
 use crate::http::{Body, Exchange, Header, HttpAnomaly};
@@ -43,11 +46,13 @@ pub fn build(exchange: &Exchange, flow: &FlowContext, key: &FingerprintKey) -> E
 
 /// Builds records one exchange after another, keeping what can be reused:
 /// the JSON keys already exported (see `record::keys`; bounded by
-/// [`super::KEY_CACHE_MAX_KEYS`] and [`super::KEY_CACHE_MAX_BYTES`]). The
-/// records are exactly those of [`build`].
+/// [`super::KEY_CACHE_MAX_KEYS`] and [`super::KEY_CACHE_MAX_BYTES`]) and the
+/// shape scanner's arenas (bounded by [`super::SKELETON_MAX_NODES`] and
+/// [`super::SKELETON_MAX_FIELD_ENTRIES`]). The records are exactly those of
+/// [`build`].
 #[derive(Default)]
 pub struct RecordBuilder {
-    shapes: ShapeScanner,
+    shapes: SkeletonScanner,
 }
 
 impl std::fmt::Debug for RecordBuilder {
@@ -71,10 +76,26 @@ impl RecordBuilder {
     ) -> ExchangeRecord {
         build_with(&mut self.shapes, exchange, flow, key)
     }
+
+    /// This builder's counters so far.
+    pub fn stats(&self) -> ShapeStats {
+        ShapeStats {
+            arena_full: self.shapes.arena_full,
+        }
+    }
+}
+
+/// Counters of the JSON body shape scanner.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ShapeStats {
+    /// Bodies whose shape filled an arena ([`super::SKELETON_MAX_NODES`] or
+    /// [`super::SKELETON_MAX_FIELD_ENTRIES`]): described in part, the rest
+    /// `any` and `truncated`.
+    pub arena_full: u64,
 }
 
 fn build_with(
-    shapes: &mut ShapeScanner,
+    shapes: &mut SkeletonScanner,
     exchange: &Exchange,
     flow: &FlowContext,
     key: &FingerprintKey,
@@ -141,7 +162,7 @@ fn build_with(
     }
 }
 
-fn message_info(shapes: &mut ShapeScanner, headers: &[Header], body: &Body) -> MessageInfo {
+fn message_info(shapes: &mut SkeletonScanner, headers: &[Header], body: &Body) -> MessageInfo {
     let mut names: Vec<String> = Vec::with_capacity(headers.len().min(MAX_HEADER_NAMES));
     let mut content_type = None;
     let mut encodings: Option<String> = None;
@@ -233,7 +254,7 @@ fn is_json_type(ct: &str) -> bool {
 }
 
 fn body_info(
-    shapes: &mut ShapeScanner,
+    shapes: &mut SkeletonScanner,
     body: &Body,
     content_type: Option<&str>,
     encoding: Option<&str>,
@@ -360,7 +381,12 @@ mod tests {
 
     /// The message info with a scanner of its own.
     fn message_info(headers: &[Header], body: &Body) -> MessageInfo {
-        super::message_info(&mut ShapeScanner::default(), headers, body)
+        super::message_info(&mut SkeletonScanner::default(), headers, body)
+    }
+
+    /// A body's shape as a tree.
+    fn tree(shape: &Option<crate::record::BodyShape>) -> Option<Shape> {
+        shape.as_ref().map(|s| s.tree().into_owned())
     }
 
     fn flow() -> FlowContext {
@@ -688,7 +714,7 @@ mod tests {
         );
         assert_eq!(info.content_encoding.as_deref(), Some("gzip"));
         assert_eq!(info.body.decoded_bytes, Some(35));
-        assert!(matches!(info.body.shape, Some(Shape::Object { .. })));
+        assert!(matches!(tree(&info.body.shape), Some(Shape::Object { .. })));
         assert!(!info.body.sampled);
 
         let cases: &[(&str, Option<&str>)] = &[
@@ -717,7 +743,7 @@ mod tests {
     fn bodies() {
         // Sniffed JSON without a content type; not sniffed for text/plain.
         let info = message_info(&[], &body(b"  [1,2]"));
-        assert!(matches!(info.body.shape, Some(Shape::Array { .. })));
+        assert!(matches!(tree(&info.body.shape), Some(Shape::Array { .. })));
         let info = message_info(&[hdr("content-type", "text/plain")], &body(b"{\"a\":1}"));
         assert_eq!(info.body.shape, None);
         assert_eq!(message_info(&[], &body(b"hello")).body.shape, None);
@@ -730,7 +756,7 @@ mod tests {
         assert!(info.body.sampled);
         assert_eq!(info.body.decoded_bytes, Some(10_000)); // identity: the payload size
         assert!(matches!(
-            info.body.shape,
+            tree(&info.body.shape),
             Some(Shape::Object {
                 truncated: true,
                 ..
@@ -767,7 +793,7 @@ mod tests {
             &body(&gz),
         );
         assert_eq!(info.body.decoded_bytes, None);
-        assert_eq!(info.body.shape, Some(Shape::Array { items: None }));
+        assert_eq!(tree(&info.body.shape), Some(Shape::Array { items: None }));
         assert!(info.body.sampled);
 
         // Encoded, non-JSON body fully in the sample: decoded size only.

@@ -112,7 +112,10 @@ fn body(out: &mut Vec<u8>, b: &BodyInfo) {
     }
     if let Some(s) = &b.shape {
         out.extend_from_slice(b",\"shape\":");
-        shape(out, s);
+        match s.json() {
+            Some(json) => out.extend_from_slice(json.as_bytes()),
+            None => shape(out, &s.tree()),
+        }
     }
     if let Some(keys) = &b.form_keys {
         out.extend_from_slice(b",\"form_keys\":");
@@ -126,7 +129,7 @@ fn body(out: &mut Vec<u8>, b: &BodyInfo) {
 
 /// A shape; recursion is bounded by the shape's depth (at most
 /// [`super::MAX_DEPTH`] levels for scanned shapes).
-fn shape(out: &mut Vec<u8>, s: &Shape) {
+pub(super) fn shape(out: &mut Vec<u8>, s: &Shape) {
     match s {
         Shape::Null => out.extend_from_slice(b"{\"type\":\"null\"}"),
         Shape::Boolean => out.extend_from_slice(b"{\"type\":\"boolean\"}"),
@@ -338,14 +341,14 @@ fn list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T
 /// True if `b` has no byte that a JSON string escapes. Names almost never
 /// need escapes: one check without early exit (so that it vectorises).
 #[inline]
-fn needs_no_escape(b: &[u8]) -> bool {
+pub(super) fn needs_no_escape(b: &[u8]) -> bool {
     b.iter()
         .fold(true, |ok, &c| ok & (c >= 0x20) & (c != b'"') & (c != b'\\'))
 }
 
 /// A JSON string with serde_json's escapes: `"`, `\` and control
 /// characters only (short forms where JSON has them, else `\u00XX`).
-fn string(out: &mut Vec<u8>, s: &str) {
+pub(super) fn string(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     out.push(b'"');
     if needs_no_escape(b) {
@@ -444,12 +447,15 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        r.request.body.shape = Some(Shape::Array {
-            items: Some(Box::new(Shape::Object {
-                fields,
-                truncated: false,
-            })),
-        });
+        r.request.body.shape = Some(
+            Shape::Array {
+                items: Some(Box::new(Shape::Object {
+                    fields,
+                    truncated: false,
+                })),
+            }
+            .into(),
+        );
         r.response = Some(r.request.clone());
         r.auth.key_name = Some("x-api-key".into());
         r.auth.key_in = Some(KeyLocation::Query);
@@ -478,7 +484,7 @@ mod tests {
             StringFormat::Ipv6,
             StringFormat::Jwt,
         ] {
-            r.request.body.shape = Some(Shape::String { format: Some(f) });
+            r.request.body.shape = Some(Shape::String { format: Some(f) }.into());
             same_as_serde(&r);
         }
     }

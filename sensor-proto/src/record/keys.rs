@@ -25,7 +25,8 @@ use super::url::REDACTED_NAME;
 
 /// Raw keys remembered before the table is emptied (checked between scans).
 pub const KEY_CACHE_MAX_KEYS: usize = 4096;
-/// Raw plus exported key bytes remembered before the table is emptied.
+/// Raw, exported and rendered (JSON member) key bytes remembered before
+/// the table is emptied.
 pub const KEY_CACHE_MAX_BYTES: usize = 256 * 1024;
 /// Longest raw key remembered; longer keys are exported at every use.
 const CACHED_RAW_BYTES: usize = 2 * MAX_KEY_BYTES;
@@ -41,6 +42,8 @@ struct Key {
     text: Box<str>,
     /// First sixteen bytes, big-endian, zero-padded (see [`prefix_word`]).
     prefix: u128,
+    /// The key as a JSON object member name, escaped, with its colon.
+    member: Box<str>,
 }
 
 /// Raw key → exported key id, and the exported keys by id.
@@ -141,8 +144,16 @@ impl KeyTable {
                 let text: Box<str> = text.into();
                 self.bytes += text.len();
                 self.exported.insert(text.clone(), id);
+                let mut member = Vec::with_capacity(text.len() + 3);
+                super::json::string(&mut member, &text);
+                member.push(b':');
+                // Escaped from a `str`: always UTF-8.
+                let member = String::from_utf8(member)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                self.bytes += member.len();
                 self.keys.push(Key {
                     prefix: prefix_word(text.as_bytes()),
+                    member: member.into(),
                     text,
                 });
                 id
@@ -161,6 +172,13 @@ impl KeyTable {
     #[inline]
     pub(crate) fn text(&self, id: u32) -> &str {
         self.keys.get(id as usize).map_or("", |k| &k.text)
+    }
+
+    /// Key `id` as a JSON object member name: quoted, escaped as
+    /// `write_json` escapes it, followed by `:`.
+    #[inline]
+    pub(crate) fn member(&self, id: u32) -> &str {
+        self.keys.get(id as usize).map_or("\"\":", |k| &k.member)
     }
 
     /// The first sixteen bytes of key `id` as a big-endian number: keys
@@ -211,6 +229,24 @@ fn prefix_word(k: &[u8]) -> u128 {
     let n = k.len().min(16);
     w[..n].copy_from_slice(&k[..n]);
     u128::from_be_bytes(w)
+}
+
+/// Byte-wise order of two keys (the order of their `String`s), comparing
+/// eight bytes at a time.
+pub(super) fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let (x, y) = (be_word(x), be_word(y));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    let n = (a.len().min(b.len()) / 8) * 8;
+    a[n..].cmp(&b[n..])
+}
+
+/// Eight bytes as a big-endian number (0 if `b` is not eight bytes long).
+fn be_word(b: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(b).map_or(0, u64::from_be_bytes)
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod fingerprint;
 mod json;
 mod keys;
 mod shape;
+mod skeleton;
 mod url;
 mod values;
 
@@ -37,14 +38,16 @@ pub use auth::{
     MAX_JWT_AUD, MAX_JWT_CLAIM_BYTES,
 };
 pub use build::{
-    build, FlowContext, RecordBuilder, MAX_CONTENT_ENCODING_BYTES, MAX_CONTENT_TYPE_BYTES,
-    MAX_HEADER_NAMES, MAX_HEADER_NAME_BYTES, MAX_METHOD_BYTES,
+    build, FlowContext, RecordBuilder, ShapeStats, MAX_CONTENT_ENCODING_BYTES,
+    MAX_CONTENT_TYPE_BYTES, MAX_HEADER_NAMES, MAX_HEADER_NAME_BYTES, MAX_METHOD_BYTES,
 };
 pub use decode::MAX_DECODED_BYTES;
 pub use fingerprint::{FingerprintKey, MIN_KEY_BYTES, PRINCIPAL_BYTES};
 pub use keys::{KEY_CACHE_MAX_BYTES, KEY_CACHE_MAX_KEYS};
 pub use shape::Fields;
 pub use shape::{MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_FIELDS, MAX_KEY_BYTES};
+pub(crate) use skeleton::fuzz_shape;
+pub use skeleton::{SKELETON_MAX_FIELD_ENTRIES, SKELETON_MAX_NODES};
 pub use url::{
     MAX_HOST_BYTES, MAX_PARAM_NAMES, MAX_PARAM_NAME_BYTES, MAX_PATH_BYTES, REDACTED_NAME,
 };
@@ -127,7 +130,7 @@ pub struct BodyInfo {
     pub decoded_bytes: Option<u64>,
     /// Shape (keys and value types) of a JSON body, from the bounded sample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shape: Option<Shape>,
+    pub shape: Option<BodyShape>,
     /// Field names of an `application/x-www-form-urlencoded` body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form_keys: Option<Vec<String>>,
@@ -147,6 +150,104 @@ impl Default for BodyInfo {
             form_keys: None,
             sampled: false,
         }
+    }
+}
+
+/// The shape of a JSON body as a record holds it: a [`Shape`] tree (what
+/// deserializing a record or `From<Shape>` gives), or the shape's JSON as
+/// the record's JSON carries it (what the record builder gives: the sensor
+/// writes records and never needs the tree, so it never builds one).
+///
+/// Readers call [`BodyShape::tree`] (parsed on demand for a shape held as
+/// JSON). Either form serializes as the [`Shape`], and two `BodyShape`s are
+/// equal when their trees are.
+#[derive(Clone)]
+pub struct BodyShape(ShapeRepr);
+
+#[derive(Clone)]
+enum ShapeRepr {
+    Tree(Shape),
+    /// Written by the shape scanner exactly as `write_json` writes the
+    /// equivalent tree: canonical (fields sorted, without duplicates), so
+    /// equal JSON means equal trees.
+    Json(Box<str>),
+}
+
+impl BodyShape {
+    /// A shape given as its JSON, as `write_json` writes it.
+    pub(crate) fn from_json(json: Box<str>) -> Self {
+        BodyShape(ShapeRepr::Json(json))
+    }
+
+    /// The shape as a tree (parsed, for a shape held as JSON).
+    pub fn tree(&self) -> std::borrow::Cow<'_, Shape> {
+        match &self.0 {
+            ShapeRepr::Tree(s) => std::borrow::Cow::Borrowed(s),
+            ShapeRepr::Json(j) => std::borrow::Cow::Owned(parse_shape(j)),
+        }
+    }
+
+    /// The shape as a tree.
+    pub fn into_tree(self) -> Shape {
+        match self.0 {
+            ShapeRepr::Tree(s) => s,
+            ShapeRepr::Json(j) => parse_shape(&j),
+        }
+    }
+
+    /// The shape's JSON, if it is held as JSON (`write_json` copies it).
+    pub(crate) fn json(&self) -> Option<&str> {
+        match &self.0 {
+            ShapeRepr::Tree(_) => None,
+            ShapeRepr::Json(j) => Some(j),
+        }
+    }
+}
+
+/// Parses JSON that the skeleton scanner wrote; it is always a valid shape,
+/// so the fallback (`any`) is a safeguard that never panics.
+fn parse_shape(json: &str) -> Shape {
+    let shape = serde_json::from_str(json);
+    debug_assert!(shape.is_ok(), "rendered shape does not parse: {json}");
+    shape.unwrap_or(Shape::Any)
+}
+
+impl From<Shape> for BodyShape {
+    fn from(s: Shape) -> Self {
+        BodyShape(ShapeRepr::Tree(s))
+    }
+}
+
+impl PartialEq for BodyShape {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (ShapeRepr::Json(a), ShapeRepr::Json(b)) => a == b,
+            _ => self.tree() == other.tree(),
+        }
+    }
+}
+
+impl PartialEq<Shape> for BodyShape {
+    fn eq(&self, other: &Shape) -> bool {
+        *self.tree() == *other
+    }
+}
+
+impl std::fmt::Debug for BodyShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.tree().fmt(f)
+    }
+}
+
+impl Serialize for BodyShape {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.tree().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for BodyShape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Shape::deserialize(deserializer).map(BodyShape::from)
     }
 }
 
