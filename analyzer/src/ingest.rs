@@ -100,7 +100,10 @@ pub fn ingest(
             .iter()
             .map(|&i| out.inputs[i].path.clone())
             .collect();
-        let mut engine = Engine::new(EngineConfig::new(key.clone()));
+        // Records go straight into the observations: shapes as trees.
+        let mut config = EngineConfig::new(key.clone());
+        config.shape_trees = true;
+        let mut engine = Engine::new(config);
         let observations = &mut out.observations;
         let read = read_captures(
             &files,

@@ -29,6 +29,10 @@ pub struct EngineConfig {
     pub defrag: DefragLimits,
     /// Key of the principal fingerprints.
     pub fingerprint_key: FingerprintKey,
+    /// Records hold body shapes as trees ([`RecordBuilder::with_shape_trees`]),
+    /// for a consumer in the same process; off, they hold the shapes' JSON,
+    /// which is what writing records needs.
+    pub shape_trees: bool,
 }
 
 impl EngineConfig {
@@ -37,6 +41,7 @@ impl EngineConfig {
             flows: FlowLimits::default(),
             defrag: DefragLimits::default(),
             fingerprint_key,
+            shape_trees: false,
         }
     }
 }
@@ -169,7 +174,11 @@ impl Engine {
             flows: FlowTable::new(config.flows),
             defrag: Defragmenter::new(config.defrag),
             key: config.fingerprint_key,
-            records: RecordBuilder::new(),
+            records: if config.shape_trees {
+                RecordBuilder::with_shape_trees()
+            } else {
+                RecordBuilder::new()
+            },
             events: Vec::new(),
             packets: 0,
             bytes: 0,

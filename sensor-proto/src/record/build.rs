@@ -67,6 +67,16 @@ impl RecordBuilder {
         RecordBuilder::default()
     }
 
+    /// A builder whose records hold body shapes as [`super::Shape`] trees
+    /// rather than as their JSON: for readers in the same process (the
+    /// analyzer), which would otherwise parse every shape back. The records
+    /// are equal to [`Self::new`]'s and serialize to the same bytes.
+    pub fn with_shape_trees() -> Self {
+        let mut b = RecordBuilder::default();
+        b.shapes.trees = true;
+        b
+    }
+
     /// [`build`] with this builder's caches.
     pub fn build(
         &mut self,
@@ -846,6 +856,8 @@ mod tests {
             "content-encoding",
             "x-api-key",
         ];
+        // Shapes built as trees (the analyzer's builder) must give the same records.
+        let mut trees = RecordBuilder::with_shape_trees();
         for i in 0..2_000usize {
             let headers: Vec<Header> = names
                 .iter()
@@ -863,6 +875,11 @@ mod tests {
             let r = build(&e, &flow(), &key());
             let mut direct = Vec::new();
             r.write_json(&mut direct);
+            let mut from_trees = Vec::new();
+            let t = trees.build(&e, &flow(), &key());
+            t.write_json(&mut from_trees);
+            assert_eq!(t, r);
+            assert_eq!(from_trees, direct);
             assert_eq!(
                 String::from_utf8(direct).unwrap(),
                 serde_json::to_string(&r).unwrap()
@@ -880,6 +897,9 @@ mod tests {
             let mut direct = Vec::new();
             r.write_json(&mut direct);
             assert_eq!(String::from_utf8(direct).unwrap(), json);
+            let t = RecordBuilder::with_shape_trees().build(&e, &flow(), &key());
+            assert_eq!(t, r);
+            assert_eq!(serde_json::to_string(&t).unwrap(), json);
         }
     }
 }

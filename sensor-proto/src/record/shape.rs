@@ -125,6 +125,20 @@ impl Fields {
     pub fn get(&self, key: &str) -> Option<&Shape> {
         self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
+
+    /// Fields from keys already sorted and unique, in order.
+    pub(crate) fn from_sorted<'k>(sorted: impl ExactSizeIterator<Item = (&'k str, Shape)>) -> Self {
+        let mut names = String::new();
+        let mut entries = Vec::with_capacity(sorted.len());
+        for (k, v) in sorted {
+            names.push_str(k);
+            entries.push((end_offset(&names), v));
+        }
+        Fields {
+            names: names.into_boxed_str(),
+            entries: entries.into_boxed_slice(),
+        }
+    }
 }
 
 impl<K: AsRef<str>> FromIterator<(K, Shape)> for Fields {

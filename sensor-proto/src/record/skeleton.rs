@@ -31,7 +31,7 @@ use std::cmp::Ordering;
 
 use super::keys::{key_cmp, KeyTable};
 use super::shape::{format_of, MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_FIELDS};
-use super::{BodyShape, StringFormat};
+use super::{BodyShape, Fields, Shape, StringFormat};
 
 /// Most nodes one scan may hold (a scan adds at most one per value seen,
 /// so a 4 KiB sample stays far below). The last [`NODE_RESERVE`] close the
@@ -126,6 +126,8 @@ pub(crate) struct SkeletonScanner {
     out: String,
     /// Scans that hit an arena cap.
     pub(crate) arena_full: u64,
+    /// [`Self::infer`] gives trees, not rendered JSON.
+    pub(crate) trees: bool,
 }
 
 /// Largest render buffer kept from one body to the next: a shape's JSON is
@@ -171,7 +173,11 @@ impl SkeletonScanner {
 
     /// The shape of the JSON text (or prefix) in `b` as its JSON, or `None`
     /// if it does not start with a JSON value.
+    /// A scanner set to give trees ([`Self::trees`]) builds the tree instead.
     pub(crate) fn infer(&mut self, b: &[u8]) -> Option<BodyShape> {
+        if self.trees {
+            return self.infer_tree(b);
+        }
         let root = self.scan(b)?;
         // Rendered into the kept buffer and copied out once: growing a new
         // buffer for every body costs more than the copy.
@@ -183,6 +189,48 @@ impl SkeletonScanner {
             self.out = out;
         }
         Some(BodyShape::from_json(json))
+    }
+
+    /// [`Self::infer`] for a reader that wants the tree (the analyzer):
+    /// built straight from the arenas, never rendered and parsed back.
+    pub(crate) fn infer_tree(&mut self, b: &[u8]) -> Option<BodyShape> {
+        let root = self.scan(b)?;
+        Some(BodyShape::from(self.tree(root)))
+    }
+
+    /// The tree of the shape rooted at `root` (from the last scan): the
+    /// [`Shape`] that the JSON [`Self::render`] writes describes.
+    pub(crate) fn tree(&self, root: SkeletonRoot) -> Shape {
+        self.tree_node(root.0)
+    }
+
+    /// Recursion is bounded by the shape's depth (at most [`MAX_DEPTH`] + 1).
+    fn tree_node(&self, id: NodeId) -> Shape {
+        match self.nodes[id as usize] {
+            Node::Null => Shape::Null,
+            Node::Boolean => Shape::Boolean,
+            Node::Integer => Shape::Integer,
+            Node::Number => Shape::Number,
+            Node::Any => Shape::Any,
+            Node::String(format) => Shape::String { format },
+            Node::Array(items) => Shape::Array {
+                items: items.map(|i| Box::new(self.tree_node(i))),
+            },
+            Node::Object {
+                start,
+                len,
+                truncated,
+            } => {
+                let run = &self.runs[start as usize..(start + len) as usize];
+                Shape::Object {
+                    fields: Fields::from_sorted(
+                        run.iter()
+                            .map(|&(key, node)| (self.keys.text(key), self.tree_node(node))),
+                    ),
+                    truncated,
+                }
+            }
+        }
     }
 
     /// Appends the JSON of the shape rooted at `root` (from the last scan),
@@ -818,13 +866,19 @@ pub(crate) fn fuzz_shape(data: &[u8]) {
         let mut out = Vec::new();
         super::json::shape(&mut out, &tree);
         assert_eq!(out, json.as_bytes(), "rendered shape is not canonical");
+        let built = SkeletonScanner::default().infer_tree(data);
+        assert_eq!(
+            built.map(BodyShape::into_tree),
+            Some(tree),
+            "tree and JSON differ"
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::json::shape as write_shape;
-    use super::super::{Fields, Shape, MAX_KEY_BYTES};
+    use super::super::MAX_KEY_BYTES;
     use super::*;
 
     /// The shape of `b` as a tree, with a scanner of its own.
@@ -843,6 +897,12 @@ mod tests {
         scanner.render(root, &mut json);
         let tree: Shape = serde_json::from_str(&json)
             .unwrap_or_else(|e| panic!("{e}: {json} from {:?}", String::from_utf8_lossy(b)));
+        assert_eq!(
+            scanner.tree(root),
+            tree,
+            "the tree is not what the JSON says, from {:?}",
+            String::from_utf8_lossy(b)
+        );
         let mut again = Vec::new();
         write_shape(&mut again, &tree);
         assert_eq!(
