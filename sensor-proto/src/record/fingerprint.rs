@@ -64,8 +64,7 @@ impl FingerprintKey {
             pair[0] = HEX[usize::from(b >> 4)];
             pair[1] = HEX[usize::from(b & 0x0f)];
         }
-        // Hex digits are ASCII: this cannot fail.
-        String::from_utf8(hex.to_vec()).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
+        hex.iter().map(|&c| char::from(c)).collect()
     }
 }
 
