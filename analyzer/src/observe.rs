@@ -106,10 +106,26 @@ pub const MAX_FIELD_PATHS: usize = 1 << 18;
 /// Field paths, interned: every schema of a run refers to them by id.
 /// Paths are JSON pointers (`/items/*/id`, with `*` for array elements and
 /// `~0`, `~1`, `~2` escaping `~`, `/` and a literal `*`); the root is `""`.
+///
+/// Walking a body's shape looks each field up by its parent's id and its own
+/// key ([`FieldNames::child`]), so the full path is spelled out and hashed
+/// only the first time a field is seen.
 #[derive(Clone, Debug, Default)]
 pub struct FieldNames {
     names: Vec<Box<str>>,
     ids: FxHashMap<Box<str>, u32>,
+    /// `(parent id, step)` → id, for the paths interned through
+    /// [`FieldNames::child`]: at most one entry per name.
+    children: FxHashMap<Box<[u8]>, u32>,
+    /// Reused buffer for a child's lookup key.
+    step_key: Vec<u8>,
+}
+
+/// One step down a shape: into an object's field or into an array's items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldStep<'a> {
+    Key(&'a str),
+    Items,
 }
 
 impl FieldNames {
@@ -124,6 +140,36 @@ impl FieldNames {
         let id = self.names.len() as u32;
         self.names.push(path.into());
         self.ids.insert(path.into(), id);
+        Some(id)
+    }
+
+    /// The id of the path one `step` below `parent`'s, adding it; `None`
+    /// once [`MAX_FIELD_PATHS`] are held. The same id as [`Self::intern`]
+    /// gives the spelled-out path.
+    pub fn child(&mut self, parent: u32, step: FieldStep<'_>) -> Option<u32> {
+        self.step_key.clear();
+        self.step_key.extend_from_slice(&parent.to_le_bytes());
+        match step {
+            // A tag byte keeps a key apart from the items step.
+            FieldStep::Key(key) => {
+                self.step_key.push(b'k');
+                self.step_key.extend_from_slice(key.as_bytes());
+            }
+            FieldStep::Items => self.step_key.push(b'*'),
+        }
+        if let Some(&id) = self.children.get(self.step_key.as_slice()) {
+            return Some(id);
+        }
+        let mut path = String::from(self.name(parent));
+        match step {
+            FieldStep::Key(key) => {
+                path.push('/');
+                escape_key(key, &mut path);
+            }
+            FieldStep::Items => path.push_str("/*"),
+        }
+        let id = self.intern(&path)?;
+        self.children.insert(self.step_key.as_slice().into(), id);
         Some(id)
     }
 
@@ -408,13 +454,14 @@ impl SchemaStats {
         }
         // The sensor merges array elements into one item shape, so every
         // path occurs at most once per body.
-        let mut path = String::new();
-        self.walk(shape, &mut path, names);
+        self.walk(shape, names.intern(""), names);
     }
 
-    fn walk(&mut self, shape: &Shape, path: &mut String, names: &mut FieldNames) {
+    /// Counts `shape`, whose path has the id `id` (`None`: no room for it),
+    /// and everything below it.
+    fn walk(&mut self, shape: &Shape, id: Option<u32>, names: &mut FieldNames) {
         let (types, formats) = shape_bits(shape);
-        let Some(id) = names.intern(path) else {
+        let Some(id) = id else {
             self.dropped_fields += 1;
             return;
         };
@@ -437,19 +484,14 @@ impl SchemaStats {
         }
         match shape {
             Shape::Object { fields, .. } => {
-                let base = path.len();
                 for (key, child) in fields.iter() {
-                    path.push('/');
-                    escape_key(key, path);
-                    self.walk(child, path, names);
-                    path.truncate(base);
+                    let child_id = names.child(id, FieldStep::Key(key));
+                    self.walk(child, child_id, names);
                 }
             }
             Shape::Array { items: Some(item) } => {
-                let base = path.len();
-                path.push_str("/*");
-                self.walk(item, path, names);
-                path.truncate(base);
+                let item_id = names.child(id, FieldStep::Items);
+                self.walk(item, item_id, names);
             }
             _ => {}
         }
@@ -744,6 +786,41 @@ mod tests {
         let (k, _) = path_key(&deep);
         assert_eq!(k.matches('/').count(), MAX_PATH_SEGMENTS + 1);
         assert!(k.ends_with("/{…}"));
+    }
+
+    #[test]
+    fn child_steps_agree_with_spelled_out_paths() {
+        let mut names = FieldNames::default();
+        let root = names.intern("").unwrap();
+        let items = names.child(root, FieldStep::Key("items")).unwrap();
+        assert_eq!(names.name(items), "/items");
+        let each = names.child(items, FieldStep::Items).unwrap();
+        assert_eq!(names.name(each), "/items/*");
+        // A key spelled `*` is not the items step.
+        let star = names.child(items, FieldStep::Key("*")).unwrap();
+        assert_eq!(names.name(star), "/items/~2");
+        assert_ne!(star, each);
+        let odd = names.child(each, FieldStep::Key("a/b~c")).unwrap();
+        assert_eq!(names.name(odd), "/items/*/a~1b~0c");
+        assert_eq!(names.get("/items/*/a~1b~0c"), Some(odd));
+        // Found again by step, and by path from a stored schema.
+        assert_eq!(names.child(items, FieldStep::Items), Some(each));
+        assert_eq!(names.intern("/items/*"), Some(each));
+        // A path interned spelled out first keeps its id when stepped to.
+        let late = names.intern("/late").unwrap();
+        assert_eq!(names.child(root, FieldStep::Key("late")), Some(late));
+        assert_eq!(names.names.len(), 6);
+    }
+
+    #[test]
+    fn child_steps_stop_at_the_path_limit() {
+        let mut names = FieldNames::default();
+        let root = names.intern("").unwrap();
+        for i in 1..MAX_FIELD_PATHS {
+            names.intern(&format!("/f{i}")).unwrap();
+        }
+        assert_eq!(names.child(root, FieldStep::Key("new")), None);
+        assert_eq!(names.child(root, FieldStep::Key("f7")), names.get("/f7"));
     }
 
     #[test]
