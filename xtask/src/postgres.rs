@@ -14,7 +14,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::util::{is_root, run_checked, target_dir, which};
 
-/// Port of the test server (an unusual one, so a system server is not hit).
+/// Preferred port of the test server (an unusual one, so a system server is
+/// not hit). When another run (another worktree's suite) holds it, the
+/// server takes a free port the kernel picks instead.
 pub(crate) const PORT: u16 = 55_432;
 /// Environment variable through which tests find the server.
 pub(crate) const URL_VAR: &str = "SHADOWTAP_TEST_POSTGRES_URL";
@@ -100,7 +102,8 @@ impl Server {
             ],
         ))?;
         let log = root.join("server.log").display().to_string();
-        let opts = format!("-c listen_addresses=127.0.0.1 -c port={PORT} -c unix_socket_directories={} -c fsync=off", root.display());
+        let port = free_port()?;
+        let opts = format!("-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c fsync=off", root.display());
         run_checked(&mut Self::as_user(
             as_postgres,
             &bin,
@@ -114,7 +117,7 @@ impl Server {
             bin,
             data,
             as_postgres,
-            url: format!("postgres://postgres@127.0.0.1:{PORT}/postgres"),
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
         })
     }
 
@@ -130,6 +133,16 @@ impl Server {
             c
         }
     }
+}
+
+/// [`PORT`] when nothing listens on it, else a port the kernel has free.
+fn free_port() -> Result<u16> {
+    use std::net::TcpListener;
+    if TcpListener::bind(("127.0.0.1", PORT)).is_ok() {
+        return Ok(PORT);
+    }
+    let l = TcpListener::bind(("127.0.0.1", 0)).context("finding a free port for PostgreSQL")?;
+    Ok(l.local_addr()?.port())
 }
 
 /// Adds `o+x` to every directory from `/` down to `dir`, so the `postgres`
