@@ -280,8 +280,8 @@ impl Engine {
     fn drain(&mut self, out: &mut Vec<ExchangeRecord>) {
         for FlowEvent { ctx, event } in self.events.drain(..) {
             match event {
-                HttpEvent::Exchange(ex) => {
-                    let rec = self.records.build(&ex, &ctx, &self.key);
+                HttpEvent::Exchange(mut ex) => {
+                    let rec = self.records.build_consuming(&mut ex, &ctx, &self.key);
                     let h = &mut self.http;
                     h.exchanges += 1;
                     h.responses += u64::from(ex.response.is_some());

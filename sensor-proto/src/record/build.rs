@@ -84,7 +84,31 @@ impl RecordBuilder {
         flow: &FlowContext,
         key: &FingerprintKey,
     ) -> ExchangeRecord {
-        build_with(&mut self.shapes, exchange, flow, key)
+        build_with(&mut self.shapes, exchange, None, flow, key)
+    }
+
+    /// [`Self::build`] for an exchange the caller no longer needs: header
+    /// names that are exported as they are move into the record instead of
+    /// being copied (one allocation, copy and free less per name). The
+    /// record is the same; of `exchange`, only `response.is_some()`, `gap`
+    /// and `anomalies` are left as they were.
+    pub fn build_consuming(
+        &mut self,
+        exchange: &mut Exchange,
+        flow: &FlowContext,
+        key: &FingerprintKey,
+    ) -> ExchangeRecord {
+        let mut req_headers = std::mem::take(&mut exchange.request.head.headers);
+        let mut resp_headers = exchange
+            .response
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.head.headers));
+        let taken = Taken {
+            request: &mut req_headers,
+            response: resp_headers.as_deref_mut(),
+            interim: std::mem::take(&mut exchange.interim),
+        };
+        build_with(&mut self.shapes, exchange, Some(taken), flow, key)
     }
 
     /// This builder's counters so far.
@@ -104,19 +128,43 @@ pub struct ShapeStats {
     pub arena_full: u64,
 }
 
+/// Parts of an exchange that [`RecordBuilder::build_consuming`] took out of
+/// it: the header fields (exported names are moved out of them) and the
+/// interim statuses.
+struct Taken<'a> {
+    request: &'a mut [Header],
+    response: Option<&'a mut [Header]>,
+    interim: Vec<u16>,
+}
+
 fn build_with(
     shapes: &mut SkeletonScanner,
     exchange: &Exchange,
+    taken: Option<Taken<'_>>,
     flow: &FlowContext,
     key: &FingerprintKey,
 ) -> ExchangeRecord {
     let req = &exchange.request;
+    let (mut req_headers, resp_headers, interim) = match taken {
+        Some(t) => (
+            Headers::Owned(t.request),
+            t.response.map(Headers::Owned),
+            t.interim,
+        ),
+        None => (
+            Headers::Shared(&req.head.headers),
+            exchange
+                .response
+                .as_ref()
+                .map(|r| Headers::Shared(&r.head.headers)),
+            exchange.interim.clone(),
+        ),
+    };
     let method = url::clean_str(&req.head.method, MAX_METHOD_BYTES);
     let target = url::split_target(&req.head.target, &method);
 
-    let host_header = req
-        .head
-        .headers
+    let host_header = req_headers
+        .get()
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("host"));
     let host_header = host_header.and_then(|h| url::normalize_host(&h.value));
@@ -132,7 +180,7 @@ fn build_with(
     if let Some(q) = target.query {
         collect_names(q, &mut query_params, false);
     }
-    let (auth, principal) = auth::analyze(&req.head.headers, target.query, key);
+    let (auth, principal) = auth::analyze(req_headers.get(), target.query, key);
 
     let resp = exchange.response.as_ref();
     // A body with a gap is incomplete but not cut short: `gap` says so.
@@ -152,9 +200,11 @@ fn build_with(
         query_params,
         version: req.head.version,
         status: resp.map(|r| r.head.status),
-        request: message_info(shapes, &req.head.headers, &req.body),
-        response: resp.map(|r| message_info(shapes, &r.head.headers, &r.body)),
-        interim: exchange.interim.clone(),
+        request: message_info(shapes, &mut req_headers, &req.body),
+        response: resp
+            .zip(resp_headers)
+            .map(|(r, mut headers)| message_info(shapes, &mut headers, &r.body)),
+        interim,
         auth,
         principal,
         tunnel: exchange.tunnel,
@@ -172,21 +222,58 @@ fn build_with(
     }
 }
 
-fn message_info(shapes: &mut SkeletonScanner, headers: &[Header], body: &Body) -> MessageInfo {
-    let mut names: Vec<String> = Vec::with_capacity(headers.len().min(MAX_HEADER_NAMES));
+/// A message's header fields, borrowed, or handed over so that exported
+/// names can be moved out of them.
+enum Headers<'a> {
+    Shared(&'a [Header]),
+    Owned(&'a mut [Header]),
+}
+
+impl Headers<'_> {
+    fn get(&self) -> &[Header] {
+        match self {
+            Headers::Shared(h) => h,
+            Headers::Owned(h) => h,
+        }
+    }
+}
+
+fn message_info(
+    shapes: &mut SkeletonScanner,
+    headers: &mut Headers<'_>,
+    body: &Body,
+) -> MessageInfo {
+    let count = headers.get().len();
+    let mut names: Vec<String> = Vec::with_capacity(count.min(MAX_HEADER_NAMES));
     let mut content_type = None;
     let mut encodings: Option<String> = None;
     let mut encoding_ok = true;
-    for h in headers {
-        if names.len() < MAX_HEADER_NAMES && !names.iter().any(|n| n.eq_ignore_ascii_case(&h.name))
-        {
-            names.push(export_header_name(&h.name));
-        }
+    for i in 0..count {
+        let Some(h) = headers.get().get(i) else {
+            break;
+        };
         if content_type.is_none() && h.name.eq_ignore_ascii_case("content-type") {
             content_type = Some(media_type(&h.value));
         } else if h.name.eq_ignore_ascii_case("content-encoding") {
             encoding_ok &= append_codings(&h.value, &mut encodings);
         }
+        if names.len() >= MAX_HEADER_NAMES || names.iter().any(|n| n.eq_ignore_ascii_case(&h.name))
+        {
+            continue;
+        }
+        if !listed_as_is(&h.name) {
+            names.push(export_header_name(&h.name));
+            continue;
+        }
+        let name = match headers {
+            // Listed as it is: moved into the record, not copied.
+            Headers::Owned(hs) => hs
+                .get_mut(i)
+                .map(|h| std::mem::take(&mut h.name).into_string())
+                .unwrap_or_default(),
+            Headers::Shared(hs) => hs.get(i).map(|h| h.name.to_string()).unwrap_or_default(),
+        };
+        names.push(name);
     }
     let content_type = content_type.flatten();
     let content_encoding = encodings.filter(|_| encoding_ok);
@@ -207,18 +294,20 @@ fn message_info(shapes: &mut SkeletonScanner, headers: &[Header], body: &Body) -
 
 /// A header name as listed: control characters replaced, cut at
 /// [`MAX_HEADER_NAME_BYTES`], lower-cased. Names that are already short,
-/// printable and lower-case (what the parser hands over) are copied as they are.
+/// printable and lower-case (what the parser hands over; [`listed_as_is`])
+/// are not passed here: they are copied or moved as they are.
 fn export_header_name(name: &str) -> String {
-    let listed_as_is = name.len() <= MAX_HEADER_NAME_BYTES
-        && name
-            .bytes()
-            .all(|c| url::plain_ascii_byte(c) && !c.is_ascii_uppercase());
-    if listed_as_is {
-        return name.to_owned();
-    }
     let mut n = clean_text(name.as_bytes(), MAX_HEADER_NAME_BYTES);
     n.make_ascii_lowercase();
     n
+}
+
+/// True if a header name is listed exactly as it is.
+fn listed_as_is(name: &str) -> bool {
+    name.len() <= MAX_HEADER_NAME_BYTES
+        && name
+            .bytes()
+            .all(|c| url::plain_ascii_byte(c) && !c.is_ascii_uppercase())
 }
 
 /// `type/subtype` of a `Content-Type`, lower-cased, if well formed.
@@ -391,7 +480,11 @@ mod tests {
 
     /// The message info with a scanner of its own.
     fn message_info(headers: &[Header], body: &Body) -> MessageInfo {
-        super::message_info(&mut SkeletonScanner::default(), headers, body)
+        super::message_info(
+            &mut SkeletonScanner::default(),
+            &mut Headers::Shared(headers),
+            body,
+        )
     }
 
     /// A body's shape as a tree.
@@ -855,9 +948,14 @@ mod tests {
             "content-type",
             "content-encoding",
             "x-api-key",
+            // Not listed as they are (upper case, a repeat in another case).
+            "X-Upper",
+            "HOST",
         ];
         // Shapes built as trees (the analyzer's builder) must give the same records.
         let mut trees = RecordBuilder::with_shape_trees();
+        // So must a builder that consumes the exchange.
+        let mut consuming = RecordBuilder::new();
         for i in 0..2_000usize {
             let headers: Vec<Header> = names
                 .iter()
@@ -880,6 +978,11 @@ mod tests {
             t.write_json(&mut from_trees);
             assert_eq!(t, r);
             assert_eq!(from_trees, direct);
+            let mut owned = e.clone();
+            let c = consuming.build_consuming(&mut owned, &flow(), &key());
+            assert_eq!(c, r);
+            assert_eq!(owned.response.is_some(), e.response.is_some());
+            assert_eq!(owned.anomalies, e.anomalies);
             assert_eq!(
                 String::from_utf8(direct).unwrap(),
                 serde_json::to_string(&r).unwrap()
@@ -900,6 +1003,8 @@ mod tests {
             let t = RecordBuilder::with_shape_trees().build(&e, &flow(), &key());
             assert_eq!(t, r);
             assert_eq!(serde_json::to_string(&t).unwrap(), json);
+            let c = RecordBuilder::new().build_consuming(&mut e.clone(), &flow(), &key());
+            assert_eq!(c, r);
         }
     }
 }
