@@ -11,7 +11,8 @@
 //!  TC ingress/egress ──► EVENTS ring buffer: [EventHeader | IP packet bytes … | unused] ──► sensor
 //!        │                                   (cap_len ≤ class ≤ MAX_PACKET_BYTES)
 //!        ├─ PORTS (array: port → 1)      which TCP ports are captured
-//!        ├─ FLOW_CACHE (per-CPU array)   flows recently seen in HTTP_FLOWS (all-ports mode)
+//!        ├─ CPU_STATE (per-CPU, 1 entry) ring bytes this CPU wrote (wakeups) and its
+//!        │                               cache of flows recently seen in HTTP_FLOWS
 //!        ├─ HTTP_FLOWS (LRU: FlowKey)    flows recognised as HTTP (all-ports mode)
 //!        └─ COUNTERS (per-CPU u64)       COUNTER_* slots, summed by the sensor
 //! ```
@@ -28,13 +29,18 @@ pub const PORTS_MAP: &str = "PORTS";
 pub const HTTP_FLOWS_MAP: &str = "HTTP_FLOWS";
 /// Name of the per-CPU array of `u64` counters, indexed by `COUNTER_*`.
 pub const COUNTERS_MAP: &str = "COUNTERS";
-/// Name of the per-CPU array that caches flows recently found in
-/// [`HTTP_FLOWS_MAP`] ([`FLOW_CACHE_SLOTS`] entries per CPU, a [`FlowKey`]
-/// as [`FlowKey::words`] each).
-pub const FLOW_CACHE_MAP: &str = "FLOW_CACHE";
+/// Name of the per-CPU array of one [`CpuState`]: what a CPU's programs
+/// keep between packets (the ring-buffer bytes it wrote, its flow cache).
+/// One entry, so that every packet finds its state through the same
+/// (hot) pointer slot of the map.
+pub const CPU_STATE_MAP: &str = "CPU_STATE";
 /// Name of the read-only global (`u32`) that selects the capture mode:
 /// [`MODE_PORTS`] or [`MODE_ALL_PORTS_HTTP`]. Set by the loader.
 pub const MODE_GLOBAL: &str = "MODE";
+/// Name of the read-only global (`u32`): log2 of the ring-buffer bytes a
+/// CPU writes between two wakeups of the sensor ([`cpu_wakeup_shift`]).
+/// Set by the loader.
+pub const WAKEUP_SHIFT_GLOBAL: &str = "WAKEUP_SHIFT";
 
 /// Capture every TCP segment whose source or destination port is in
 /// [`PORTS_MAP`].
@@ -66,19 +72,43 @@ pub const MAX_PACKET_BYTES: u32 = 65_536;
 /// second of traffic, so the sensor may fall behind briefly without loss.
 pub const RING_BUFFER_BYTES: u32 = 32 << 20;
 
-/// Unread bytes in the ring buffer from which an event wakes the sensor:
-/// the event that takes the unread bytes across a multiple of this mark
-/// wakes it (once per mark, not every event past it: each wakeup is an
-/// inter-processor interrupt). Below it events are written without a
-/// wakeup and the sensor finds them at its next poll timeout (the sensor's
-/// `POLL_INTERVAL`, 100 ms). The
-/// kernel's default, a wakeup whenever an event lands in an empty ring,
-/// costs the packet path a cross-CPU wakeup for every packet of a lightly
-/// loaded server (measured: 15 µs per packet instead of 1 µs on the
-/// project's VM); batching them costs only record delay, and the 28 MiB
-/// above the mark still hold tens of milliseconds of a saturated link
-/// while the woken sensor gets scheduled.
+/// Ring-buffer bytes written, all CPUs together, per wakeup of the sensor:
+/// each CPU wakes it when the bytes it has written cross a multiple of its
+/// share of this mark ([`cpu_wakeup_shift`]), once per crossing (each
+/// wakeup is an inter-processor interrupt). Other events are written
+/// without a wakeup and the sensor finds them at its next poll timeout (the
+/// sensor's `POLL_INTERVAL`, 100 ms). The kernel's default, a wakeup
+/// whenever an event lands in an empty ring, costs the packet path a
+/// cross-CPU wakeup for every packet of a lightly loaded server (measured:
+/// 15 µs per packet instead of 1 µs on the project's VM); batching them
+/// costs only record delay, and the rest of the ring still holds tens of
+/// milliseconds of a saturated link while the woken sensor gets scheduled.
+///
+/// Counted per CPU rather than as the ring's unread bytes, because asking
+/// the ring (`bpf_ringbuf_query`) reads its producer and consumer
+/// positions, cache lines that the other CPUs and the sensor keep writing:
+/// a helper call and a cache miss on every packet.
 pub const WAKEUP_BYTES: u64 = (RING_BUFFER_BYTES / 8) as u64;
+
+/// Smallest share of [`WAKEUP_BYTES`] a CPU writes between two wakeups.
+pub const MIN_CPU_WAKEUP_BYTES: u64 = 64 << 10;
+
+/// log2 of the bytes one of `cpus` CPUs writes into the ring buffer between
+/// two wakeups of the sensor: [`WAKEUP_BYTES`] shared out among the CPUs
+/// (rounded down to a power of two, at least [`MIN_CPU_WAKEUP_BYTES`]), so
+/// that however the traffic spreads over the CPUs, the sensor is woken at
+/// least once per [`WAKEUP_BYTES`] written (or per
+/// `cpus × MIN_CPU_WAKEUP_BYTES` on machines with very many CPUs).
+pub const fn cpu_wakeup_shift(cpus: u32) -> u32 {
+    let cpus = if cpus == 0 { 1 } else { cpus as u64 };
+    let share = WAKEUP_BYTES / cpus;
+    let share = if share < MIN_CPU_WAKEUP_BYTES {
+        MIN_CPU_WAKEUP_BYTES
+    } else {
+        share
+    };
+    63 - share.leading_zeros()
+}
 
 /// Entries of [`PORTS_MAP`]: one per TCP port.
 pub const PORT_SLOTS: u32 = 1 << 16;
@@ -91,16 +121,46 @@ pub const MAX_PORTS: u32 = 1024;
 /// one of them starts with a request or status line).
 pub const MAX_HTTP_FLOWS: u32 = 65_536;
 
-/// log2 of [`FLOW_CACHE_SLOTS`].
-pub const FLOW_CACHE_BITS: u32 = 10;
+/// log2 of [`FLOW_CACHE_SETS`].
+pub const FLOW_CACHE_BITS: u32 = 8;
 
-/// Entries per CPU of [`FLOW_CACHE_MAP`]: a direct-mapped cache, indexed by
-/// [`flow_cache_slot`], of flows found in [`HTTP_FLOWS_MAP`]. The verifier
-/// inlines a per-CPU array lookup, so a hit costs a few instructions where
-/// the LRU hash map costs a helper call that hashes the 40-byte key. It
-/// holds positive verdicts only, like [`HTTP_FLOWS_MAP`]; a flow whose slot
-/// is taken by another is looked up in [`HTTP_FLOWS_MAP`] again.
-pub const FLOW_CACHE_SLOTS: u32 = 1 << FLOW_CACHE_BITS;
+/// Sets of the flow cache, each of [`FLOW_CACHE_WAYS`] entries.
+pub const FLOW_CACHE_SETS: u32 = 1 << FLOW_CACHE_BITS;
+
+/// Entries per set of the flow cache: a flow is looked for in both entries
+/// of its set (the second is usually on the same cache line), the newest
+/// goes first and pushes the older one to the second. With one way and
+/// 512 sets, about one flow in nine of the load test's 64 connections
+/// shared its slot with another and went to [`HTTP_FLOWS_MAP`] on most
+/// packets (10 % of the programs' samples).
+pub const FLOW_CACHE_WAYS: u32 = 2;
+
+/// Entries per CPU of the flow cache ([`CpuState::flow_cache`]): a
+/// two-way set-associative cache, sets chosen by [`flow_cache_set`], of
+/// flows found in
+/// [`HTTP_FLOWS_MAP`]. The verifier inlines a per-CPU array lookup, so a
+/// hit costs a few instructions where the LRU hash map costs a helper call
+/// that hashes the 40-byte key. It holds positive verdicts only, like
+/// [`HTTP_FLOWS_MAP`]; a flow whose slot is taken by another is looked up
+/// in [`HTTP_FLOWS_MAP`] again. 512 entries of 40 bytes keep
+/// [`CpuState`] within the kernel's 32 KiB limit on a per-CPU value.
+pub const FLOW_CACHE_SLOTS: u32 = FLOW_CACHE_SETS * FLOW_CACHE_WAYS;
+
+/// The one value of [`CPU_STATE_MAP`], per CPU. TC programs do not nest on
+/// a CPU, so a CPU's state is never written by two programs at once.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CpuState {
+    /// Bytes of ring-buffer records this CPU reserved (headers included);
+    /// it wakes the sensor when this crosses a multiple of
+    /// `1 << cpu_wakeup_shift(cpus)`.
+    pub ring_bytes: u64,
+    /// Flows found in [`HTTP_FLOWS_MAP`], as [`FlowKey::words`]: set `s`
+    /// ([`flow_cache_set`]) is entries `s * FLOW_CACHE_WAYS ..`, newest
+    /// first; an all-zero entry is empty (a real key has `ip_version` 4 or
+    /// 6).
+    pub flow_cache: [[u64; 5]; FLOW_CACHE_SLOTS as usize],
+}
 
 /// Packet sizes (bytes from the IP header on) of the ring-buffer records
 /// the programs reserve: a packet goes into the smallest class that holds
@@ -108,10 +168,12 @@ pub const FLOW_CACHE_SLOTS: u32 = 1 << FLOW_CACHE_BITS;
 /// record: one copy). A reservation's size must be a constant the verifier
 /// knows, hence classes. The first holds a pure ACK with TCP options
 /// (IPv4 52 bytes, IPv6 72); 1 536 holds a 1 500-byte MTU packet; the
-/// last is [`MAX_PACKET_BYTES`]. A record wastes less than half of itself
-/// (less than 28 bytes in the first class).
-pub const RECORD_CLASSES: [u32; 12] = [
-    80, 128, 256, 512, 1024, 1536, 2048, 4096, 8192, 16_384, 32_768, 65_536,
+/// last is [`MAX_PACKET_BYTES`]. Up to 1 536 bytes, where most HTTP
+/// packets of small exchanges fall, a record wastes at most 3/8 of its
+/// packet room, so the ring (larger than the caches) advances by fewer bytes,
+/// cache lines and pages per packet; above, less than half.
+pub const RECORD_CLASSES: [u32; 15] = [
+    80, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 4096, 8192, 16_384, 32_768, 65_536,
 ];
 
 /// How many leading payload bytes the in-kernel HTTP detection reads.
@@ -259,10 +321,10 @@ impl FlowKey {
     }
 }
 
-/// The [`FLOW_CACHE_MAP`] slot of a flow (its [`FlowKey::words`]): a
+/// The [`CpuState::flow_cache`] set of a flow (its [`FlowKey::words`]): a
 /// multiplicative hash of the words folded together, top bits.
 #[inline(always)]
-pub fn flow_cache_slot(words: &[u64; 5]) -> u32 {
+pub fn flow_cache_set(words: &[u64; 5]) -> u32 {
     let folded = words[0]
         ^ words[1].rotate_left(16)
         ^ words[2].rotate_left(32)
@@ -373,6 +435,29 @@ mod tests {
         assert_eq!(RECORD_CLASSES[RECORD_CLASSES.len() - 1], MAX_PACKET_BYTES);
         // A pure ACK with timestamps fits the first class, IPv4 and IPv6.
         assert!(RECORD_CLASSES[0] >= 40 + 32);
+        // Up to an MTU-sized packet, a packet fills at least 5/8 of its
+        // class (more than the class below it).
+        for w in RECORD_CLASSES.windows(2).filter(|w| w[1] <= 1536) {
+            assert!(w[0] * 8 >= w[1] * 5, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn cpu_state_fits_a_per_cpu_value() {
+        // The kernel's limit on a per-CPU map value (PCPU_MIN_UNIT_SIZE).
+        assert!(core::mem::size_of::<CpuState>() <= 32 << 10);
+        assert_eq!(core::mem::align_of::<CpuState>(), 8);
+    }
+
+    #[test]
+    fn wakeup_shares_cover_the_mark() {
+        assert_eq!(1u64 << cpu_wakeup_shift(1), WAKEUP_BYTES);
+        assert_eq!(1u64 << cpu_wakeup_shift(0), WAKEUP_BYTES);
+        assert_eq!(1u64 << cpu_wakeup_shift(2), WAKEUP_BYTES / 2);
+        // Rounded down to a power of two: all CPUs together stay within the mark.
+        assert!((1u64 << cpu_wakeup_shift(3)) * 3 <= WAKEUP_BYTES);
+        assert!((1u64 << cpu_wakeup_shift(3)) * 3 > WAKEUP_BYTES / 2);
+        assert_eq!(1u64 << cpu_wakeup_shift(4096), MIN_CPU_WAKEUP_BYTES);
     }
 
     #[test]
@@ -394,15 +479,23 @@ mod tests {
         changed = k;
         changed.addr_hi[15] = 1;
         assert_ne!(changed.words(), w);
-        // 1 024 client ports of one client and server land in many slots.
-        let mut used = [false; FLOW_CACHE_SLOTS as usize];
+        // 1 024 client ports of one client and server land in many sets.
+        let mut used = [0u32; FLOW_CACHE_SETS as usize];
         for port in 40_000..41_024 {
             k.port_hi = port;
-            let slot = flow_cache_slot(&k.words());
-            assert!(slot < FLOW_CACHE_SLOTS);
-            used[slot as usize] = true;
+            let set = flow_cache_set(&k.words());
+            assert!(set < FLOW_CACHE_SETS);
+            used[set as usize] += 1;
         }
-        assert!(used.iter().filter(|u| **u).count() > 600);
+        // 1 024 flows over 256 sets: about 256 × (1 − e⁻⁴) = 251 taken.
+        assert!(used.iter().filter(|u| **u > 0).count() > 230);
+        // 64 connections (the load test's): few share a set with two others.
+        let mut used = [0u32; FLOW_CACHE_SETS as usize];
+        for port in 40_000..40_064 {
+            k.port_hi = port;
+            used[flow_cache_set(&k.words()) as usize] += 1;
+        }
+        assert!(used.iter().filter(|u| **u > FLOW_CACHE_WAYS).count() <= 2);
     }
 
     fn detect(s: &[u8]) -> bool {

@@ -3,13 +3,15 @@
 //! TC classifiers that copy the TCP segments of HTTP traffic, from the IP
 //! header on, into the `EVENTS` ring buffer for the sensor's
 //! `capture::EbpfSource`. They never change or drop a packet: every path
-//! returns `TC_ACT_OK`.
+//! returns `TC_ACT_UNSPEC` (TCX's `TCX_NEXT`): no verdict, so the programs
+//! attached after them on the hook still run and decide; with none, the
+//! packet passes. (`TC_ACT_OK` would end the TCX chain and skip them.)
 //!
 //! ```text
 //!  skb ─► L2 (Ethernet / 802.1Q, or none) ─► IPv4 | IPv6 ─► TCP ports
 //!           │ (headers read in place from the linear data; helper only if not there)
 //!           │ MODE_PORTS: sport or dport in PORTS
-//!           │ MODE_ALL_PORTS_HTTP: flow in FLOW_CACHE[cpu], else in HTTP_FLOWS
+//!           │ MODE_ALL_PORTS_HTTP: flow in CPU_STATE's cache, else in HTTP_FLOWS
 //!           │                      (then cached), else this payload starts a
 //!           │                      request/status line (then remembered in both)
 //!           ▼
@@ -18,8 +20,8 @@
 //!           ▼
 //!  header written in place, skb bytes [l3 .. l3 + min(len, MAX_PACKET_BYTES)]
 //!  loaded straight into the record (bpf_skb_load_bytes), submitted
-//!    (wakes the sensor when the unread bytes cross a multiple of WAKEUP_BYTES;
-//!     it polls every 100 ms)
+//!    (wakes the sensor when the bytes this CPU wrote cross a multiple of
+//!     1 << WAKEUP_SHIFT, its share of WAKEUP_BYTES; it polls every 100 ms)
 //! ```
 //!
 //! A reservation's size must be a constant the verifier knows, so a packet
@@ -37,19 +39,19 @@
 // and its `unsafe_code = "forbid"` lint, which covers all user-space code.
 
 use aya_ebpf::{
-    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_OK},
+    bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC},
     helpers::{bpf_ktime_get_boot_ns, bpf_skb_load_bytes},
     macros::{classifier, map},
     maps::{ring_buf::RingBufBytes, Array, LruHashMap, PerCpuArray, RingBuf},
     programs::TcContext,
 };
 use shadowtap_sensor_common::{
-    flow_cache_slot, is_ipv6_extension_header, looks_like_http, EventHeader, FlowKey,
+    flow_cache_set, is_ipv6_extension_header, looks_like_http, CpuState, EventHeader, FlowKey,
     COUNTER_EVENTS, COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS,
     COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
     COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
-    FLAG_TRUNCATED, FLOW_CACHE_SLOTS, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MODE_ALL_PORTS_HTTP,
-    MODE_PORTS, PORT_SLOTS, RECORD_CLASSES, RING_BUFFER_BYTES, WAKEUP_BYTES,
+    FLAG_TRUNCATED, FLOW_CACHE_WAYS, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MODE_ALL_PORTS_HTTP, MODE_PORTS, PORT_SLOTS,
+    RECORD_CLASSES, RING_BUFFER_BYTES, WAKEUP_BYTES,
 };
 
 #[map]
@@ -61,12 +63,12 @@ static PORTS: Array<u8> = Array::with_max_entries(PORT_SLOTS, 0);
 #[map]
 static HTTP_FLOWS: LruHashMap<FlowKey, u8> = LruHashMap::with_max_entries(MAX_HTTP_FLOWS, 0);
 
-/// Flows found in `HTTP_FLOWS`, by `flow_cache_slot`, as `FlowKey::words`
-/// (an all-zero entry is empty: a real key has `ip_version` 4 or 6). TC
-/// programs do not nest on a CPU, so a CPU's entries are never written by
-/// two programs at once.
+/// This CPU's ring bytes and flow cache (`CpuState`). One entry: the
+/// inlined lookup reads the map's pointer slot for entry 0, the same cache
+/// line for every packet, where an entry per cache slot spread those
+/// pointers over 8 KiB and made a hit two dependent cache misses.
 #[map]
-static FLOW_CACHE: PerCpuArray<[u64; 5]> = PerCpuArray::with_max_entries(FLOW_CACHE_SLOTS, 0);
+static CPU_STATE: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
@@ -75,6 +77,11 @@ static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS,
 /// global, so the verifier prunes the other branch).
 #[no_mangle]
 static MODE: u32 = MODE_PORTS;
+
+/// `cpu_wakeup_shift(possible CPUs)`; the loader sets it (read-only
+/// global). The default is WAKEUP_BYTES, as for one CPU.
+#[no_mangle]
+static WAKEUP_SHIFT: u32 = WAKEUP_BYTES.trailing_zeros();
 
 #[link_section = "license"]
 #[no_mangle]
@@ -95,25 +102,25 @@ const RING_RECORD_HEADER_BYTES: usize = 8;
 #[classifier]
 pub fn shadowtap_ingress_eth(ctx: TcContext) -> i32 {
     capture(&ctx, DIRECTION_INGRESS, true);
-    TC_ACT_OK
+    TC_ACT_UNSPEC
 }
 
 #[classifier]
 pub fn shadowtap_egress_eth(ctx: TcContext) -> i32 {
     capture(&ctx, DIRECTION_EGRESS, true);
-    TC_ACT_OK
+    TC_ACT_UNSPEC
 }
 
 #[classifier]
 pub fn shadowtap_ingress_l3(ctx: TcContext) -> i32 {
     capture(&ctx, DIRECTION_INGRESS, false);
-    TC_ACT_OK
+    TC_ACT_UNSPEC
 }
 
 #[classifier]
 pub fn shadowtap_egress_l3(ctx: TcContext) -> i32 {
     capture(&ctx, DIRECTION_EGRESS, false);
-    TC_ACT_OK
+    TC_ACT_UNSPEC
 }
 
 /// Where the parts of a TCP/IP packet are, as skb offsets.
@@ -134,16 +141,19 @@ fn capture(ctx: &TcContext, direction: u8, ethernet: bool) {
     let Some(seg) = parse(ctx, ethernet) else {
         return;
     };
+    let Some(state) = CPU_STATE.get_ptr_mut(0) else {
+        return;
+    };
     // SAFETY: MODE is a plain `u32` global; the volatile read keeps the
     // compiler from folding its initial value in.
     let mode = unsafe { core::ptr::read_volatile(&MODE) };
     let selected = if mode == MODE_ALL_PORTS_HTTP {
-        select_http_flow(ctx, &seg)
+        select_http_flow(ctx, &seg, state)
     } else {
         port_selected(seg.key.port_lo) || port_selected(seg.key.port_hi)
     };
     if selected {
-        emit(ctx, direction, &seg);
+        emit(ctx, direction, &seg, state);
     }
 }
 
@@ -299,37 +309,32 @@ fn words(a: &[u8; 16]) -> (u64, u64) {
 /// are stored, so a connection picked up mid-stream (the sensor started
 /// after it) is recognised at its next request.
 ///
-/// This CPU's `FLOW_CACHE` is asked first (an inlined array lookup and
-/// five compares); `HTTP_FLOWS` (a helper call that hashes the key) only
-/// when the flow is not in its slot. A flow that stays in the cache is not
-/// refreshed in the LRU map; should the map forget it, the cache still
-/// selects it while it holds the slot, and after that the flow is
-/// recognised again at its next request.
+/// This CPU's flow cache (`CpuState::flow_cache`) is asked first (five
+/// compares for each of the two entries of the flow's set); `HTTP_FLOWS`
+/// (a helper call that hashes the key) only when the flow is not in its
+/// set. A flow that stays in the cache is not refreshed in the LRU map;
+/// should the map forget it, the cache still selects it while it stays in
+/// its set, and after that the flow is recognised again at its next
+/// request.
 #[inline(always)]
-fn select_http_flow(ctx: &TcContext, seg: &Segment) -> bool {
+fn select_http_flow(ctx: &TcContext, seg: &Segment, state: *mut CpuState) -> bool {
     let words = seg.key.words();
-    let cached = FLOW_CACHE.get_ptr_mut(flow_cache_slot(&words));
-    if let Some(entry) = cached {
-        // SAFETY: a per-CPU map value of five u64, aligned to 8.
-        let e = unsafe { *entry };
-        // XORs, not a chain of compares, which LLVM could merge into `bcmp`.
-        let diff = (e[0] ^ words[0])
-            | (e[1] ^ words[1])
-            | (e[2] ^ words[2])
-            | (e[3] ^ words[3])
-            | (e[4] ^ words[4]);
-        if diff == 0 {
-            return true;
-        }
+    // `flow_cache_set` is below FLOW_CACHE_SETS (its top bits), so both
+    // indexes are in bounds; the verifier sees the shift's range too.
+    let first = (flow_cache_set(&words) * FLOW_CACHE_WAYS) as usize;
+    // SAFETY: `state` is this CPU's `CpuState` (a per-CPU map value,
+    // aligned to 8), and TC programs do not nest on a CPU.
+    let cache = unsafe { &mut (*state).flow_cache };
+    if same_flow(&cache[first], &words) || same_flow(&cache[first + 1], &words) {
+        return true;
     }
-    let remember = |entry: Option<*mut [u64; 5]>| {
-        if let Some(entry) = entry {
-            // SAFETY: as above; TC programs do not nest on a CPU.
-            unsafe { *entry = words };
-        }
+    // The newest flow goes first in its set, the older one second.
+    let mut remember = || {
+        cache[first + 1] = cache[first];
+        cache[first] = words;
     };
     if HTTP_FLOWS.get_ptr(seg.key).is_some() {
-        remember(cached);
+        remember();
         return true;
     }
     if seg.payload_len == 0 {
@@ -356,12 +361,24 @@ fn select_http_flow(ctx: &TcContext, seg: &Segment) -> bool {
     } else {
         count(COUNTER_FLOW_INSERT_FAILED);
     }
-    remember(cached);
+    remember();
     true
 }
 
+/// Whether a flow-cache entry holds `words`: XORs, not a chain of
+/// compares, which LLVM could merge into `bcmp`.
 #[inline(always)]
-fn emit(ctx: &TcContext, direction: u8, seg: &Segment) {
+fn same_flow(e: &[u64; 5], words: &[u64; 5]) -> bool {
+    let diff = (e[0] ^ words[0])
+        | (e[1] ^ words[1])
+        | (e[2] ^ words[2])
+        | (e[3] ^ words[3])
+        | (e[4] ^ words[4]);
+    diff == 0
+}
+
+#[inline(always)]
+fn emit(ctx: &TcContext, direction: u8, seg: &Segment, state: *mut CpuState) {
     let mut cap = seg.ip_len;
     let mut flags = 0;
     if cap > MAX_PACKET_BYTES {
@@ -381,19 +398,24 @@ fn emit(ctx: &TcContext, direction: u8, seg: &Segment) {
         flags,
         reserved: 0,
     };
-    let unread = EVENTS.query(u64::from(BPF_RB_AVAIL_DATA));
     let Some((mut record, room)) = reserve(cap) else {
         count(COUNTER_RINGBUF_FULL);
         return;
     };
-    // Wake the sensor when this record takes the unread bytes across a
-    // multiple of WAKEUP_BYTES (see there), not for every record past the
-    // first mark: a forced wakeup is an inter-processor interrupt, a VM exit
+    // Wake the sensor when this record takes the bytes this CPU has written
+    // across a multiple of its share of WAKEUP_BYTES (see there), once per
+    // crossing: a forced wakeup is an inter-processor interrupt, a VM exit
     // on a virtual machine, and costs microseconds (measured: 2.4 µs per
-    // packet while the sensor lagged). Another CPU writing meanwhile may
-    // hide a crossing; the next one, or the sensor's 100 ms poll, follows.
-    let after = unread + (RING_RECORD_HEADER_BYTES + EVENT_HEADER_BYTES) as u64 + u64::from(room);
-    let wakeup = if after / WAKEUP_BYTES != unread / WAKEUP_BYTES {
+    // packet while the sensor lagged). Counted here rather than asked of
+    // the ring, whose positions other CPUs and the sensor keep writing.
+    // SAFETY: this CPU's state, as in `select_http_flow`.
+    let before = unsafe { (*state).ring_bytes };
+    let after = before + (RING_RECORD_HEADER_BYTES + EVENT_HEADER_BYTES) as u64 + u64::from(room);
+    // SAFETY: as above.
+    unsafe { (*state).ring_bytes = after };
+    // SAFETY: WAKEUP_SHIFT is a plain `u32` global, read as MODE is.
+    let shift = unsafe { core::ptr::read_volatile(&WAKEUP_SHIFT) } & 63;
+    let wakeup = if after >> shift != before >> shift {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP
@@ -451,7 +473,7 @@ fn reserve(cap: u32) -> Option<(RingBufBytes<'static>, u32)> {
             )*
         };
     }
-    classes!(0 1 2 3 4 5 6 7 8 9 10 11);
+    classes!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14);
     // Not reached: cap <= MAX_PACKET_BYTES, the last class.
     None
 }

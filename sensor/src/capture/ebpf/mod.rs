@@ -53,11 +53,11 @@ use rustix::time::{clock_gettime, ClockId, Timespec};
 use shadowtap_proto::time::Timestamp;
 use shadowtap_proto::wire::LinkType;
 use shadowtap_sensor_common::{
-    EventHeader, COUNTERS_MAP, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED,
-    COUNTER_IPV4_FRAGMENTS, COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED,
-    COUNTER_RINGBUF_FULL, COUNTER_TRUNCATED, EVENTS_MAP, EVENT_HEADER_BYTES, MAX_PACKET_BYTES,
-    MAX_PORTS, MODE_ALL_PORTS_HTTP, MODE_GLOBAL, MODE_PORTS, PORTS_MAP, PROG_EGRESS_ETH,
-    PROG_EGRESS_L3, PROG_INGRESS_ETH, PROG_INGRESS_L3,
+    cpu_wakeup_shift, EventHeader, COUNTERS_MAP, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED,
+    COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS, COUNTER_IPV6_EXTENSION_HEADERS,
+    COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_TRUNCATED, EVENTS_MAP, EVENT_HEADER_BYTES,
+    MAX_PACKET_BYTES, MAX_PORTS, MODE_ALL_PORTS_HTTP, MODE_GLOBAL, MODE_PORTS, PORTS_MAP,
+    PROG_EGRESS_ETH, PROG_EGRESS_L3, PROG_INGRESS_ETH, PROG_INGRESS_L3, WAKEUP_SHIFT_GLOBAL,
 };
 
 use super::{CaptureError, CaptureSource, CapturedPacket};
@@ -159,8 +159,13 @@ impl EbpfSource {
         } else {
             MODE_PORTS
         };
+        // Each CPU wakes the sensor once per its share of WAKEUP_BYTES written;
+        // one CPU's share when the count is unknown (wakeups then come later).
+        let cpus = aya::util::nr_cpus().map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX));
+        let wakeup_shift = cpu_wakeup_shift(cpus);
         let mut ebpf = EbpfLoader::new()
             .override_global(MODE_GLOBAL, &mode, true)
+            .override_global(WAKEUP_SHIFT_GLOBAL, &wakeup_shift, true)
             .load(OBJECT)
             .map_err(|e| {
                 tracing::debug!(error = ?e, "Loading the eBPF object failed.");
