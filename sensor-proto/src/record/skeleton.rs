@@ -551,7 +551,16 @@ impl<'a> Scan<'a, '_> {
                     break;
                 }
                 Some(b',') => self.pos += 1,
-                Some(_) if seen >= MAX_ARRAY_ITEMS => self.skip_value(),
+                Some(_) if seen >= MAX_ARRAY_ITEMS => {
+                    let at = self.pos;
+                    self.skip_value();
+                    // A byte no value starts with and `skip_value` does
+                    // not pass (`}`): a syntax error, as for the items
+                    // before the cap (and no progress would loop forever).
+                    if self.pos == at {
+                        self.stop = true;
+                    }
+                }
                 Some(_) => {
                     seen += 1;
                     match items {
@@ -1062,6 +1071,24 @@ mod tests {
         assert_eq!(quote_or_backslash(u64::from_le_bytes(*b"abcdefgh")), 0);
         let found = quote_or_backslash(u64::from_le_bytes(*b"ab\\\"efgh"));
         assert_eq!(found.trailing_zeros() / 8, 2);
+    }
+
+    #[test]
+    fn a_brace_among_skipped_array_items_ends_the_scan() {
+        // Found by the `shape` fuzz target: past MAX_ARRAY_ITEMS, `}`
+        // was neither skipped nor an error, and the scan never ended.
+        let doc = format!("[{}}}1]", "\"\",".repeat(MAX_ARRAY_ITEMS + 8));
+        assert_eq!(
+            rendered(&mut SkeletonScanner::default(), doc.as_bytes()).as_deref(),
+            Some(r#"{"type":"array","items":{"type":"string"}}"#)
+        );
+        let doc = format!("{{\"a\":[{}}}, \"b\": 1}}", "1,".repeat(MAX_ARRAY_ITEMS));
+        assert_eq!(
+            rendered(&mut SkeletonScanner::default(), doc.as_bytes()).as_deref(),
+            Some(
+                r#"{"type":"object","fields":{"a":{"type":"array","items":{"type":"integer"}}},"truncated":true}"#
+            )
+        );
     }
 
     #[test]
