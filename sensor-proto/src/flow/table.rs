@@ -21,9 +21,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher as _, Hash, Hasher};
+
+use hashbrown::hash_table::{self, Entry, HashTable};
 
 use super::{Direction, Endpoints};
 use crate::hash::{HashSeed, KeyedState};
@@ -178,6 +178,65 @@ struct Flow<H> {
     mid_stream: bool,
 }
 
+/// The flows by key, in a table hashed with [`KeyedState`].
+struct FlowMap<H> {
+    table: HashTable<(FlowKey, Box<Flow<H>>)>,
+    hasher: KeyedState,
+    /// The last key hashed, and its hash: most packets belong to the same
+    /// flow as the packet before, and SipHash costs more than the probe.
+    last: Option<(FlowKey, u64)>,
+}
+
+impl<H> FlowMap<H> {
+    #[inline]
+    fn hash(&mut self, key: &FlowKey) -> u64 {
+        match self.last {
+            Some((k, h)) if k == *key => h,
+            _ => {
+                let h = self.hasher.hash_one(key);
+                self.last = Some((*key, h));
+                h
+            }
+        }
+    }
+
+    fn get(&mut self, key: &FlowKey) -> Option<&Flow<H>> {
+        let hash = self.hash(key);
+        self.table.find(hash, |(k, _)| k == key).map(|(_, f)| &**f)
+    }
+
+    fn contains_key(&mut self, key: &FlowKey) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn remove(&mut self, key: &FlowKey) -> Option<Box<Flow<H>>> {
+        let hash = self.hash(key);
+        let entry = self.table.find_entry(hash, |(k, _)| k == key).ok()?;
+        Some(entry.remove().0 .1)
+    }
+
+    #[inline]
+    fn entry(&mut self, key: FlowKey) -> Entry<'_, (FlowKey, Box<Flow<H>>)> {
+        let hash = self.hash(&key);
+        let hasher = self.hasher;
+        self.table
+            .entry(hash, |(k, _)| *k == key, move |(k, _)| hasher.hash_one(k))
+    }
+
+    /// In an order that follows the seed: never let it reach the output.
+    fn iter(&self) -> hash_table::Iter<'_, (FlowKey, Box<Flow<H>>)> {
+        self.table.iter()
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
 /// Adapts a flow's handler to the reassembler's sink.
 struct Sink<'a, H: FlowHandler> {
     handler: Option<&'a mut H>,
@@ -205,7 +264,7 @@ impl<H: FlowHandler> StreamSink for Sink<'_, H> {
 /// All tracked connections.
 pub struct FlowTable<H: FlowHandler> {
     limits: FlowLimits,
-    flows: HashMap<FlowKey, Box<Flow<H>>, KeyedState>,
+    flows: FlowMap<H>,
     budget: Budget,
     stats: FlowStats,
     reassembly: ReassemblyStats,
@@ -220,7 +279,11 @@ impl<H: FlowHandler> FlowTable<H> {
     pub fn new(limits: FlowLimits, seed: HashSeed) -> Self {
         FlowTable {
             limits,
-            flows: HashMap::with_hasher(KeyedState::new(seed)),
+            flows: FlowMap {
+                table: HashTable::new(),
+                hasher: KeyedState::new(seed),
+                last: None,
+            },
             budget: Budget::new(limits.ooo_memcap_bytes),
             stats: FlowStats::default(),
             reassembly: ReassemblyStats::default(),
@@ -283,7 +346,7 @@ impl<H: FlowHandler> FlowTable<H> {
         }
         let tracked = self.flows.len() as u64;
         let flow = match self.flows.entry(key) {
-            Entry::Occupied(o) => o.into_mut(),
+            Entry::Occupied(o) => &mut o.into_mut().1,
             Entry::Vacant(_) if !creates => {
                 self.stats.segments_without_flow += 1;
                 return;
@@ -291,7 +354,7 @@ impl<H: FlowHandler> FlowTable<H> {
             Entry::Vacant(v) => {
                 self.stats.flows_created += 1;
                 self.stats.peak_flows = self.stats.peak_flows.max(tracked + 1);
-                v.insert(Box::new(Flow {
+                let flow = Box::new(Flow {
                     side0: SocketAddr::new(seg.src, seg.sport),
                     side0_flat: src,
                     side1: SocketAddr::new(seg.dst, seg.dport),
@@ -301,7 +364,8 @@ impl<H: FlowHandler> FlowTable<H> {
                     state: State::Embryonic,
                     last_seen: ts,
                     mid_stream: false,
-                }))
+                });
+                &mut v.insert((key, flow)).into_mut().1
             }
         };
         flow.last_seen = self.now;
@@ -466,7 +530,7 @@ impl<H: FlowHandler> FlowTable<H> {
         if self.flows.len() < self.limits.max_flows {
             return;
         }
-        let mut ages: Vec<Timestamp> = self.flows.values().map(|f| f.last_seen).collect();
+        let mut ages: Vec<Timestamp> = self.flows.iter().map(|(_, f)| f.last_seen).collect();
         let n = (self.flows.len() / EVICTION_BATCH_DIVISOR).max(1);
         let (_, cutoff, _) = ages.select_nth_unstable(n - 1);
         let cutoff = *cutoff;
@@ -641,7 +705,7 @@ mod tests {
         }
         assert!(out.is_empty(), "no flow ended early");
         assert_eq!(table.len(), FLOWS as usize);
-        let map_order = table.flows.keys().copied().collect();
+        let map_order = table.flows.iter().map(|(k, _)| *k).collect();
         // Flows last seen at second 20 or before time out (40 s).
         table.advance(Timestamp(secs(60)), &mut out);
         let swept = std::mem::take(&mut out);
@@ -724,7 +788,7 @@ mod tests {
         // And the table, which hashes with exactly that hasher, keeps them apart.
         let mut table: FlowTable<Probe> = FlowTable::new(FlowLimits::default(), seed);
         assert_eq!(
-            table.flows.hasher().hash_one(keys[0]),
+            table.flows.hasher.hash_one(keys[0]),
             keyed.hash_one(keys[0])
         );
         let mut out = Vec::new();
