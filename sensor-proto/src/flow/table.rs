@@ -497,7 +497,8 @@ impl<H: FlowHandler> FlowTable<H> {
         self.sweep(false, out);
     }
 
-    /// Ends every flow (end of input), in [`leave_order`].
+    /// Ends every flow (end of input): least recently seen first, ties by
+    /// key, whatever the seed.
     pub fn finish(&mut self, out: &mut Vec<H::Event>) {
         let all = self.flows.iter().map(|(k, f)| (f.last_seen, *k)).collect();
         self.remove_in_order(all, usize::MAX, Leave::End, out);
