@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use shadowtap_proto::flow::{Direction, Endpoints, FlowHandler, FlowLimits, FlowTable};
+use shadowtap_proto::hash::HashSeed;
 use shadowtap_proto::time::Timestamp;
 use shadowtap_proto::wire::{self, Decoded};
 use shadowtap_sensor::capture::{CaptureSource, FileSource};
@@ -78,7 +79,8 @@ fn fixture(rel: &str) -> PathBuf {
 /// PcapPlusPlus names its files (`a.b.c.d.port-e.f.g.h.port`).
 fn reassemble(rel: &str) -> BTreeMap<String, Box<Recorder>> {
     let mut source = FileSource::open(&fixture(rel)).expect("fixture opens");
-    let mut table: FlowTable<Recorder> = FlowTable::new(FlowLimits::default());
+    let mut table: FlowTable<Recorder> =
+        FlowTable::new(FlowLimits::default(), HashSeed::from_bytes([3; 16]));
     let mut events = Vec::new();
     while let Some(p) = source.next_packet().expect("fixture reads") {
         if let Ok(Decoded::Tcp(seg)) = wire::decode(p.link_type, p.data) {

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::flow::{Direction, Endpoints, FlowHandler, FlowLimits, FlowStats, FlowTable};
+use crate::hash::HashSeed;
 use crate::http::{self, HttpAnomaly, HttpConnection, HttpEvent};
 use crate::reassembly::ReassemblyStats;
 use crate::record::{ExchangeRecord, FingerprintKey, FlowContext, RecordBuilder, ShapeStats};
@@ -29,6 +30,11 @@ pub struct EngineConfig {
     pub defrag: DefragLimits,
     /// Key of the principal fingerprints.
     pub fingerprint_key: FingerprintKey,
+    /// Key of the hashers of the flow table and the fragment tracker, which
+    /// hash wire-controlled tuples (see [`crate::hash`]). Never changes the
+    /// records. [`EngineConfig::new`] derives it from the fingerprint key; the
+    /// sensor sets a random one per process.
+    pub hash_seed: HashSeed,
     /// Records hold body shapes as trees ([`RecordBuilder::with_shape_trees`]),
     /// for a consumer in the same process; off, they hold the shapes' JSON,
     /// which is what writing records needs.
@@ -40,6 +46,7 @@ impl EngineConfig {
         EngineConfig {
             flows: FlowLimits::default(),
             defrag: DefragLimits::default(),
+            hash_seed: fingerprint_key.derive_hash_seed(),
             fingerprint_key,
             shape_trees: false,
         }
@@ -171,8 +178,8 @@ pub struct Engine {
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
         Engine {
-            flows: FlowTable::new(config.flows),
-            defrag: Defragmenter::new(config.defrag),
+            flows: FlowTable::new(config.flows, config.hash_seed),
+            defrag: Defragmenter::new(config.defrag, config.hash_seed),
             key: config.fingerprint_key,
             records: if config.shape_trees {
                 RecordBuilder::with_shape_trees()

@@ -21,6 +21,7 @@
 
 pub mod engine;
 pub mod flow;
+pub mod hash;
 pub mod http;
 pub mod reassembly;
 pub mod record;

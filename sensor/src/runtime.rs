@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use shadowtap_proto::engine::{Counters, Engine, EngineConfig};
+use shadowtap_proto::hash::HashSeed;
 use shadowtap_proto::record::FingerprintKey;
 use shadowtap_proto::ExchangeRecord;
 
@@ -53,7 +54,7 @@ pub struct Outcome {
 pub fn run(options: &Options) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let (key, persistent) = load_key(options.fingerprint_key_file.as_deref())?;
-    let mut engine = Engine::new(EngineConfig::new(key));
+    let mut engine = Engine::new(engine_config(key)?);
     let mut writer = RecordWriter::open(&options.output)?;
     let inputs = read_captures(
         &options.inputs,
@@ -235,6 +236,20 @@ pub fn load_key(path: Option<&Path>) -> anyhow::Result<(FingerprintKey, bool)> {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("reading a random fingerprint key from /dev/urandom")?;
     Ok((FingerprintKey::new(bytes), false))
+}
+
+/// The engine's configuration: `key` for fingerprints and a random seed, new
+/// for each process, for the hash tables keyed by wire-controlled tuples
+/// (flows, fragments), so that nobody can craft tuples that collide. The
+/// seed never changes the records, only their cost.
+pub fn engine_config(key: FingerprintKey) -> anyhow::Result<EngineConfig> {
+    let mut seed = [0u8; 16];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .context("reading a random hash-table seed from /dev/urandom")?;
+    let mut config = EngineConfig::new(key);
+    config.hash_seed = HashSeed::from_bytes(seed);
+    Ok(config)
 }
 
 /// Peak resident set size of this process (`VmHWM`), where the OS tells it.

@@ -12,14 +12,21 @@
 //! [`FlowLimits::max_flows`]: at the cap it first expires flows with the
 //! shorter emergency timeouts, then evicts the least recently seen
 //! [`EVICTION_BATCH_DIVISOR`]th of the table in one pass.
+//!
+//! The map is keyed by wire-controlled tuples, so it hashes them with a
+//! keyed hasher ([`KeyedState`], seeded by the caller). Its iteration order
+//! therefore varies with the seed, and nothing that reaches the output may
+//! follow it: flows that leave the table together (end of input, a timeout
+//! sweep, an eviction batch) leave in [`leave_order`].
 
 use std::net::{IpAddr, SocketAddr};
 
-use std::collections::hash_map::Entry;
+use std::hash::{BuildHasher as _, Hash, Hasher};
 
-use rustc_hash::FxHashMap;
+use hashbrown::hash_table::{self, Entry, HashTable};
 
 use super::{Direction, Endpoints};
+use crate::hash::{HashSeed, KeyedState};
 use crate::reassembly::{
     limits::OOO_MEMCAP_BYTES, Budget, Ctx, HalfStream, ReassemblyStats, StreamSink,
 };
@@ -99,10 +106,31 @@ pub struct FlowStats {
 /// Canonical (order-independent) key of a TCP connection: the two
 /// endpoints as (IPv6 or IPv4-mapped address, port), lower one first.
 /// Plain integers hash and compare faster than `SocketAddr`s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct FlowKey {
     lo: (u128, u16),
     hi: (u128, u16),
+}
+
+impl Hash for FlowKey {
+    /// Whole words only, so that SipHash takes them without buffering
+    /// partial words: two for IPv4 (both addresses in one, the ports in the
+    /// other), five otherwise. The lengths differ, so the two never meet.
+    #[inline]
+    fn hash<S: Hasher>(&self, state: &mut S) {
+        let ports = u64::from(self.lo.1) << 16 | u64::from(self.hi.1);
+        let v4 = |ip: u128| (ip >> 32 == 0xffff).then_some(ip as u32);
+        if let (Some(lo), Some(hi)) = (v4(self.lo.0), v4(self.hi.0)) {
+            state.write_u64(u64::from(lo) << 32 | u64::from(hi));
+            state.write_u64(ports);
+        } else {
+            state.write_u64(self.lo.0 as u64);
+            state.write_u64((self.lo.0 >> 64) as u64);
+            state.write_u64(self.hi.0 as u64);
+            state.write_u64((self.hi.0 >> 64) as u64);
+            state.write_u64(ports);
+        }
+    }
 }
 
 /// An endpoint as plain integers: IPv6 (or IPv4-mapped) address and port.
@@ -150,6 +178,65 @@ struct Flow<H> {
     mid_stream: bool,
 }
 
+/// The flows by key, in a table hashed with [`KeyedState`].
+struct FlowMap<H> {
+    table: HashTable<(FlowKey, Box<Flow<H>>)>,
+    hasher: KeyedState,
+    /// The last key hashed, and its hash: most packets belong to the same
+    /// flow as the packet before, and SipHash costs more than the probe.
+    last: Option<(FlowKey, u64)>,
+}
+
+impl<H> FlowMap<H> {
+    #[inline]
+    fn hash(&mut self, key: &FlowKey) -> u64 {
+        match self.last {
+            Some((k, h)) if k == *key => h,
+            _ => {
+                let h = self.hasher.hash_one(key);
+                self.last = Some((*key, h));
+                h
+            }
+        }
+    }
+
+    fn get(&mut self, key: &FlowKey) -> Option<&Flow<H>> {
+        let hash = self.hash(key);
+        self.table.find(hash, |(k, _)| k == key).map(|(_, f)| &**f)
+    }
+
+    fn contains_key(&mut self, key: &FlowKey) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn remove(&mut self, key: &FlowKey) -> Option<Box<Flow<H>>> {
+        let hash = self.hash(key);
+        let entry = self.table.find_entry(hash, |(k, _)| k == key).ok()?;
+        Some(entry.remove().0 .1)
+    }
+
+    #[inline]
+    fn entry(&mut self, key: FlowKey) -> Entry<'_, (FlowKey, Box<Flow<H>>)> {
+        let hash = self.hash(&key);
+        let hasher = self.hasher;
+        self.table
+            .entry(hash, |(k, _)| *k == key, move |(k, _)| hasher.hash_one(k))
+    }
+
+    /// In an order that follows the seed: never let it reach the output.
+    fn iter(&self) -> hash_table::Iter<'_, (FlowKey, Box<Flow<H>>)> {
+        self.table.iter()
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
 /// Adapts a flow's handler to the reassembler's sink.
 struct Sink<'a, H: FlowHandler> {
     handler: Option<&'a mut H>,
@@ -177,7 +264,7 @@ impl<H: FlowHandler> StreamSink for Sink<'_, H> {
 /// All tracked connections.
 pub struct FlowTable<H: FlowHandler> {
     limits: FlowLimits,
-    flows: FxHashMap<FlowKey, Box<Flow<H>>>,
+    flows: FlowMap<H>,
     budget: Budget,
     stats: FlowStats,
     reassembly: ReassemblyStats,
@@ -186,10 +273,17 @@ pub struct FlowTable<H: FlowHandler> {
 }
 
 impl<H: FlowHandler> FlowTable<H> {
-    pub fn new(limits: FlowLimits) -> Self {
+    /// An empty table whose hasher is keyed by `seed`: a secret, random one
+    /// wherever packets come from untrusted senders (see [`crate::hash`]).
+    /// The seed never changes what the table emits, only how fast.
+    pub fn new(limits: FlowLimits, seed: HashSeed) -> Self {
         FlowTable {
             limits,
-            flows: FxHashMap::default(),
+            flows: FlowMap {
+                table: HashTable::new(),
+                hasher: KeyedState::new(seed),
+                last: None,
+            },
             budget: Budget::new(limits.ooo_memcap_bytes),
             stats: FlowStats::default(),
             reassembly: ReassemblyStats::default(),
@@ -252,7 +346,7 @@ impl<H: FlowHandler> FlowTable<H> {
         }
         let tracked = self.flows.len() as u64;
         let flow = match self.flows.entry(key) {
-            Entry::Occupied(o) => o.into_mut(),
+            Entry::Occupied(o) => &mut o.into_mut().1,
             Entry::Vacant(_) if !creates => {
                 self.stats.segments_without_flow += 1;
                 return;
@@ -260,7 +354,7 @@ impl<H: FlowHandler> FlowTable<H> {
             Entry::Vacant(v) => {
                 self.stats.flows_created += 1;
                 self.stats.peak_flows = self.stats.peak_flows.max(tracked + 1);
-                v.insert(Box::new(Flow {
+                let flow = Box::new(Flow {
                     side0: SocketAddr::new(seg.src, seg.sport),
                     side0_flat: src,
                     side1: SocketAddr::new(seg.dst, seg.dport),
@@ -270,7 +364,8 @@ impl<H: FlowHandler> FlowTable<H> {
                     state: State::Embryonic,
                     last_seen: ts,
                     mid_stream: false,
-                }))
+                });
+                &mut v.insert((key, flow)).into_mut().1
             }
         };
         flow.last_seen = self.now;
@@ -402,12 +497,11 @@ impl<H: FlowHandler> FlowTable<H> {
         self.sweep(false, out);
     }
 
-    /// Ends every flow (end of input).
+    /// Ends every flow (end of input): least recently seen first, ties by
+    /// key, whatever the seed.
     pub fn finish(&mut self, out: &mut Vec<H::Event>) {
-        let flows: Vec<_> = self.flows.drain().map(|(_, f)| f).collect();
-        for mut flow in flows {
-            self.end_flow(&mut flow, out);
-        }
+        let all = self.flows.iter().map(|(k, f)| (f.last_seen, *k)).collect();
+        self.remove_in_order(all, usize::MAX, Leave::End, out);
     }
 
     fn timeout(&self, state: State, emergency: bool) -> u64 {
@@ -423,20 +517,13 @@ impl<H: FlowHandler> FlowTable<H> {
 
     fn sweep(&mut self, emergency: bool, out: &mut Vec<H::Event>) {
         let now = self.now;
-        let expired: Vec<FlowKey> = self
+        let expired = self
             .flows
             .iter()
             .filter(|(_, f)| now.nanos_since(f.last_seen) >= self.timeout(f.state, emergency))
-            .map(|(k, _)| *k)
+            .map(|(k, f)| (f.last_seen, *k))
             .collect();
-        for key in expired {
-            if let Some(mut flow) = self.flows.remove(&key) {
-                if flow.state != State::Closed {
-                    self.stats.flows_timed_out += 1;
-                }
-                self.end_flow(&mut flow, out);
-            }
-        }
+        self.remove_in_order(expired, usize::MAX, Leave::Timeout, out);
     }
 
     fn make_room(&mut self, out: &mut Vec<H::Event>) {
@@ -444,22 +531,37 @@ impl<H: FlowHandler> FlowTable<H> {
         if self.flows.len() < self.limits.max_flows {
             return;
         }
-        let mut ages: Vec<Timestamp> = self.flows.values().map(|f| f.last_seen).collect();
+        let mut ages: Vec<Timestamp> = self.flows.iter().map(|(_, f)| f.last_seen).collect();
         let n = (self.flows.len() / EVICTION_BATCH_DIVISOR).max(1);
         let (_, cutoff, _) = ages.select_nth_unstable(n - 1);
         let cutoff = *cutoff;
-        let mut victims: Vec<(Timestamp, FlowKey)> = self
+        let victims = self
             .flows
             .iter()
             .filter(|(_, f)| f.last_seen <= cutoff)
             .map(|(k, f)| (f.last_seen, *k))
             .collect();
-        // Oldest first, so what they flush comes out in time order.
-        victims.sort_unstable();
-        victims.truncate(n);
-        for (_, key) in victims {
+        self.remove_in_order(victims, n, Leave::Evicted, out);
+    }
+
+    /// Ends the first `limit` of `flows` (last seen, key) in [`leave_order`].
+    fn remove_in_order(
+        &mut self,
+        mut flows: Vec<(Timestamp, FlowKey)>,
+        limit: usize,
+        why: Leave,
+        out: &mut Vec<H::Event>,
+    ) {
+        leave_order(&mut flows);
+        flows.truncate(limit);
+        for (_, key) in flows {
             if let Some(mut flow) = self.flows.remove(&key) {
-                self.stats.flows_evicted += 1;
+                match why {
+                    Leave::End => {}
+                    Leave::Timeout if flow.state == State::Closed => {}
+                    Leave::Timeout => self.stats.flows_timed_out += 1,
+                    Leave::Evicted => self.stats.flows_evicted += 1,
+                }
                 self.end_flow(&mut flow, out);
             }
         }
@@ -500,6 +602,22 @@ impl<H: FlowHandler> FlowTable<H> {
     }
 }
 
+/// Why flows leave the table together, for the counters.
+#[derive(Clone, Copy)]
+enum Leave {
+    End,
+    Timeout,
+    Evicted,
+}
+
+/// The one order in which flows that leave the table together are ended,
+/// and so flush their pending exchanges: least recently seen first (what
+/// they flush comes out in time order), ties broken by the canonical key.
+/// It depends on the packets only, never on the hasher's seed.
+fn leave_order(flows: &mut [(Timestamp, FlowKey)]) {
+    flows.sort_unstable();
+}
+
 /// Lower is more likely a server port.
 fn server_port_rank(port: u16) -> u32 {
     match port {
@@ -507,5 +625,183 @@ fn server_port_rank(port: u16) -> u32 {
         p if p < 1024 => 1,
         p if p < 32768 => 2 + u32::from(p),
         p => 100_000 + u32::from(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use rustc_hash::FxBuildHasher;
+
+    use super::*;
+    use crate::wire::TcpFlags;
+
+    /// Reports which flow finished, and when.
+    struct Probe(Endpoints);
+
+    impl FlowHandler for Probe {
+        type Event = (SocketAddr, Timestamp);
+
+        fn new(endpoints: Endpoints, _mid_stream: bool) -> Self {
+            Probe(endpoints)
+        }
+        fn classify(first: &[u8]) -> Option<bool> {
+            Some(first.starts_with(b"GET"))
+        }
+        fn data(&mut self, _: Direction, _: Timestamp, _: &[u8], _: &mut Vec<Self::Event>) {}
+        fn gap(&mut self, _: Direction, _: Timestamp, _: u64, _: &mut Vec<Self::Event>) {}
+        fn close(&mut self, _: Direction, _: Timestamp, _: &mut Vec<Self::Event>) {}
+        fn finish(&mut self, ts: Timestamp, out: &mut Vec<Self::Event>) {
+            out.push((self.0.client, ts));
+        }
+    }
+
+    fn request(client: SocketAddr, server: SocketAddr) -> TcpSegment<'static> {
+        TcpSegment {
+            src: client.ip(),
+            dst: server.ip(),
+            sport: client.port(),
+            dport: server.port(),
+            seq: 1000,
+            ack: 0,
+            flags: TcpFlags(TcpFlags::PSH),
+            payload: b"GET / HTTP/1.1\r\n",
+        }
+    }
+
+    /// Finish events: the client and the time.
+    type Finished = Vec<(SocketAddr, Timestamp)>;
+
+    const FLOWS: u32 = 600;
+    /// Flows are last seen in one of this many distinct seconds (ties on purpose).
+    const SECONDS: u32 = 30;
+
+    fn client(i: u32) -> SocketAddr {
+        let [_, _, a, b] = i.to_be_bytes();
+        SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(10, 1, a, b)),
+            20_000 + (i % 7) as u16,
+        )
+    }
+
+    /// Many concurrent flows with pending requests: some end by timeout,
+    /// the rest at the end of input. Returns the finish events of each
+    /// phase, and the map's iteration order before the sweep.
+    fn run(seed: HashSeed) -> (Finished, Finished, Vec<FlowKey>) {
+        let limits = FlowLimits {
+            established_timeout_ns: secs(40),
+            ..FlowLimits::default()
+        };
+        let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80);
+        let mut table: FlowTable<Probe> = FlowTable::new(limits, seed);
+        let mut out = Vec::new();
+        for second in 0..SECONDS {
+            // Within a second, flows arrive in an order unrelated to their keys.
+            for i in (0..FLOWS).rev().filter(|i| (i * 7) % SECONDS == second) {
+                let ts = Timestamp(secs(u64::from(second)));
+                table.on_segment(ts, &request(client(i), server), &mut out);
+            }
+        }
+        assert!(out.is_empty(), "no flow ended early");
+        assert_eq!(table.len(), FLOWS as usize);
+        let map_order = table.flows.iter().map(|(k, _)| *k).collect();
+        // Flows last seen at second 20 or before time out (40 s).
+        table.advance(Timestamp(secs(60)), &mut out);
+        let swept = std::mem::take(&mut out);
+        table.finish(&mut out);
+        (swept, out, map_order)
+    }
+
+    fn last_second(client: SocketAddr) -> u32 {
+        let IpAddr::V4(v4) = client.ip() else {
+            unreachable!("test clients are IPv4")
+        };
+        let [_, _, a, b] = v4.octets();
+        let i = u32::from(a) << 8 | u32::from(b);
+        (i * 7) % SECONDS
+    }
+
+    #[test]
+    fn flush_order_does_not_follow_the_seed() {
+        let (swept_a, finished_a, map_a) = run(HashSeed::from_bytes([1; 16]));
+        let (swept_b, finished_b, map_b) = run(HashSeed::from_bytes([2; 16]));
+        // The seeds do change the map's order, so the test means something.
+        assert_ne!(map_a, map_b);
+        assert_eq!(swept_a, swept_b);
+        assert_eq!(finished_a, finished_b);
+        assert_eq!(swept_a.len() + finished_a.len(), FLOWS as usize);
+        assert_eq!(swept_a.len(), (FLOWS / SECONDS * 21) as usize);
+        // Least recently seen first; ties by key (here: the client's address).
+        for phase in [&swept_a, &finished_a] {
+            let order: Vec<(u32, SocketAddr)> =
+                phase.iter().map(|&(c, _)| (last_second(c), c)).collect();
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(order, sorted);
+        }
+    }
+
+    /// IPv6 clients whose flow keys all have the same Fx hash: the low and
+    /// high words of the address are fed to Fx as `h = (h + w) * K`, so
+    /// raising the low word by one and lowering the high word by `K`
+    /// leaves the hash unchanged. The attack this module is defended against.
+    fn fx_colliding_client(i: u64) -> SocketAddr {
+        const FX_K: u64 = 0xf135_7aea_2e62_a9c5;
+        let low = 0x1000 + i;
+        let high = 0x2001_0db8_0000_0000u64.wrapping_sub(i.wrapping_mul(FX_K));
+        let addr = u128::from(high) << 64 | u128::from(low);
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::from(addr)), 40_000)
+    }
+
+    #[test]
+    fn tuples_colliding_under_fx_spread_under_the_keyed_hasher() {
+        const N: u64 = 2048;
+        let server = SocketAddr::new(IpAddr::V6(Ipv6Addr::from(u128::MAX)), 80);
+        let keys: Vec<FlowKey> = (0..N)
+            .map(|i| {
+                let c = fx_colliding_client(i);
+                FlowKey::new(flat(c.ip(), c.port()), flat(server.ip(), server.port()))
+            })
+            .collect();
+        let fx: Vec<u64> = keys.iter().map(|k| FxBuildHasher.hash_one(k)).collect();
+        assert!(fx.iter().all(|&h| h == fx[0]), "all collide under Fx");
+
+        let seed = HashSeed::from_bytes(*b"fixed test seed!");
+        let keyed = KeyedState::new(seed);
+        let mut hashes: Vec<u64> = keys.iter().map(|k| keyed.hash_one(k)).collect();
+        // Buckets of a table of 4096 (index: the low bits) stay near their
+        // expected load of 0.5; under Fx all 2048 share one probe sequence.
+        let mut load = vec![0u32; 4096];
+        for h in &hashes {
+            load[(h & 4095) as usize] += 1;
+        }
+        assert!(
+            load.iter().all(|&l| l <= 8),
+            "max load {:?}",
+            load.iter().max()
+        );
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), N as usize);
+
+        // And the table, which hashes with exactly that hasher, keeps them apart.
+        let mut table: FlowTable<Probe> = FlowTable::new(FlowLimits::default(), seed);
+        assert_eq!(
+            table.flows.hasher.hash_one(keys[0]),
+            keyed.hash_one(keys[0])
+        );
+        let mut out = Vec::new();
+        for round in 0..2 {
+            for i in 0..N {
+                let ts = Timestamp(secs(1) + round);
+                table.on_segment(ts, &request(fx_colliding_client(i), server), &mut out);
+            }
+        }
+        assert_eq!(table.len(), N as usize);
+        assert_eq!(table.stats().flows_created, N);
+        table.finish(&mut out);
+        assert_eq!(out.len(), N as usize);
     }
 }

@@ -11,6 +11,8 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::hash::HashSeed;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Bytes of the HMAC output kept in a principal (hex-encoded: twice this).
@@ -46,6 +48,17 @@ impl FingerprintKey {
             Err(_) => Sha256::digest(bytes).into(),
         };
         Some(FingerprintKey::new(key))
+    }
+
+    /// A hash-table seed derived from the key (`HMAC(key, label)`), secret
+    /// as long as the key is: the default of [`crate::engine::EngineConfig`].
+    pub(crate) fn derive_hash_seed(&self) -> HashSeed {
+        let mut mac = self.0.clone();
+        mac.update(b"shadowtap hash-table seed\0");
+        let tag = mac.finalize().into_bytes();
+        let mut seed = [0u8; 16];
+        seed.copy_from_slice(&tag[..16]);
+        HashSeed::from_bytes(seed)
     }
 
     /// `hex(HMAC(key, parts joined by NUL))[..32]`.

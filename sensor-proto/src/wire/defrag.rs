@@ -4,11 +4,14 @@
 //! never overwritten by a later fragment; overlapping bytes are counted, and
 //! counted again when they differ from what was kept. Trackers expire
 //! [`DefragLimits::timeout_ns`] after their first fragment (packet time).
+//!
+//! Trackers are keyed by wire-controlled addresses and IDs, so the map uses
+//! a keyed hasher ([`KeyedState`]); its order only ever reaches counters.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
-
+use crate::hash::{HashSeed, KeyedState};
 use crate::time::{secs, Timestamp};
 
 /// One IP fragment, borrowed from its frame.
@@ -99,16 +102,17 @@ struct Tracker {
 /// Reassembles IP datagrams from fragments.
 pub struct Defragmenter {
     limits: DefragLimits,
-    trackers: FxHashMap<Key, Tracker>,
+    trackers: HashMap<Key, Tracker, KeyedState>,
     bytes: usize,
     stats: DefragStats,
 }
 
 impl Defragmenter {
-    pub fn new(limits: DefragLimits) -> Self {
+    /// An empty defragmenter whose hasher is keyed by `seed` (see [`crate::hash`]).
+    pub fn new(limits: DefragLimits, seed: HashSeed) -> Self {
         Defragmenter {
             limits,
-            trackers: FxHashMap::default(),
+            trackers: HashMap::with_hasher(KeyedState::new(seed)),
             bytes: 0,
             stats: DefragStats::default(),
         }
@@ -267,6 +271,8 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
+    const TEST_SEED: HashSeed = HashSeed::from_bytes([7; 16]);
+
     fn frag(id: u32, offset: u32, more: bool, payload: &[u8]) -> Fragment<'_> {
         Fragment {
             src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
@@ -291,7 +297,7 @@ mod tests {
         let data: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
         let parts = [(0u32, 1480usize), (1480, 2960), (2960, 3000)];
         for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]] {
-            let mut d = Defragmenter::new(DefragLimits::default());
+            let mut d = Defragmenter::new(DefragLimits::default(), TEST_SEED);
             let mut out = None;
             for (n, &i) in order.iter().enumerate() {
                 let (s, e) = parts[i];
@@ -310,7 +316,7 @@ mod tests {
 
     #[test]
     fn first_wins_on_overlap_and_counts_differences() {
-        let mut d = Defragmenter::new(DefragLimits::default());
+        let mut d = Defragmenter::new(DefragLimits::default(), TEST_SEED);
         assert_eq!(
             d.push(Timestamp(0), &frag(1, 0, true, b"AAAAAAAA")),
             DefragOutcome::Pending
@@ -328,7 +334,7 @@ mod tests {
 
     #[test]
     fn expiry_frees_every_tracker() {
-        let mut d = Defragmenter::new(DefragLimits::default());
+        let mut d = Defragmenter::new(DefragLimits::default(), TEST_SEED);
         for id in 0..100 {
             assert_eq!(
                 d.push(Timestamp(0), &frag(id, 8, true, b"12345678")),
@@ -374,7 +380,7 @@ mod tests {
             max_fragments: 3,
             timeout_ns: 1,
         };
-        let mut d = Defragmenter::new(limits);
+        let mut d = Defragmenter::new(limits, TEST_SEED);
         assert_eq!(
             d.push(Timestamp(0), &frag(1, 8, true, b"x")),
             DefragOutcome::Pending

@@ -23,11 +23,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use shadowtap_proto::engine::{Engine, EngineConfig};
+use shadowtap_proto::engine::Engine;
 use shadowtap_proto::time::Timestamp;
 use shadowtap_proto::ExchangeRecord;
 
-use super::{load_key, peak_rss_bytes, Outcome, RecordWriter};
+use super::{engine_config, load_key, peak_rss_bytes, Outcome, RecordWriter};
 use crate::capture::CaptureSource;
 use crate::summary;
 
@@ -141,7 +141,7 @@ pub fn run_live(
     let started = Instant::now();
     let stop = StopSignal::install()?;
     let (key, persistent) = load_key(options.fingerprint_key_file.as_deref())?;
-    let mut engine = Engine::new(EngineConfig::new(key));
+    let mut engine = Engine::new(engine_config(key)?);
     let mut writer = RecordWriter::open(&options.output)?;
     let mut out = CountedOutput {
         writer: &mut writer,
