@@ -2,9 +2,6 @@
 //! test inside the client namespace): one keep-alive connection, one
 //! request at a time at a fixed rate far below the server's capacity, the
 //! round trip of each measured, and a summary printed as one JSON line.
-//! The capacity phase runs it with `--connections N`: N such connections,
-//! each on its own thread at `rate / N`, their slots interleaved, so the
-//! offered rate is fixed and the same with and without the sensor.
 //!
 //! At a fixed rate the server and the sensor are idle between requests, so
 //! the round trip is the packet path's latency rather than queueing behind
@@ -35,13 +32,9 @@ pub(crate) struct LoadClientArgs {
     /// Requests measured (after the warm-up).
     #[arg(long, default_value_t = 10_000)]
     pub(crate) requests: u64,
-    /// Requests sent first and not measured (on each connection).
+    /// Requests sent first and not measured.
     #[arg(long, default_value_t = 200)]
     pub(crate) warmup: u64,
-    /// Keep-alive connections, each on its own thread; the rate and the
-    /// measured requests are split between them.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) connections: u32,
 }
 
 /// Latency percentiles of one run, µs.
@@ -125,46 +118,6 @@ fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<()> {
 
 pub(crate) fn run(args: &LoadClientArgs) -> Result<ExitCode> {
     ensure!(args.rate > 0, "--rate must be positive");
-    ensure!(
-        (1..=args.rate).contains(&args.connections),
-        "--connections must be between 1 and --rate"
-    );
-    let n = u64::from(args.connections);
-    let start = Instant::now() + Duration::from_millis(20);
-    let results: Vec<Result<(Vec<u64>, u64)>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..n)
-            .map(|k| {
-                // Connection k takes every n-th slot of the whole rate,
-                // from slot k, and every n-th measured request.
-                let requests = args.requests / n + u64::from(k < args.requests % n);
-                let offset = Duration::from_secs_f64(k as f64 / f64::from(args.rate));
-                scope.spawn(move || connection(args, start + offset, requests))
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked")))
-            })
-            .collect()
-    });
-    let mut ns = Vec::with_capacity(args.requests as usize);
-    let mut late = 0;
-    for r in results {
-        let (mut times, l) = r?;
-        ns.append(&mut times);
-        late += l;
-    }
-    let summary = LatencySummary::of(ns, late).context("no request measured")?;
-    println!("{}", summary.to_json());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// One connection's requests: `args.warmup` unmeasured, then `requests`
-/// measured, one every `connections / rate` seconds from `start`. Returns
-/// the measured round trips (ns) and how many were sent late.
-fn connection(args: &LoadClientArgs, start: Instant, requests: u64) -> Result<(Vec<u64>, u64)> {
     let mut stream = TcpStream::connect_timeout(&args.addr, Duration::from_secs(5))
         .with_context(|| format!("connecting to {}", args.addr))?;
     stream.set_nodelay(true)?;
@@ -173,11 +126,12 @@ fn connection(args: &LoadClientArgs, start: Instant, requests: u64) -> Result<(V
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: shadowtap-load-client\r\n\r\n",
         args.path, args.addr
     );
-    let period = Duration::from_secs_f64(f64::from(args.connections) / f64::from(args.rate));
+    let period = Duration::from_secs_f64(1.0 / f64::from(args.rate));
     let mut buf = Vec::with_capacity(4096);
-    let mut ns = Vec::with_capacity(requests as usize);
+    let mut ns = Vec::with_capacity(args.requests as usize);
     let mut late = 0;
-    for i in 0..args.warmup + requests {
+    let start = Instant::now();
+    for i in 0..args.warmup + args.requests {
         let slot = start + period * i as u32;
         let now = Instant::now();
         if slot > now {
@@ -192,7 +146,9 @@ fn connection(args: &LoadClientArgs, start: Instant, requests: u64) -> Result<(V
             ns.push(sent.elapsed().as_nanos() as u64);
         }
     }
-    Ok((ns, late))
+    let summary = LatencySummary::of(ns, late).context("no request measured")?;
+    println!("{}", summary.to_json());
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

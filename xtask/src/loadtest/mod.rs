@@ -18,15 +18,6 @@
 //! - **latency**: `cargo xtask load-client` (`latency.rs`): one keep-alive
 //!   connection at a fixed rate well below capacity, median and p99 round
 //!   trip over many requests; medians of those across rounds;
-//! - **capacity**: the load client on `--capacity-connections` connections at
-//!   a fixed `--capacity-rate`, below saturation, with the server veth's
-//!   receive steered to CPU 0 (RPS) so nginx and its whole packet path —
-//!   both TC programs, the kernel's copy to the ring — run on CPU 0. CPU 0's
-//!   busy time per request, alone against with the sensor, is what capture
-//!   costs the server per request; `1 − alone / with` is the share of the
-//!   server core's capacity it takes. This is the throughput cost on two
-//!   cores, where a saturating client and the sensor cannot both be kept off
-//!   the server's core;
 //! - **probe time** (eBPF): with `kernel.bpf_stats_enabled = 1` (restored
 //!   afterwards) the kernel times every run of the sensor's TC programs
 //!   (`probe.rs`); their run time divided by the requests served is the
@@ -136,15 +127,6 @@ pub(crate) struct LoadTestArgs {
     /// Highest tolerated loss, percent of completed requests.
     #[arg(long, default_value_t = 0.1)]
     max_loss_pct: f64,
-    /// Offered requests/s of the capacity phase (0: skip the phase).
-    #[arg(long, default_value_t = 20_000)]
-    capacity_rate: u32,
-    /// Seconds of each capacity run.
-    #[arg(long, default_value_t = 15)]
-    capacity_seconds: u64,
-    /// Connections of the capacity phase's client.
-    #[arg(long, default_value_t = 16)]
-    capacity_connections: u32,
 }
 
 /// The two namespaces and the veth pair; removed on drop.
@@ -340,108 +322,6 @@ impl Bench<'_> {
     fn latency_sent(&self) -> u64 {
         self.args.latency_requests + LATENCY_WARMUP
     }
-
-    /// Requests measured in one capacity run.
-    fn capacity_requests(&self) -> u64 {
-        u64::from(self.args.capacity_rate) * self.args.capacity_seconds
-    }
-
-    /// Requests the capacity client sends in one run, warm-up included.
-    fn capacity_sent(&self) -> u64 {
-        self.capacity_requests() + CAPACITY_WARMUP * u64::from(self.args.capacity_connections)
-    }
-
-    /// The load client at the capacity rate, with the server's receive
-    /// steered to its CPU; CPU 0's busy time meanwhile.
-    fn capacity(&self) -> Result<Capacity> {
-        let args = self.args;
-        let me = std::env::current_exe().context("the xtask binary")?;
-        let _rps = Rps::steer(self.net, SERVER_RPS_MASK)?;
-        let before = probe::cpu_times()?;
-        let started = Instant::now();
-        let out = self
-            .net
-            .exec(&self.net.client, &me, args.cpus.client_cpu())
-            .args([
-                "load-client".to_owned(),
-                format!("--addr={SERVER_IP}:{PORT}"),
-                "--path=/api/items/1".to_owned(),
-                format!("--rate={}", args.capacity_rate),
-                format!("--requests={}", self.capacity_requests()),
-                format!("--warmup={CAPACITY_WARMUP}"),
-                format!("--connections={}", args.capacity_connections),
-            ])
-            .stderr(Stdio::inherit())
-            .output()
-            .context("running the load client")?;
-        let wall = started.elapsed().as_secs_f64();
-        let after = probe::cpu_times()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        ensure!(out.status.success(), "the load client failed: {text}");
-        let v: Value = serde_json::from_str(text.trim()).context("load client output")?;
-        let latency = latency::LatencySummary::from_json(&v)?;
-        let (b, a) = (before.first(), after.first());
-        let (b, a) = b.zip(a).context("/proc/stat has no cpu0")?;
-        let busy_s = (a.work - b.work) as f64 / clock_ticks()?;
-        let sent = self.capacity_sent();
-        Ok(Capacity {
-            cpu0_us_per_request: 1e6 * busy_s / sent as f64,
-            cpu0_busy_pct: 100.0 * busy_s / wall,
-            late: latency.late,
-        })
-    }
-}
-
-/// Requests each capacity connection sends before it measures.
-const CAPACITY_WARMUP: u64 = 100;
-/// CPUs the server veth's receive is steered to in the capacity phase: the
-/// server's CPU 0.
-const SERVER_RPS_MASK: &str = "1";
-
-/// One capacity run: the server core's time per request at a fixed rate.
-#[derive(Debug, Clone, Copy)]
-struct Capacity {
-    /// CPU 0's busy time (user, system, irq, softirq; not steal) per
-    /// request sent, µs.
-    cpu0_us_per_request: f64,
-    cpu0_busy_pct: f64,
-    /// Requests sent later than their slot (the rate was not kept).
-    late: u64,
-}
-
-/// Receive packet steering of the server veth set while alive; cleared
-/// (`0`, the default) on drop.
-struct Rps<'a> {
-    net: &'a Netns,
-}
-
-impl<'a> Rps<'a> {
-    fn steer(net: &'a Netns, mask: &str) -> Result<Rps<'a>> {
-        Self::write(net, mask)?;
-        Ok(Rps { net })
-    }
-
-    fn write(net: &Netns, mask: &str) -> Result<()> {
-        // `ip netns exec` mounts the namespace's own /sys, where the veth is.
-        let file = format!("/sys/class/net/{}/queues/rx-0/rps_cpus", net.server_if);
-        run_quiet(Command::new("ip").args([
-            "netns",
-            "exec",
-            &net.server,
-            "sh",
-            "-c",
-            &format!("echo {mask} > {file}"),
-        ]))
-        .with_context(|| format!("setting {file} in {}", net.server))
-    }
-}
-
-impl Drop for Rps<'_> {
-    fn drop(&mut self) {
-        if let Err(error) = Self::write(self.net, "0") {
-            eprintln!("load-test: could not clear receive steering: {error:#}");
-        }
-    }
 }
 
 /// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
@@ -620,8 +500,6 @@ struct Round {
     latency_alone: latency::LatencySummary,
     latency_with: latency::LatencySummary,
     latency_sensor: SensorRun,
-    /// The capacity phase (alone, with the sensor), unless skipped.
-    capacity: Option<(Capacity, Capacity, SensorRun)>,
 }
 
 fn round(bench: &Bench<'_>, n: usize) -> Result<Round> {
@@ -648,22 +526,7 @@ fn round(bench: &Bench<'_>, n: usize) -> Result<Round> {
     }
     let (with, with_sensor) = with.context("throughput with the sensor")?;
     let (latency_with, latency_sensor) = latency_with.context("latency with the sensor")?;
-    let mut capacity = None;
-    if args.capacity_rate > 0 {
-        let mut cap_alone = None;
-        let mut cap_with = None;
-        for alone_turn in [alone_first, !alone_first] {
-            if alone_turn {
-                cap_alone = Some(bench.capacity()?);
-            } else {
-                cap_with = Some(bench.with_sensor(&format!("{n}-capacity"), || bench.capacity())?);
-            }
-        }
-        let (with_cap, sensor) = cap_with.context("capacity with the sensor")?;
-        capacity = Some((cap_alone.context("capacity alone")?, with_cap, sensor));
-    }
     Ok(Round {
-        capacity,
         alone: alone.context("throughput alone")?,
         with,
         with_sensor,
@@ -704,17 +567,6 @@ impl ProbeCost {
         json!({"ns_per_run": self.ns_per_run, "runs_per_request": self.runs_per_request,
                "ns_per_request": self.ns_per_request})
     }
-}
-
-/// Medians of each figure of the probe costs given.
-fn probe_med_of(costs: impl Iterator<Item = Option<ProbeCost>>) -> Option<ProbeCost> {
-    let v: Vec<ProbeCost> = costs.flatten().collect();
-    let med = |v: Vec<f64>| summarize(&v).map_or(f64::NAN, |s| s.median);
-    (!v.is_empty()).then(|| ProbeCost {
-        ns_per_run: med(v.iter().map(|p| p.ns_per_run).collect()),
-        runs_per_request: med(v.iter().map(|p| p.runs_per_request).collect()),
-        ns_per_request: med(v.iter().map(|p| p.ns_per_request).collect()),
-    })
 }
 
 pub(crate) fn run(args: &LoadTestArgs) -> Result<ExitCode> {
@@ -789,13 +641,6 @@ pub(crate) fn run(args: &LoadTestArgs) -> Result<ExitCode> {
                 p.ns_per_run, p.runs_per_request, p.ns_per_request
             );
         }
-        if let Some((a, w, _)) = &r.capacity {
-            eprintln!(
-                "    capacity: CPU 0 {:.2} µs per request alone ({:.0} % busy), {:.2} µs with \
-                 the sensor ({:.0} % busy)",
-                a.cpu0_us_per_request, a.cpu0_busy_pct, w.cpu0_us_per_request, w.cpu0_busy_pct
-            );
-        }
         rounds.push(r);
     }
 
@@ -824,41 +669,11 @@ pub(crate) fn run(args: &LoadTestArgs) -> Result<ExitCode> {
         .sum();
 
     let sent = bench.latency_sent();
-    let capacity_sent = bench.capacity_sent();
-    let completed: u64 = rounds
-        .iter()
-        .map(|r| r.with.wrk.requests + sent + r.capacity.as_ref().map_or(0, |_| capacity_sent))
-        .sum();
+    let completed: u64 = rounds.iter().map(|r| r.with.wrk.requests + sent).sum();
     let recorded: u64 = rounds
         .iter()
-        .map(|r| {
-            r.with_sensor.recorded
-                + r.latency_sensor.recorded
-                + r.capacity.as_ref().map_or(0, |c| c.2.recorded)
-        })
+        .map(|r| r.with_sensor.recorded + r.latency_sensor.recorded)
         .sum();
-    let caps: Vec<&(Capacity, Capacity, SensorRun)> =
-        rounds.iter().filter_map(|r| r.capacity.as_ref()).collect();
-    let capacity = (!caps.is_empty()).then(|| {
-        let m = |f: &dyn Fn(&(Capacity, Capacity, SensorRun)) -> f64| {
-            med(caps.iter().map(|c| f(c)).collect())
-        };
-        let alone = m(&|c| c.0.cpu0_us_per_request);
-        let with = m(&|c| c.1.cpu0_us_per_request);
-        // Per round, so drift between rounds cancels; then the median.
-        let cost = m(&|c| 100.0 * (1.0 - c.0.cpu0_us_per_request / c.1.cpu0_us_per_request));
-        let late: u64 = caps.iter().map(|c| c.0.late + c.1.late).sum();
-        let probe = probe_med_of(caps.iter().map(|c| ProbeCost::of(c.2.probe, capacity_sent)));
-        (
-            alone,
-            with,
-            cost,
-            late,
-            m(&|c| c.0.cpu0_busy_pct),
-            m(&|c| c.1.cpu0_busy_pct),
-            probe,
-        )
-    });
     let lost = completed.saturating_sub(recorded);
     let loss_pct = 100.0 * lost as f64 / completed.max(1) as f64;
     let cpu = med(rounds.iter().map(|r| r.with_sensor.cpu_pct).collect());
@@ -869,17 +684,17 @@ pub(crate) fn run(args: &LoadTestArgs) -> Result<ExitCode> {
         .fold(0.0_f64, f64::max);
     let counters: Vec<(String, u64)> = rounds
         .iter()
-        .flat_map(|r| {
-            [
-                Some(&r.with_sensor.stats),
-                Some(&r.latency_sensor.stats),
-                r.capacity.as_ref().map(|c| &c.2.stats),
-            ]
-        })
-        .flatten()
+        .flat_map(|r| [&r.with_sensor.stats, &r.latency_sensor.stats])
         .flat_map(loss_counters)
         .collect();
-    let probe_med = |f: &dyn Fn(&Round) -> Option<ProbeCost>| probe_med_of(rounds.iter().map(f));
+    let probe_med = |f: &dyn Fn(&Round) -> Option<ProbeCost>| {
+        let v: Vec<ProbeCost> = rounds.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| ProbeCost {
+            ns_per_run: med(v.iter().map(|p| p.ns_per_run).collect()),
+            runs_per_request: med(v.iter().map(|p| p.runs_per_request).collect()),
+            ns_per_request: med(v.iter().map(|p| p.ns_per_request).collect()),
+        })
+    };
     let probe_load = probe_med(&|r| ProbeCost::of(r.with_sensor.probe, r.with.wrk.requests));
     let probe_idle = probe_med(&|r| ProbeCost::of(r.latency_sensor.probe, sent));
 
@@ -913,35 +728,7 @@ pub(crate) fn run(args: &LoadTestArgs) -> Result<ExitCode> {
         "  server + sensor       {with_rps:>10.0} req/s   CPU busy: {}",
         cpus(&with_busy)
     );
-    println!(
-        "  throughput cost       {cost_pct:>10.2} %       (the client's too when CPU 1 is saturated; see capacity)"
-    );
-    if let Some((alone, with, cost, late, busy_a, busy_w, probe)) = capacity {
-        println!(
-            "capacity: load client, {} connections, {} req/s, {} s per run ({late} sent late); \
-             the server veth's receive steered to CPU 0, where nginx runs",
-            args.capacity_connections, args.capacity_rate, args.capacity_seconds
-        );
-        println!(
-            "  server alone          CPU 0 {alone:>8.2} µs per request   ({busy_a:.0} % busy)"
-        );
-        println!("  server + sensor       CPU 0 {with:>8.2} µs per request   ({busy_w:.0} % busy)");
-        println!(
-            "  capacity cost         {cost:>10.2} %       (1 − alone / with, median of rounds; target < 5 %)"
-        );
-        if late * 100 > bench.capacity_requests() * 2 * caps.len() as u64 {
-            println!(
-                "  WARNING: more than 1 % of the capacity requests were sent late: the offered \
-                 rate was not kept (a busy machine?), so these figures compare different loads"
-            );
-        }
-        if let Some(p) = probe {
-            println!(
-                "  probes                {:.0} ns per run × {:.2} runs per request = {:.0} ns per request",
-                p.ns_per_run, p.runs_per_request, p.ns_per_request
-            );
-        }
-    }
+    println!("  throughput cost       {cost_pct:>10.2} %       (target < 5 %)");
     println!(
         "latency: one connection, {} req/s, {} requests per run ({late} sent late)",
         args.latency_rate, args.latency_requests
@@ -995,18 +782,6 @@ pub(crate) fn run(args: &LoadTestArgs) -> Result<ExitCode> {
         "loss_pct": loss_pct,
         "sensor_cpu_pct": cpu,
         "sensor_peak_rss_mib": rss,
-        "capacity": capacity.map_or(Value::Null, |(alone, with, cost, late, busy_a, busy_w, probe)| json!({
-            "rate": args.capacity_rate,
-            "connections": args.capacity_connections,
-            "seconds": args.capacity_seconds,
-            "cpu0_us_per_request_alone": alone,
-            "cpu0_us_per_request_with_sensor": with,
-            "cpu0_busy_alone_pct": busy_a,
-            "cpu0_busy_with_sensor_pct": busy_w,
-            "capacity_cost_pct": cost,
-            "sent_late": late,
-            "probe": probe_json(probe),
-        })),
     });
     fs::write(
         dir.join("result.json"),

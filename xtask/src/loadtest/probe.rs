@@ -91,24 +91,13 @@ fn add_fdinfo(total: ProgRuns, fdinfo: &str) -> ProgRuns {
     }
 }
 
-/// Jiffies of one CPU, from `/proc/stat`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CpuTimes {
-    /// Not idle (steal, the hypervisor's time, included).
-    pub(crate) busy: u64,
-    /// Work done on this CPU: user, nice, system, irq and softirq (not
-    /// idle, iowait or steal).
-    pub(crate) work: u64,
-    pub(crate) total: u64,
-}
-
-/// Each CPU's jiffies, from `/proc/stat`.
-pub(crate) fn cpu_times() -> Result<Vec<CpuTimes>> {
+/// Busy and total jiffies of each CPU, from `/proc/stat`.
+pub(crate) fn cpu_times() -> Result<Vec<(u64, u64)>> {
     let stat = fs::read_to_string("/proc/stat")?;
     Ok(parse_cpu_times(&stat))
 }
 
-fn parse_cpu_times(stat: &str) -> Vec<CpuTimes> {
+fn parse_cpu_times(stat: &str) -> Vec<(u64, u64)> {
     stat.lines()
         .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
         .map(|l| {
@@ -117,25 +106,20 @@ fn parse_cpu_times(stat: &str) -> Vec<CpuTimes> {
                 .skip(1)
                 .map(|f| f.parse().unwrap_or(0))
                 .collect();
-            let field = |i: usize| n.get(i).copied().unwrap_or(0);
             let total: u64 = n.iter().take(8).sum();
             // idle and iowait
-            let idle = field(3) + field(4);
-            CpuTimes {
-                busy: total - idle,
-                work: total - idle - field(7),
-                total,
-            }
+            let idle = n.get(3).copied().unwrap_or(0) + n.get(4).copied().unwrap_or(0);
+            (total - idle, total)
         })
         .collect()
 }
 
 /// Percent busy of each CPU between two [`cpu_times`] readings.
-pub(crate) fn busy_pct(before: &[CpuTimes], after: &[CpuTimes]) -> Vec<f64> {
+pub(crate) fn busy_pct(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<f64> {
     before
         .iter()
         .zip(after)
-        .map(|(b, a)| 100.0 * (a.busy - b.busy) as f64 / (a.total - b.total).max(1) as f64)
+        .map(|(b, a)| 100.0 * (a.0 - b.0) as f64 / (a.1 - b.1).max(1) as f64)
         .collect()
 }
 
@@ -172,11 +156,7 @@ mod tests {
         let after = parse_cpu_times(
             "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 60 0 10 150 0 0 0 0 0 0\ncpu1 0 0 0 200 0 0 0 0 0 0\n",
         );
-        let t = |busy, work, total| CpuTimes { busy, work, total };
-        assert_eq!(before, vec![t(20, 20, 120), t(0, 0, 100)]);
+        assert_eq!(before, vec![(20, 120), (0, 100)]);
         assert_eq!(busy_pct(&before, &after), vec![50.0, 0.0]);
-        // Steal (the 8th field) is busy for the CPU but not work done on it.
-        let stolen = parse_cpu_times("cpu0 10 0 5 100 1 2 3 7 0 0\n");
-        assert_eq!(stolen, vec![t(27, 20, 128)]);
     }
 }
