@@ -231,11 +231,15 @@ pub fn load_key(path: Option<&Path>) -> anyhow::Result<(FingerprintKey, bool)> {
         })?;
         return Ok((key, true));
     }
-    let mut bytes = [0u8; 32];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading a random fingerprint key from /dev/urandom")?;
+    let bytes = random_bytes().context("reading a random fingerprint key from /dev/urandom")?;
     Ok((FingerprintKey::new(bytes), false))
+}
+
+/// `N` bytes from `/dev/urandom`.
+fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes))?;
+    Ok(bytes)
 }
 
 /// The engine's configuration: `key` for fingerprints and a random seed, new
@@ -243,10 +247,7 @@ pub fn load_key(path: Option<&Path>) -> anyhow::Result<(FingerprintKey, bool)> {
 /// (flows, fragments), so that nobody can craft tuples that collide. The
 /// seed never changes the records, only their cost.
 pub fn engine_config(key: FingerprintKey) -> anyhow::Result<EngineConfig> {
-    let mut seed = [0u8; 16];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut seed))
-        .context("reading a random hash-table seed from /dev/urandom")?;
+    let seed = random_bytes().context("reading a random hash-table seed from /dev/urandom")?;
     let mut config = EngineConfig::new(key);
     config.hash_seed = HashSeed::from_bytes(seed);
     Ok(config)
