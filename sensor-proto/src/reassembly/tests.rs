@@ -239,3 +239,21 @@ fn bogus_sequence_numbers_are_ignored() {
     assert_eq!(h.rec.bytes, b"abc");
     assert_eq!(h.stats.bogus_sequence, 1);
 }
+
+#[test]
+fn checksum_sees_any_changed_byte_at_any_length() {
+    for len in [1usize, 7, 8, 31, 32, 63, 64, 65, 127, 128, 200, 1460] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        let base = super::checksum(&bytes);
+        for at in 0..len {
+            let mut changed = bytes.clone();
+            changed[at] ^= 0x5a;
+            assert_ne!(super::checksum(&changed), base, "len {len} at {at}");
+        }
+        assert_ne!(
+            super::checksum(&bytes[..len - 1]),
+            base,
+            "len {len} shortened"
+        );
+    }
+}
