@@ -305,9 +305,9 @@ fn export_header_name(name: &str) -> String {
 /// True if a header name is listed exactly as it is.
 fn listed_as_is(name: &str) -> bool {
     name.len() <= MAX_HEADER_NAME_BYTES
-        && name
-            .bytes()
-            .all(|c| url::plain_ascii_byte(c) && !c.is_ascii_uppercase())
+        && url::word_marks(name.as_bytes(), |w| {
+            url::unprintable_marks(w) | url::uppercase_marks(w)
+        }) == 0
 }
 
 /// `type/subtype` of a `Content-Type`, lower-cased, if well formed.

@@ -197,7 +197,7 @@ pub(crate) fn clean_text(bytes: &[u8], cap: usize) -> String {
 /// `bytes` as text if it is printable ASCII (no control characters), the
 /// common case that [`clean_text`] returns unchanged.
 pub(crate) fn plain_ascii(bytes: &[u8]) -> Option<&str> {
-    if bytes.iter().all(|&c| plain_ascii_byte(c)) {
+    if word_marks(bytes, unprintable_marks) == 0 {
         std::str::from_utf8(bytes).ok()
     } else {
         None
@@ -207,14 +207,54 @@ pub(crate) fn plain_ascii(bytes: &[u8]) -> Option<&str> {
 /// [`clean_text`] of text that is already a `str`: printable ASCII within
 /// `cap` is copied without validating it as UTF-8 again.
 pub(crate) fn clean_str(text: &str, cap: usize) -> String {
-    if text.len() <= cap && text.bytes().all(plain_ascii_byte) {
+    if text.len() <= cap && word_marks(text.as_bytes(), unprintable_marks) == 0 {
         return text.to_owned();
     }
     clean_text(text.as_bytes(), cap)
 }
 
-pub(crate) fn plain_ascii_byte(c: u8) -> bool {
-    (0x20..0x7f).contains(&c)
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = ONES * 0x80;
+
+/// The OR of `marks` over `bytes` read as little-endian words: eight bytes
+/// at a time, the last word overlapping the one before; input shorter than
+/// a word is padded with `a` (printable, lower-case: never marked).
+#[inline]
+pub(crate) fn word_marks(bytes: &[u8], marks: impl Fn(u64) -> u64) -> u64 {
+    let word = |b: &[u8]| <[u8; 8]>::try_from(b).map_or(0, u64::from_le_bytes);
+    if bytes.len() < 8 {
+        let mut w = [b'a'; 8];
+        for (slot, &c) in w.iter_mut().zip(bytes) {
+            *slot = c;
+        }
+        return marks(u64::from_le_bytes(w));
+    }
+    let mut words = bytes.chunks_exact(8);
+    let mut acc = 0;
+    for w in &mut words {
+        acc |= marks(word(w));
+    }
+    if !words.remainder().is_empty() {
+        acc |= marks(word(bytes.get(bytes.len() - 8..).unwrap_or(bytes)));
+    }
+    acc
+}
+
+/// The high bit of each byte of `w` that is not printable ASCII (not in
+/// `0x20..0x7f`). Exact per byte: the sums are on 7-bit values and never
+/// carry into the next byte.
+#[inline]
+pub(crate) fn unprintable_marks(w: u64) -> u64 {
+    let low7 = w & !HIGH;
+    (w | !(low7 + ONES * 0x60) | (low7 + ONES)) & HIGH
+}
+
+/// The high bit of each byte of `w` whose low seven bits are `A`–`Z`
+/// (bytes from 0x80 up are marked by [`unprintable_marks`] anyway).
+#[inline]
+pub(crate) fn uppercase_marks(w: u64) -> u64 {
+    let low7 = w & !HIGH;
+    (low7 + ONES * 0x3f) & !(low7 + ONES * 0x25) & HIGH
 }
 
 fn clean_text_slow(bytes: &[u8], cap: usize) -> String {
@@ -401,5 +441,36 @@ mod tests {
         let (n, v) = find_param(b"x=1&API_KEY=a%2Bb+c", &["api_key"]).unwrap();
         assert_eq!((n, &*v), ("api_key", &b"a+b c"[..]));
         assert!(find_param(b"x=1", &["api_key"]).is_none());
+    }
+
+    fn plain_ascii_byte(c: u8) -> bool {
+        (0x20..0x7f).contains(&c)
+    }
+
+    #[test]
+    fn word_marks_agree_with_the_byte_tests() {
+        let plain = |b: &[u8]| word_marks(b, unprintable_marks) == 0;
+        let lower_plain =
+            |b: &[u8]| word_marks(b, |w| unprintable_marks(w) | uppercase_marks(w)) == 0;
+        for len in 0..20usize {
+            let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(plain(&base) && lower_plain(&base));
+            for at in 0..len {
+                for c in 0..=255u8 {
+                    let mut b = base.clone();
+                    b[at] = c;
+                    assert_eq!(
+                        plain(&b),
+                        plain_ascii_byte(c),
+                        "len {len} at {at} byte {c:#x}"
+                    );
+                    assert_eq!(
+                        lower_plain(&b),
+                        plain_ascii_byte(c) && !c.is_ascii_uppercase(),
+                        "len {len} at {at} byte {c:#x}"
+                    );
+                }
+            }
+        }
     }
 }
