@@ -68,6 +68,10 @@ struct FlowEvent {
 
 impl HttpFlow {
     fn emit(&mut self, out: &mut Vec<FlowEvent>) {
+        // Most segments finish no exchange: skip the drain and extend.
+        if self.scratch.is_empty() {
+            return;
+        }
         out.extend(self.scratch.drain(..).map(|event| FlowEvent {
             ctx: self.ctx,
             event,
