@@ -434,6 +434,12 @@ impl SchemaStats {
         self.bodies += o.bodies;
         self.sampled += o.sampled;
         self.dropped_fields += o.dropped_fields;
+        // The first merge into an empty schema (every endpoint's first
+        // observation) copies the table instead of growing it key by key.
+        if self.fields.is_empty() && o.fields.len() <= MAX_SCHEMA_FIELDS {
+            self.fields.clone_from(&o.fields);
+            return;
+        }
         for (id, f) in &o.fields {
             if let Some(mine) = self.fields.get_mut(id) {
                 mine.present += f.present;
@@ -451,6 +457,15 @@ impl SchemaStats {
         self.bodies += 1;
         if sampled {
             self.sampled += 1;
+        }
+        if self.fields.is_empty() {
+            // Room for the top level at once instead of growing through
+            // every power of two.
+            let top = match shape {
+                Shape::Object { fields, .. } => fields.len() + 1,
+                _ => 2,
+            };
+            self.fields.reserve(top.min(MAX_OBSERVATION_FIELDS));
         }
         // The sensor merges array elements into one item shape, so every
         // path occurs at most once per body.
