@@ -434,16 +434,39 @@ impl SchemaStats {
         self.bodies += o.bodies;
         self.sampled += o.sampled;
         self.dropped_fields += o.dropped_fields;
-        for (id, f) in &o.fields {
-            if let Some(mine) = self.fields.get_mut(id) {
-                mine.present += f.present;
-                mine.types |= f.types;
-                mine.formats |= f.formats;
-            } else if self.fields.len() < MAX_SCHEMA_FIELDS {
-                self.fields.insert(*id, *f);
-            } else {
-                self.dropped_fields += f.present;
+        // The first merge into an empty schema (every endpoint's first
+        // observation) copies the table instead of growing it key by key.
+        if self.fields.is_empty() && o.fields.len() <= MAX_SCHEMA_FIELDS {
+            self.fields.clone_from(&o.fields);
+            return;
+        }
+        if self.fields.len() + o.fields.len() <= MAX_SCHEMA_FIELDS {
+            // Room for all: the order does not matter.
+            for (&id, f) in &o.fields {
+                self.merge_field(id, f);
             }
+        } else {
+            // The cap may be reached: the fields kept must not depend on
+            // the tables' layout, so the fields first seen in the run (the
+            // lower ids) come first and stay.
+            let mut theirs: Vec<(u32, FieldStats)> =
+                o.fields.iter().map(|(&id, &f)| (id, f)).collect();
+            theirs.sort_unstable_by_key(|&(id, _)| id);
+            for (id, f) in &theirs {
+                self.merge_field(*id, f);
+            }
+        }
+    }
+
+    fn merge_field(&mut self, id: u32, f: &FieldStats) {
+        if let Some(mine) = self.fields.get_mut(&id) {
+            mine.present += f.present;
+            mine.types |= f.types;
+            mine.formats |= f.formats;
+        } else if self.fields.len() < MAX_SCHEMA_FIELDS {
+            self.fields.insert(id, *f);
+        } else {
+            self.dropped_fields += f.present;
         }
     }
 
@@ -451,6 +474,15 @@ impl SchemaStats {
         self.bodies += 1;
         if sampled {
             self.sampled += 1;
+        }
+        if self.fields.is_empty() {
+            // Room for the top level at once instead of growing through
+            // every power of two.
+            let top = match shape {
+                Shape::Object { fields, .. } => fields.len() + 1,
+                _ => 2,
+            };
+            self.fields.reserve(top.min(MAX_OBSERVATION_FIELDS));
         }
         // The sensor merges array elements into one item shape, so every
         // path occurs at most once per body.
@@ -778,6 +810,47 @@ mod tests {
                 KeySegment::Param(ParamKind::Uuid)
             ]
         );
+    }
+
+    #[test]
+    fn merges_past_the_cap_keep_the_first_seen_fields_in_any_table_order() {
+        let stats = |present| FieldStats {
+            present,
+            types: TypeSet::STRING,
+            formats: 0,
+        };
+        let extra = 40u32;
+        let total = MAX_SCHEMA_FIELDS as u32 + extra;
+        // The same observation built in two insertion orders (and so two
+        // table layouts); the endpoint already holds `extra` other fields.
+        let mut up = SchemaStats::default();
+        let mut down = SchemaStats::default();
+        for id in 0..total - extra {
+            up.fields.insert(id, stats(1));
+        }
+        for id in (0..total - extra).rev() {
+            down.fields.insert(id, stats(1));
+        }
+        let mut held = SchemaStats::default();
+        for id in total - extra..total {
+            held.fields.insert(id, stats(2));
+        }
+        let mut a = held.clone();
+        a.merge(&up);
+        let mut b = held;
+        b.merge(&down);
+        for merged in [&a, &b] {
+            assert_eq!(merged.fields.len(), MAX_SCHEMA_FIELDS);
+            assert_eq!(merged.dropped_fields, u64::from(extra));
+            // Dropped: the last-seen fields of the observation.
+            assert!((0..total - 2 * extra).all(|id| merged.fields.contains_key(&id)));
+            assert!((total - 2 * extra..total - extra).all(|id| !merged.fields.contains_key(&id)));
+        }
+        // Into an empty schema the observation comes in whole.
+        let mut empty = SchemaStats::default();
+        empty.merge(&a);
+        assert_eq!(empty.fields, a.fields);
+        assert_eq!(empty.dropped_fields, a.dropped_fields);
     }
 
     #[test]

@@ -126,9 +126,14 @@ impl Fields {
         self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
-    /// Fields from keys already sorted and unique, in order.
-    pub(crate) fn from_sorted<'k>(sorted: impl ExactSizeIterator<Item = (&'k str, Shape)>) -> Self {
-        let mut names = String::new();
+    /// Fields from keys already sorted and unique, in order; `names_len`
+    /// is the keys' total length (a hint: exact, the names are allocated
+    /// once and never shrunk).
+    pub(crate) fn from_sorted<'k>(
+        names_len: usize,
+        sorted: impl ExactSizeIterator<Item = (&'k str, Shape)>,
+    ) -> Self {
+        let mut names = String::with_capacity(names_len);
         let mut entries = Vec::with_capacity(sorted.len());
         for (k, v) in sorted {
             names.push_str(k);

@@ -222,8 +222,10 @@ impl SkeletonScanner {
                 truncated,
             } => {
                 let run = &self.runs[start as usize..(start + len) as usize];
+                let names_len = run.iter().map(|&(key, _)| self.keys.text(key).len()).sum();
                 Shape::Object {
                     fields: Fields::from_sorted(
+                        names_len,
                         run.iter()
                             .map(|&(key, node)| (self.keys.text(key), self.tree_node(node))),
                     ),
