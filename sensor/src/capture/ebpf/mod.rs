@@ -494,34 +494,19 @@ impl EbpfSource {
         all
     }
 
-    /// The ring whose head is the oldest, if any.
-    fn oldest(&self) -> Option<usize> {
-        (0..self.heads.len())
-            .filter(|&i| self.heads[i].full)
-            .min_by_key(|&i| self.heads[i].ts)
-    }
-
     /// The ring whose head goes out next, or how long to wait before one
     /// may (`Err(None)`: no head at all). See the module documentation,
     /// "Order".
     fn next_ring(&mut self) -> Result<usize, Option<Duration>> {
         if self.fill_heads() {
-            return self.oldest().ok_or(None);
+            return choose(&self.heads, 0);
         }
         // Some ring is empty: read the clock, then look at the empty rings
         // again, so that whatever they get later was stamped after
         // `now - REORDER_WINDOW`.
         let now = boot_ns();
         self.fill_heads();
-        let i = self.oldest().ok_or(None)?;
-        let due = self.heads[i]
-            .ts
-            .saturating_add(REORDER_WINDOW.as_nanos() as u64);
-        if due <= now {
-            Ok(i)
-        } else {
-            Err(Some(Duration::from_nanos(due - now)))
-        }
+        choose(&self.heads, now)
     }
 
     /// Waits until a ring without a head gets data or `timeout` passes (a
@@ -543,6 +528,26 @@ impl EbpfSource {
             Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
             Err(e) => Err(CaptureError::io("eBPF ring buffer", 0, io::Error::from(e))),
         }
+    }
+}
+
+/// The ring whose head goes out next: the oldest head, at once when every
+/// ring has one, else once it is [`REORDER_WINDOW`] older than `now` (the
+/// boot clock read before the empty rings were last found empty);
+/// otherwise how long until it is (`Err(None)`: no head at all).
+fn choose(heads: &[Head], now: u64) -> Result<usize, Option<Duration>> {
+    let i = (0..heads.len())
+        .filter(|&i| heads[i].full)
+        .min_by_key(|&i| heads[i].ts)
+        .ok_or(None)?;
+    if heads.iter().all(|h| h.full) {
+        return Ok(i);
+    }
+    let due = heads[i].ts.saturating_add(REORDER_WINDOW.as_nanos() as u64);
+    if due <= now {
+        Ok(i)
+    } else {
+        Err(Some(Duration::from_nanos(due - now)))
     }
 }
 
@@ -770,6 +775,36 @@ mod tests {
             .as_nanos() as u64;
         let wall = clock.wall(boot_ns).as_nanos();
         assert!(wall.abs_diff(now) < 50_000_000, "{wall} vs {now}");
+    }
+
+    #[test]
+    fn the_oldest_head_goes_first_and_waits_for_empty_rings() {
+        let head = |ts: Option<u64>| Head {
+            full: ts.is_some(),
+            ts: ts.unwrap_or(0),
+            event: Vec::new(),
+        };
+        let window = REORDER_WINDOW.as_nanos() as u64;
+        // Every ring has a head: the oldest, whatever the clock.
+        let all = [head(Some(300)), head(Some(100)), head(Some(200))];
+        assert_eq!(choose(&all, 0), Ok(1));
+        // No head: nothing to wait for but data.
+        assert_eq!(choose(&[head(None), head(None)], 1_000), Err(None));
+        // Ring 1 is empty: ring 0's head waits until it is a window old...
+        let one = [head(Some(1_000)), head(None)];
+        assert_eq!(
+            choose(&one, 1_000 + window - 10),
+            Err(Some(Duration::from_nanos(10)))
+        );
+        // ...and goes then.
+        assert_eq!(choose(&one, 1_000 + window), Ok(0));
+        // The oldest of the heads there are, not the first ring's.
+        let two = [head(Some(2_000)), head(None), head(Some(1_500))];
+        assert_eq!(choose(&two, 1_500 + window), Ok(2));
+        assert_eq!(
+            choose(&two, 0),
+            Err(Some(Duration::from_nanos(1_500 + window)))
+        );
     }
 
     #[test]
