@@ -8,8 +8,9 @@
 //! with [`EventHeader::parse`].
 //!
 //! ```text
-//!  TC ingress/egress ──► EVENTS ring buffer: [EventHeader | IP packet bytes … | unused] ──► sensor
-//!        │                                   (cap_len ≤ class ≤ MAX_PACKET_BYTES)
+//!  TC ingress/egress ──► EVENTS_<cpu % EVENT_RINGS> ring buffer:            ──► sensor (merges
+//!        │               [EventHeader | IP packet bytes … | unused]              the rings by time)
+//!        │               (cap_len ≤ class ≤ MAX_PACKET_BYTES)
 //!        ├─ PORTS (array: port → 1)      which TCP ports are captured
 //!        ├─ CPU_STATE (per-CPU, 1 entry) ring bytes this CPU wrote (wakeups) and its
 //!        │                               cache of flows recently seen in HTTP_FLOWS
@@ -18,8 +19,32 @@
 //! ```
 #![no_std]
 
-/// Name of the ring buffer (`BPF_MAP_TYPE_RINGBUF`) that carries events.
-pub const EVENTS_MAP: &str = "EVENTS";
+/// Number of ring buffers (`BPF_MAP_TYPE_RINGBUF`) that carry events: CPU
+/// `c` writes into ring `c % EVENT_RINGS` ([`EVENTS_MAPS`]), so that on
+/// machines with up to this many CPUs no two CPUs share a ring's lock,
+/// positions and cache lines. aya-ebpf 0.2.1 has no array of ring buffers
+/// the loader could size per CPU, hence a fixed number of static maps.
+pub const EVENT_RINGS: u32 = 16;
+
+/// Names of the event ring buffers, ring `i` at index `i`.
+pub const EVENTS_MAPS: [&str; EVENT_RINGS as usize] = [
+    "EVENTS_0",
+    "EVENTS_1",
+    "EVENTS_2",
+    "EVENTS_3",
+    "EVENTS_4",
+    "EVENTS_5",
+    "EVENTS_6",
+    "EVENTS_7",
+    "EVENTS_8",
+    "EVENTS_9",
+    "EVENTS_10",
+    "EVENTS_11",
+    "EVENTS_12",
+    "EVENTS_13",
+    "EVENTS_14",
+    "EVENTS_15",
+];
 /// Name of the array of captured TCP ports: [`PORT_SLOTS`] `u8` entries,
 /// indexed by port, 1 where the port is captured. An array rather than a
 /// hash map because the verifier inlines an array lookup into a bounds
@@ -67,12 +92,46 @@ pub const PROG_EGRESS_L3: &str = "shadowtap_egress_l3";
 /// [`COUNTER_TRUNCATED`].
 pub const MAX_PACKET_BYTES: u32 = 65_536;
 
-/// Size of the ring buffer, in bytes (a power of two, multiple of the page
-/// size). At 20 000 exchanges/s of a few KB each this holds well over a
-/// second of traffic, so the sensor may fall behind briefly without loss.
+/// Ring-buffer bytes of all the event rings together, shared out among the
+/// CPUs by [`ring_bytes`]. At 20 000 exchanges/s of a few KB each this
+/// holds well over a second of traffic, so the sensor may fall behind
+/// briefly without loss.
 pub const RING_BUFFER_BYTES: u32 = 32 << 20;
 
-/// Ring-buffer bytes written, all CPUs together, per wakeup of the sensor:
+/// Smallest size of a ring that some CPU writes into: room for two records
+/// of [`MAX_PACKET_BYTES`] (a power of two).
+pub const MIN_RING_BYTES: u32 = 256 << 10;
+
+/// Size in bytes of event ring `ring` on a machine with `cpus` possible
+/// CPUs and pages of `page` bytes (a power of two): the ring's share of
+/// [`RING_BUFFER_BYTES`] (the CPUs `c` with `c % EVENT_RINGS == ring`, out
+/// of `cpus`), rounded down to a power of two and at least
+/// [`MIN_RING_BYTES`]; `page` (the kernel's smallest ring) for a ring no
+/// CPU writes into. The rings together take at most `RING_BUFFER_BYTES`
+/// plus a page per unused ring, as long as `cpus × MIN_RING_BYTES` fits in
+/// it (128 CPUs); beyond, `EVENT_RINGS × MIN_RING_BYTES` (4 MiB) at most.
+pub const fn ring_bytes(ring: u32, cpus: u32, page: u32) -> u32 {
+    let cpus = if cpus == 0 { 1 } else { cpus };
+    let sharing = cpus / EVENT_RINGS + if ring < cpus % EVENT_RINGS { 1 } else { 0 };
+    if sharing == 0 {
+        return page;
+    }
+    let share = (RING_BUFFER_BYTES as u64 * sharing as u64 / cpus as u64) as u32;
+    let size = 1u32 << (31 - share.leading_zeros());
+    let size = if size < MIN_RING_BYTES {
+        MIN_RING_BYTES
+    } else {
+        size
+    };
+    if size < page {
+        page
+    } else {
+        size
+    }
+}
+
+/// Ring-buffer bytes written, all CPUs (all rings) together, per wakeup of
+/// the sensor:
 /// each CPU wakes it when the bytes it has written cross a multiple of its
 /// share of this mark ([`cpu_wakeup_shift`]), once per crossing (each
 /// wakeup is an inter-processor interrupt). Other events are written
@@ -403,6 +462,45 @@ mod tests {
         for nh in [6, 17, 58, 59, 50] {
             assert!(!is_ipv6_extension_header(nh), "{nh}");
         }
+    }
+
+    #[test]
+    fn rings_share_out_the_ring_bytes() {
+        const PAGE: u32 = 4096;
+        let total = |cpus: u32| {
+            (0..EVENT_RINGS)
+                .map(|r| ring_bytes(r, cpus, PAGE) as u64)
+                .sum::<u64>()
+        };
+        // One CPU: its ring gets everything, the others a page.
+        assert_eq!(ring_bytes(0, 1, PAGE), RING_BUFFER_BYTES);
+        assert_eq!(ring_bytes(1, 1, PAGE), PAGE);
+        assert_eq!(ring_bytes(0, 0, PAGE), RING_BUFFER_BYTES);
+        // Two CPUs (this project's VM): half each.
+        assert_eq!(ring_bytes(0, 2, PAGE), RING_BUFFER_BYTES / 2);
+        assert_eq!(ring_bytes(1, 2, PAGE), RING_BUFFER_BYTES / 2);
+        assert_eq!(ring_bytes(2, 2, PAGE), PAGE);
+        // Three: a third, rounded down to a power of two.
+        assert_eq!(ring_bytes(2, 3, PAGE), 8 << 20);
+        // 20 CPUs: rings 0..4 are shared by two CPUs.
+        assert_eq!(ring_bytes(0, 20, PAGE), 2 * ring_bytes(5, 20, PAGE));
+        for cpus in [1, 2, 3, 4, 7, 8, 16, 17, 64, 128] {
+            assert!(
+                total(cpus) <= u64::from(RING_BUFFER_BYTES) + u64::from(EVENT_RINGS * PAGE),
+                "{cpus}"
+            );
+        }
+        for cpus in [1, 2, 3, 16, 100, 1000, 4096] {
+            for r in 0..EVENT_RINGS {
+                let b = ring_bytes(r, cpus, PAGE);
+                assert!(b.is_power_of_two() && b >= PAGE, "{cpus} {r}");
+                assert!(b == PAGE || b >= MIN_RING_BYTES, "{cpus} {r}");
+            }
+        }
+        // Pages larger than the minimum ring.
+        assert_eq!(ring_bytes(1, 17, PAGE), 1 << 20);
+        assert_eq!(ring_bytes(1, 17, 2 << 20), 2 << 20);
+        assert_eq!(EVENTS_MAPS.len(), EVENT_RINGS as usize);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! # shadowtap-sensor-ebpf
 //!
 //! TC classifiers that copy the TCP segments of HTTP traffic, from the IP
-//! header on, into the `EVENTS` ring buffer for the sensor's
-//! `capture::EbpfSource`. They never change or drop a packet: every path
+//! header on, into this CPU's `EVENTS_<cpu % EVENT_RINGS>` ring buffer for
+//! the sensor's `capture::EbpfSource`, which merges the rings by time. They never change or drop a packet: every path
 //! returns `TC_ACT_UNSPEC` (TCX's `TCX_NEXT`): no verdict, so the programs
 //! attached after them on the hook still run and decide; with none, the
 //! packet passes. (`TC_ACT_OK` would end the TCX chain and skip them.)
@@ -15,7 +15,8 @@
 //!           │                      (then cached), else this payload starts a
 //!           │                      request/status line (then remembered in both)
 //!           ▼
-//!  bpf_ringbuf_reserve(EVENTS, EventHeader + smallest RECORD_CLASSES size ≥ packet)
+//!  bpf_ringbuf_reserve(EVENTS_<cpu % EVENT_RINGS>,
+//!                      EventHeader + smallest RECORD_CLASSES size ≥ packet)
 //!           │ full? ─► COUNTERS[COUNTER_RINGBUF_FULL] += 1
 //!           ▼
 //!  header written in place, skb bytes [l3 .. l3 + min(len, MAX_PACKET_BYTES)]
@@ -40,7 +41,7 @@
 
 use aya_ebpf::{
     bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC},
-    helpers::{bpf_ktime_get_boot_ns, bpf_skb_load_bytes},
+    helpers::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_skb_load_bytes},
     macros::{classifier, map},
     maps::{ring_buf::RingBufBytes, Array, LruHashMap, PerCpuArray, RingBuf},
     programs::TcContext,
@@ -50,12 +51,28 @@ use shadowtap_sensor_common::{
     COUNTER_EVENTS, COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS,
     COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
     COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
+    EVENT_RINGS,
     FLAG_TRUNCATED, FLOW_CACHE_WAYS, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MODE_ALL_PORTS_HTTP, MODE_PORTS, PORT_SLOTS,
     RECORD_CLASSES, RING_BUFFER_BYTES, WAKEUP_BYTES,
 };
 
-#[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BUFFER_BYTES, 0);
+/// The event rings, `EVENTS_MAPS` in order: CPU `c` writes into ring
+/// `c % EVENT_RINGS`. The loader sizes each (`ring_bytes`); the size here is
+/// only the object's default.
+macro_rules! event_rings {
+    ($($ring:ident)*) => {
+        $(
+            #[map]
+            static $ring: RingBuf = RingBuf::with_byte_size(RING_BUFFER_BYTES / EVENT_RINGS, 0);
+        )*
+    };
+}
+// `reserve` picks among exactly these sixteen.
+const _: () = assert!(EVENT_RINGS == 16);
+event_rings!(
+    EVENTS_0 EVENTS_1 EVENTS_2 EVENTS_3 EVENTS_4 EVENTS_5 EVENTS_6 EVENTS_7
+    EVENTS_8 EVENTS_9 EVENTS_10 EVENTS_11 EVENTS_12 EVENTS_13 EVENTS_14 EVENTS_15
+);
 
 #[map]
 static PORTS: Array<u8> = Array::with_max_entries(PORT_SLOTS, 0);
@@ -456,19 +473,42 @@ fn emit(ctx: &TcContext, direction: u8, seg: &Segment, state: *mut CpuState) {
     }
 }
 
-/// A record in `EVENTS` for a packet of `cap` bytes: the header and the
-/// smallest of `RECORD_CLASSES` that holds it (returned as `room`); `None`
-/// when the ring is full. Each class is its own reservation with a
-/// constant size, as the verifier asks; each branch only reserves and the
-/// writing code after it is shared, which keeps the hot path short.
+/// A record in this CPU's event ring for a packet of `cap` bytes: the
+/// header and the smallest of `RECORD_CLASSES` that holds it (returned as
+/// `room`); `None` when the ring is full. A ring of its own per CPU keeps
+/// the ring's spinlock and producer position out of the other CPUs' caches
+/// (the load test's requests are classified on one CPU, its responses on
+/// another). Each class is its own reservation with a constant size, as
+/// the verifier asks; each branch only reserves and the writing code after
+/// it is shared, which keeps the hot path short.
 #[inline(always)]
 fn reserve(cap: u32) -> Option<(RingBufBytes<'static>, u32)> {
+    // SAFETY: a helper without arguments.
+    let cpu = unsafe { bpf_get_smp_processor_id() } % EVENT_RINGS;
+    let ring: &'static RingBuf = match cpu {
+        0 => &EVENTS_0,
+        1 => &EVENTS_1,
+        2 => &EVENTS_2,
+        3 => &EVENTS_3,
+        4 => &EVENTS_4,
+        5 => &EVENTS_5,
+        6 => &EVENTS_6,
+        7 => &EVENTS_7,
+        8 => &EVENTS_8,
+        9 => &EVENTS_9,
+        10 => &EVENTS_10,
+        11 => &EVENTS_11,
+        12 => &EVENTS_12,
+        13 => &EVENTS_13,
+        14 => &EVENTS_14,
+        _ => &EVENTS_15,
+    };
     macro_rules! classes {
         ($($i:literal)*) => {
             $(
                 if cap <= RECORD_CLASSES[$i] {
                     let size = EVENT_HEADER_BYTES + RECORD_CLASSES[$i] as usize;
-                    return EVENTS.reserve_bytes(size, 0).map(|r| (r, RECORD_CLASSES[$i]));
+                    return ring.reserve_bytes(size, 0).map(|r| (r, RECORD_CLASSES[$i]));
                 }
             )*
         };

@@ -1,13 +1,32 @@
 //! Live capture with eBPF: TC classifiers copy HTTP traffic into a ring
-//! buffer, [`EbpfSource`] reads it.
+//! buffer per CPU, [`EbpfSource`] reads them and merges them by time.
 //!
 //! ```text
 //!  sensor-ebpf (kernel)                          EbpfSource (this module)
-//!  TC ingress/egress on each interface ──┐
-//!    PORTS / HTTP_FLOWS decide           ├─► EVENTS ring ─poll─► [EventHeader | IP packet]
-//!    COUNTERS count losses               ┘                       └─► CapturedPacket (LinkType::RAW,
-//!                                                                     boot clock → wall clock)
+//!  TC ingress/egress on each interface ──┐       EVENTS_0 ──┐
+//!    PORTS / HTTP_FLOWS decide           ├─► CPU c:  …      ├─poll─► one head per ring
+//!    COUNTERS count losses               ┘       EVENTS_15 ─┘        └─► oldest first (merge)
+//!                                                                     └─► CapturedPacket
+//!                                                     (LinkType::RAW, boot clock → wall clock)
 //! ```
+//!
+//! * **Rings**: CPU `c` writes into ring `c % EVENT_RINGS`, so two CPUs
+//!   never share a ring's lock and positions (with more CPUs than rings,
+//!   some rings are shared). The loader sizes each ring by
+//!   [`shadowtap_sensor_common::ring_bytes`]: the rings of the CPUs
+//!   share [`shadowtap_sensor_common::RING_BUFFER_BYTES`], a ring no CPU
+//!   writes into gets a page and is not read.
+//! * **Order**: each ring is in time order (a CPU's programs do not nest),
+//!   but a flow's request and response come from different CPUs. The
+//!   source copies out the oldest record of each ring (its head) and hands
+//!   out the oldest head. When some ring has no record, a head is handed
+//!   out only once it is [`REORDER_WINDOW`] older than a clock read taken
+//!   before that ring was found empty: a record the empty ring gets later
+//!   was stamped less than the window before it was submitted, so it is
+//!   younger. A record older than one already handed out (a program
+//!   delayed longer than the window between its clock read and its submit,
+//!   or CPUs sharing a ring) is handed out anyway and counted in
+//!   `ebpf_events_out_of_order`.
 //!
 //! * **The object** is embedded at build time: `sensor/build.rs` copies
 //!   `target/ebpf/shadowtap-sensor-ebpf.o` (written by `cargo xtask
@@ -32,7 +51,7 @@
 //!   vanished ones are forgotten (the kernel removed their links with them).
 //!
 //! Limits: [`shadowtap_sensor_common::MAX_PACKET_BYTES`] per packet,
-//! [`shadowtap_sensor_common::RING_BUFFER_BYTES`] of ring,
+//! [`shadowtap_sensor_common::RING_BUFFER_BYTES`] of rings,
 //! [`MAX_ATTACHED_INTERFACES`] interfaces; losses are reported by
 //! [`CaptureSource::drops`].
 
@@ -53,11 +72,12 @@ use rustix::time::{clock_gettime, ClockId, Timespec};
 use shadowtap_proto::time::Timestamp;
 use shadowtap_proto::wire::LinkType;
 use shadowtap_sensor_common::{
-    cpu_wakeup_shift, EventHeader, COUNTERS_MAP, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED,
-    COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS, COUNTER_IPV6_EXTENSION_HEADERS,
-    COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_TRUNCATED, EVENTS_MAP, EVENT_HEADER_BYTES,
-    MAX_PACKET_BYTES, MAX_PORTS, MODE_ALL_PORTS_HTTP, MODE_GLOBAL, MODE_PORTS, PORTS_MAP,
-    PROG_EGRESS_ETH, PROG_EGRESS_L3, PROG_INGRESS_ETH, PROG_INGRESS_L3, WAKEUP_SHIFT_GLOBAL,
+    cpu_wakeup_shift, ring_bytes, EventHeader, COUNTERS_MAP, COUNTER_EVENTS,
+    COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS,
+    COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_TRUNCATED,
+    EVENTS_MAPS, EVENT_HEADER_BYTES, EVENT_RINGS, MAX_PACKET_BYTES, MAX_PORTS, MODE_ALL_PORTS_HTTP,
+    MODE_GLOBAL, MODE_PORTS, PORTS_MAP, PROG_EGRESS_ETH, PROG_EGRESS_L3, PROG_INGRESS_ETH,
+    PROG_INGRESS_L3, WAKEUP_SHIFT_GLOBAL,
 };
 
 use super::{CaptureError, CaptureSource, CapturedPacket};
@@ -75,6 +95,14 @@ const OBJECT_SOURCE: &str = env!("SHADOWTAP_EBPF_OBJECT_PATH");
 /// How long [`EbpfSource::next_packet`] waits for an event before it
 /// returns `Ok(None)`.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long the oldest record of one ring waits for the rings that have
+/// none before it is handed out (see the module documentation, "Order"):
+/// longer than a program takes from its clock read to its submit (a few
+/// µs; more only when the CPU is taken away in between, by an interrupt
+/// or, on a VM, by the host), short next to the wakeup batching (records
+/// wait up to [`POLL_INTERVAL`] in the rings at low rates anyway).
+pub const REORDER_WINDOW: Duration = Duration::from_millis(5);
 
 /// How often `/sys/class/net` is scanned for new interfaces to follow.
 pub const FOLLOW_SCAN_INTERVAL: Duration = Duration::from_secs(1);
@@ -110,21 +138,36 @@ struct Attached {
     links: Vec<(&'static str, SchedClassifierLinkId)>,
 }
 
-/// Kernel ring buffer → [`CapturedPacket`]s. See the module documentation.
+/// The oldest record of a ring not yet handed out, copied out of the ring
+/// so that its slot is released and the other rings' heads can be compared
+/// with it.
+struct Head {
+    /// Whether `event` holds a record.
+    full: bool,
+    /// Its `ts_boot_ns`.
+    ts: u64,
+    /// The record: its header and `cap_len` bytes.
+    event: Vec<u8>,
+}
+
+/// Kernel ring buffers → [`CapturedPacket`]s. See the module documentation.
 pub struct EbpfSource {
     // Field order is drop order: the maps and links go before the object.
-    ring: RingBuf<MapData>,
+    /// The rings some CPU writes into, ring `i` at `i`.
+    rings: Vec<RingBuf<MapData>>,
+    /// `heads[i]`: ring `i`'s oldest record not yet handed out.
+    heads: Vec<Head>,
     counters: PerCpuArray<MapData, u64>,
     ebpf: Ebpf,
     attached: Vec<Attached>,
     follow: Vec<String>,
     last_scan: Instant,
     clock: WallClock,
-    /// The current event, copied out of the ring so that the ring slot can
-    /// be released before the packet is handed out.
-    event: Vec<u8>,
+    /// `ts_boot_ns` of the newest record handed out.
+    last_ts: u64,
     bytes: u64,
     malformed_events: u64,
+    out_of_order: u64,
     follow_failures: u64,
     not_followed: u64,
 }
@@ -161,23 +204,30 @@ impl EbpfSource {
         };
         // Each CPU wakes the sensor once per its share of WAKEUP_BYTES written;
         // one CPU's share when the count is unknown (wakeups then come later).
-        let cpus = aya::util::nr_cpus().map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX));
+        // When the count is unknown, every ring gets an equal share and is
+        // read (as for EVENT_RINGS CPUs).
+        let cpus =
+            aya::util::nr_cpus().map_or(EVENT_RINGS, |n| u32::try_from(n).unwrap_or(u32::MAX));
         let wakeup_shift = cpu_wakeup_shift(cpus);
-        let mut ebpf = EbpfLoader::new()
+        let page = u32::try_from(rustix::param::page_size()).unwrap_or(4096);
+        let mut loader = EbpfLoader::new();
+        loader
             .override_global(MODE_GLOBAL, &mode, true)
-            .override_global(WAKEUP_SHIFT_GLOBAL, &wakeup_shift, true)
-            .load(OBJECT)
-            .map_err(|e| {
-                tracing::debug!(error = ?e, "Loading the eBPF object failed.");
-                if error::is_permission_denied(&e) && check_capabilities().is_err() {
-                    EbpfError::MissingCapability {
-                        capability: "CAP_BPF",
-                        why: "loading eBPF programs",
-                    }
-                } else {
-                    EbpfError::Load(e)
+            .override_global(WAKEUP_SHIFT_GLOBAL, &wakeup_shift, true);
+        for (ring, name) in (0..EVENT_RINGS).zip(EVENTS_MAPS) {
+            loader.map_max_entries(name, ring_bytes(ring, cpus, page));
+        }
+        let mut ebpf = loader.load(OBJECT).map_err(|e| {
+            tracing::debug!(error = ?e, "Loading the eBPF object failed.");
+            if error::is_permission_denied(&e) && check_capabilities().is_err() {
+                EbpfError::MissingCapability {
+                    capability: "CAP_BPF",
+                    why: "loading eBPF programs",
                 }
-            })?;
+            } else {
+                EbpfError::Load(e)
+            }
+        })?;
 
         if !config.ports.is_empty() {
             let map = ebpf.map_mut(PORTS_MAP).ok_or(EbpfError::Missing {
@@ -219,23 +269,40 @@ impl EbpfSource {
                 }
             })?;
         }
-        let ring = take_map(&mut ebpf, EVENTS_MAP)
-            .and_then(|m| RingBuf::try_from(m).map_err(|source| map_err(EVENTS_MAP, source)))?;
+        // The rings no CPU writes into stay in `ebpf`, unread.
+        let rings = EVENTS_MAPS
+            .iter()
+            .take(cpus.min(EVENT_RINGS) as usize)
+            .map(|&name| {
+                take_map(&mut ebpf, name)
+                    .and_then(|m| RingBuf::try_from(m).map_err(|source| map_err(name, source)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let heads = rings
+            .iter()
+            .map(|_| Head {
+                full: false,
+                ts: 0,
+                event: Vec::with_capacity(EVENT_HEADER_BYTES + MAX_PACKET_BYTES as usize),
+            })
+            .collect();
         let counters = take_map(&mut ebpf, COUNTERS_MAP).and_then(|m| {
             PerCpuArray::try_from(m).map_err(|source| map_err(COUNTERS_MAP, source))
         })?;
 
         let mut source = EbpfSource {
-            ring,
+            rings,
+            heads,
             counters,
             ebpf,
             attached: Vec::new(),
             follow: config.follow.clone(),
             last_scan: Instant::now(),
             clock: WallClock::new()?,
-            event: Vec::with_capacity(EVENT_HEADER_BYTES + MAX_PACKET_BYTES as usize),
+            last_ts: 0,
             bytes: 0,
             malformed_events: 0,
+            out_of_order: 0,
             follow_failures: 0,
             not_followed: 0,
         };
@@ -247,6 +314,7 @@ impl EbpfSource {
         source.scan_followed();
         tracing::info!(
             interfaces = source.attached.len(),
+            rings = source.rings.len(),
             mode = if mode == MODE_PORTS {
                 "ports"
             } else {
@@ -258,7 +326,7 @@ impl EbpfSource {
     }
 
     /// Detaches every program and stops following: nothing more enters the
-    /// ring, and what is in it can still be read (until `next_packet`
+    /// rings, and what is in them can still be read (until `next_packet`
     /// returns `Ok(None)`). Dropping the source also detaches.
     pub fn detach_all(&mut self) {
         self.follow.clear();
@@ -397,24 +465,96 @@ impl EbpfSource {
         }
     }
 
-    /// Copies the next well-formed event (its header and `cap_len` bytes;
-    /// the rest of its size class is unused) into `self.event`; false when
-    /// the ring is empty.
-    fn take_event(&mut self) -> bool {
-        while let Some(item) = self.ring.next() {
-            let len = EventHeader::parse(&item)
-                .filter(|h| h.cap_len <= MAX_PACKET_BYTES)
-                .map(|h| EVENT_HEADER_BYTES + h.cap_len as usize)
-                .filter(|&len| item.len() >= len);
-            if let Some(len) = len {
-                self.event.clear();
-                self.event.extend_from_slice(&item[..len]);
-                return true;
+    /// Fills every empty head with its ring's next well-formed event (its
+    /// header and `cap_len` bytes; the rest of its size class is unused);
+    /// true when every ring then has a head.
+    fn fill_heads(&mut self) -> bool {
+        let mut all = true;
+        for (ring, head) in self.rings.iter_mut().zip(&mut self.heads) {
+            while !head.full {
+                let Some(item) = ring.next() else {
+                    break;
+                };
+                let header = EventHeader::parse(&item).filter(|h| {
+                    h.cap_len <= MAX_PACKET_BYTES
+                        && item.len() >= EVENT_HEADER_BYTES + h.cap_len as usize
+                });
+                if let Some(h) = header {
+                    head.event.clear();
+                    head.event
+                        .extend_from_slice(&item[..EVENT_HEADER_BYTES + h.cap_len as usize]);
+                    head.ts = h.ts_boot_ns;
+                    head.full = true;
+                } else {
+                    self.malformed_events += 1;
+                }
             }
-            self.malformed_events += 1;
+            all &= head.full;
         }
-        false
+        all
     }
+
+    /// The ring whose head goes out next, or how long to wait before one
+    /// may (`Err(None)`: no head at all). See the module documentation,
+    /// "Order".
+    fn next_ring(&mut self) -> Result<usize, Option<Duration>> {
+        if self.fill_heads() {
+            return choose(&self.heads, 0);
+        }
+        // Some ring is empty: read the clock, then look at the empty rings
+        // again, so that whatever they get later was stamped after
+        // `now - REORDER_WINDOW`.
+        let now = boot_ns();
+        self.fill_heads();
+        choose(&self.heads, now)
+    }
+
+    /// Waits until a ring without a head gets data or `timeout` passes (a
+    /// ring with a head may hold more records and would end the wait at
+    /// once).
+    fn wait(&self, timeout: Duration) -> Result<(), CaptureError> {
+        let timeout = Timespec {
+            tv_sec: timeout.as_secs() as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        let mut fds: Vec<PollFd<'_>> = self
+            .rings
+            .iter()
+            .zip(&self.heads)
+            .filter(|(_, head)| !head.full)
+            .map(|(r, _)| PollFd::new(r, PollFlags::IN))
+            .collect();
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+            Err(e) => Err(CaptureError::io("eBPF ring buffer", 0, io::Error::from(e))),
+        }
+    }
+}
+
+/// The ring whose head goes out next: the oldest head, at once when every
+/// ring has one, else once it is [`REORDER_WINDOW`] older than `now` (the
+/// boot clock read before the empty rings were last found empty);
+/// otherwise how long until it is (`Err(None)`: no head at all).
+fn choose(heads: &[Head], now: u64) -> Result<usize, Option<Duration>> {
+    let i = (0..heads.len())
+        .filter(|&i| heads[i].full)
+        .min_by_key(|&i| heads[i].ts)
+        .ok_or(None)?;
+    if heads.iter().all(|h| h.full) {
+        return Ok(i);
+    }
+    let due = heads[i].ts.saturating_add(REORDER_WINDOW.as_nanos() as u64);
+    if due <= now {
+        Ok(i)
+    } else {
+        Err(Some(Duration::from_nanos(due - now)))
+    }
+}
+
+/// `CLOCK_BOOTTIME` in ns, the clock of `bpf_ktime_get_boot_ns`.
+fn boot_ns() -> u64 {
+    let t = clock_gettime(ClockId::Boottime);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 impl CaptureSource for EbpfSource {
@@ -422,26 +562,31 @@ impl CaptureSource for EbpfSource {
         if self.last_scan.elapsed() >= FOLLOW_SCAN_INTERVAL {
             self.scan_followed();
         }
-        if !self.take_event() {
-            let timeout = Timespec {
-                tv_sec: 0,
-                tv_nsec: POLL_INTERVAL.as_nanos() as _,
+        // Wait at most POLL_INTERVAL in all, but for a head that becomes
+        // due within it, not return `Ok(None)` before it is.
+        let started = Instant::now();
+        let ring = loop {
+            let wait = match self.next_ring() {
+                Ok(i) => break i,
+                Err(due_in) => due_in.unwrap_or(POLL_INTERVAL),
             };
-            let mut fds = [PollFd::new(&self.ring, PollFlags::IN)];
-            match poll(&mut fds, Some(&timeout)) {
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => {
-                    return Err(CaptureError::io("eBPF ring buffer", 0, io::Error::from(e)));
-                }
-            }
-            if !self.take_event() {
+            let left = POLL_INTERVAL.saturating_sub(started.elapsed());
+            if left.is_zero() {
                 return Ok(None);
             }
-        }
-        let Some(header) = EventHeader::parse(&self.event) else {
-            return Ok(None); // take_event checked it
+            self.wait(wait.min(left))?;
         };
-        let data = &self.event[EVENT_HEADER_BYTES..EVENT_HEADER_BYTES + header.cap_len as usize];
+        let head = &mut self.heads[ring];
+        head.full = false;
+        if head.ts < self.last_ts {
+            self.out_of_order += 1;
+        } else {
+            self.last_ts = head.ts;
+        }
+        let Some(header) = EventHeader::parse(&head.event) else {
+            return Ok(None); // fill_heads checked it
+        };
+        let data = &head.event[EVENT_HEADER_BYTES..EVENT_HEADER_BYTES + header.cap_len as usize];
         self.bytes += data.len() as u64;
         Ok(Some(CapturedPacket {
             ts: self.clock.wall(header.ts_boot_ns),
@@ -460,7 +605,7 @@ impl CaptureSource for EbpfSource {
         true
     }
 
-    /// Events the ring buffer had no room for, packets cut at
+    /// Events the ring buffers had no room for (summed over the rings), packets cut at
     /// `MAX_PACKET_BYTES`, and packets whose bytes could not be read.
     fn drops(&self) -> Vec<(&'static str, u64)> {
         vec![
@@ -493,6 +638,7 @@ impl CaptureSource for EbpfSource {
                 k(COUNTER_IPV6_EXTENSION_HEADERS),
             ),
             ("ebpf_malformed_events", self.malformed_events),
+            ("ebpf_events_out_of_order", self.out_of_order),
             ("ebpf_follow_attach_failed", self.follow_failures),
             ("ebpf_interfaces_not_followed", self.not_followed),
         ]
@@ -629,6 +775,36 @@ mod tests {
             .as_nanos() as u64;
         let wall = clock.wall(boot_ns).as_nanos();
         assert!(wall.abs_diff(now) < 50_000_000, "{wall} vs {now}");
+    }
+
+    #[test]
+    fn the_oldest_head_goes_first_and_waits_for_empty_rings() {
+        let head = |ts: Option<u64>| Head {
+            full: ts.is_some(),
+            ts: ts.unwrap_or(0),
+            event: Vec::new(),
+        };
+        let window = REORDER_WINDOW.as_nanos() as u64;
+        // Every ring has a head: the oldest, whatever the clock.
+        let all = [head(Some(300)), head(Some(100)), head(Some(200))];
+        assert_eq!(choose(&all, 0), Ok(1));
+        // No head: nothing to wait for but data.
+        assert_eq!(choose(&[head(None), head(None)], 1_000), Err(None));
+        // Ring 1 is empty: ring 0's head waits until it is a window old...
+        let one = [head(Some(1_000)), head(None)];
+        assert_eq!(
+            choose(&one, 1_000 + window - 10),
+            Err(Some(Duration::from_nanos(10)))
+        );
+        // ...and goes then.
+        assert_eq!(choose(&one, 1_000 + window), Ok(0));
+        // The oldest of the heads there are, not the first ring's.
+        let two = [head(Some(2_000)), head(None), head(Some(1_500))];
+        assert_eq!(choose(&two, 1_500 + window), Ok(2));
+        assert_eq!(
+            choose(&two, 0),
+            Err(Some(Duration::from_nanos(1_500 + window)))
+        );
     }
 
     #[test]
