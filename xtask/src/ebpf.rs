@@ -88,7 +88,7 @@ pub(crate) fn ensure_toolchain(allow_install: bool) -> Result<()> {
     Ok(())
 }
 
-/// Builds `sensor-ebpf` and copies the object to [`object_path`]; returns that path.
+/// Builds `sensor-ebpf` and copies the object to [`OBJECT_PATH`] (under the target directory); returns that path.
 pub(crate) fn build() -> Result<PathBuf> {
     if !bpf_linker_works() {
         bail!("bpf-linker is not on PATH: run `cargo xtask ebpf-toolchain` first");

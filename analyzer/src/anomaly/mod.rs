@@ -18,7 +18,7 @@
 //! - **Error spikes** (`error_spike_5xx`, `error_spike_4xx`): a window's
 //!   5xx (4xx) rate against the baseline rate, with a minimum volume, a
 //!   minimum factor and increase, and a binomial tail test
-//!   ([`stats::binomial_surprise`]) strict enough for thousands of
+//!   (`stats::binomial_surprise`) strict enough for thousands of
 //!   windows a day. An endpoint without enough baseline is judged against
 //!   its service's.
 //! - **Response sizes** (`response_size_outlier`, `response_size_shift`):

@@ -10,7 +10,7 @@
 //! 2. **The value's form** ([`form`]): integers, UUIDs, hex ids, dates,
 //!    emails and tokens are parameters wherever they appear (already
 //!    placeholders in the observation keys).
-//! 3. **Statistics across siblings** ([`collapse`]): at one position of the
+//! 3. **Statistics across siblings** (`trie::Node::collapse`): at one position of the
 //!    path tree, many literal values that are each rare are one parameter
 //!    (`/plans/by-slug/{slug}`), while a value that dominates its position
 //!    stays a constant (`/users/me` beside `/users/{userId}`).
@@ -126,7 +126,7 @@ pub trait ContractPaths {
 #[derive(Clone, Debug)]
 pub struct Template {
     pub segments: Vec<TemplateSegment>,
-    /// Indices into the observation list given to [`template_service`].
+    /// Indices into the observation list given to [`template_observations`].
     pub members: Vec<usize>,
     /// The contract the template came from, when it did.
     pub contract: Option<usize>,

@@ -34,11 +34,11 @@ use super::shape::{format_of, MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_FIELDS};
 use super::{BodyShape, Fields, Shape, StringFormat};
 
 /// Most nodes one scan may hold (a scan adds at most one per value seen,
-/// so a 4 KiB sample stays far below). The last [`NODE_RESERVE`] close the
+/// so a 4 KiB sample stays far below). The last `NODE_RESERVE` close the
 /// containers that are open when the arena fills up.
 pub const SKELETON_MAX_NODES: usize = 64 * 1024;
 /// Most object field entries one scan may hold (runs replaced by merges
-/// stay until the end of the scan). The last [`RUN_RESERVE`] hold the
+/// stay until the end of the scan). The last `RUN_RESERVE` hold the
 /// fields of the objects that are open when the arena fills up.
 pub const SKELETON_MAX_FIELD_ENTRIES: usize = 256 * 1024;
 
