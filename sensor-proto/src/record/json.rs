@@ -361,29 +361,10 @@ fn list<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T
 
 /// True if `b` has no byte that a JSON string escapes (`"`, `\`, control
 /// characters). Names almost never need escapes: eight bytes at a time
-/// (the last word overlapping the one before), without a per-byte branch.
+/// ([`super::url::word_marks`]), without a per-byte branch.
 #[inline]
 pub(super) fn needs_no_escape(b: &[u8]) -> bool {
-    if b.len() < 8 {
-        return b
-            .iter()
-            .fold(true, |ok, &c| ok & (c >= 0x20) & (c != b'"') & (c != b'\\'));
-    }
-    let mut words = b.chunks_exact(8);
-    let mut bad = 0u64;
-    for w in &mut words {
-        bad |= escape_marks(word_at(w));
-    }
-    if !words.remainder().is_empty() {
-        bad |= escape_marks(word_at(b.get(b.len() - 8..).unwrap_or(b)));
-    }
-    bad == 0
-}
-
-/// Eight bytes as a little-endian word (zero if `w` is not eight bytes).
-#[inline]
-fn word_at(w: &[u8]) -> u64 {
-    <[u8; 8]>::try_from(w).map_or(0, u64::from_le_bytes)
+    super::url::word_marks(b, escape_marks) == 0
 }
 
 /// Non-zero iff a byte of `w` is below 0x20, a `"` or a `\` (exact
