@@ -417,6 +417,19 @@ impl<'a> Scan<'a, '_> {
                     break;
                 }
                 Some(b',') => self.pos += 1,
+                Some(b'"') if self.stack.len() - base >= MAX_FIELDS => {
+                    // The object is full: its further fields are not
+                    // looked at, not even a repeated key (see the `object`
+                    // row in docs/exchange-record.md). Nothing after the
+                    // root's cap can change the shape: the scan ends there.
+                    truncated = true;
+                    if depth == 1 {
+                        self.stop = true;
+                    } else {
+                        self.skip_rest();
+                    }
+                    break;
+                }
                 Some(b'"') => {
                     let (raw, escaped, complete) = self.string();
                     self.skip_ws();
@@ -443,10 +456,6 @@ impl<'a> Scan<'a, '_> {
                         if !self.merge_value(depth + 1, prev) {
                             truncated = true;
                         }
-                    } else if len >= MAX_FIELDS {
-                        truncated = true;
-                        self.skip_ws();
-                        self.skip_value();
                     } else {
                         match self.value(depth + 1) {
                             Some(node) => {
@@ -553,6 +562,11 @@ impl<'a> Scan<'a, '_> {
                     break;
                 }
                 Some(b',') => self.pos += 1,
+                // Items past the cap are skipped; at the root nothing
+                // after them can change the shape.
+                Some(_) if seen >= MAX_ARRAY_ITEMS && depth == 1 => {
+                    self.stop = true;
+                }
                 Some(_) if seen >= MAX_ARRAY_ITEMS => {
                     let at = self.pos;
                     self.skip_value();
@@ -833,7 +847,18 @@ impl<'a> Scan<'a, '_> {
 
     /// Skips a container at `pos` by counting brackets (strings skipped whole).
     fn skip_container(&mut self) {
-        let mut open: u64 = 0;
+        self.skip_open(0);
+    }
+
+    /// Skips the rest of the container that `pos` is inside of, up to and
+    /// including its closing bracket.
+    fn skip_rest(&mut self) {
+        self.skip_open(1);
+    }
+
+    /// Skips up to and including the bracket that closes the `open`
+    /// containers already entered (and those it enters on the way).
+    fn skip_open(&mut self, mut open: u64) {
         while let Some(c) = self.peek() {
             match c {
                 b'"' => {
@@ -1254,6 +1279,53 @@ mod tests {
         assert_eq!(fields.len(), MAX_FIELDS);
         assert!(truncated);
         assert_eq!(fields.get("a"), None);
+    }
+
+    #[test]
+    fn a_full_object_is_skipped_unread() {
+        let wide: String = (0..MAX_FIELDS)
+            .map(|i| format!("\"k{i:03}\":{i},"))
+            .collect();
+        // A repeated key after the cap does not merge into its field
+        // (k000 stays an integer), whatever follows it.
+        let doc = format!("{{{wide} \"k000\": \"text\", \"more\": [1, {{]}}");
+        let Some(Shape::Object { fields, truncated }) = infer(doc.as_bytes()) else {
+            panic!("not an object");
+        };
+        assert!(truncated);
+        assert_eq!(fields.len(), MAX_FIELDS);
+        assert_eq!(fields.get("k000"), Some(&Shape::Integer));
+        // A full nested object is skipped to its closing brace (strings
+        // holding brackets included) and the parent goes on.
+        let doc = format!(
+            "{{\"inner\": {{{wide} \"x\": {{\"y\": \"}}]\"}}, \"k000\": [1]}}, \"after\": true}}"
+        );
+        let Some(Shape::Object { fields, truncated }) = infer(doc.as_bytes()) else {
+            panic!("not an object");
+        };
+        assert!(!truncated);
+        assert_eq!(fields.get("after"), Some(&Shape::Boolean));
+        let Some(Shape::Object {
+            fields: inner,
+            truncated,
+        }) = fields.get("inner")
+        else {
+            panic!("inner is not an object");
+        };
+        assert!(*truncated);
+        assert_eq!(inner.len(), MAX_FIELDS);
+        assert_eq!(inner.get("k000"), Some(&Shape::Integer));
+        // A top-level array ends the scan at its cap: what follows the
+        // cap, even a syntax error, changes nothing.
+        let items: String = (0..MAX_ARRAY_ITEMS).map(|i| format!("{i},")).collect();
+        let capped = infer(format!("[{items} \"s\"]").as_bytes());
+        assert_eq!(capped, infer(format!("[{items} }}").as_bytes()));
+        assert_eq!(
+            capped,
+            Some(Shape::Array {
+                items: Some(Box::new(Shape::Integer))
+            })
+        );
     }
 
     #[test]
