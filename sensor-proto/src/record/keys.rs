@@ -46,9 +46,36 @@ struct Key {
     member: Box<str>,
 }
 
+/// Slots of the short-key cache (a power of two).
+const SHORT_SLOTS: usize = 512;
+/// Longest raw key the short-key cache holds: [`short_words`] describes it
+/// exactly in two words.
+const SHORT_KEY_BYTES: usize = 16;
+
+/// One slot of the short-key cache: a raw key of at most
+/// [`SHORT_KEY_BYTES`] bytes as its [`short_words`] and length, and its id.
+#[derive(Clone, Copy)]
+struct ShortKey {
+    words: (u64, u64),
+    /// `u32::MAX` for a free slot.
+    len: u32,
+    id: u32,
+}
+
+const FREE_SHORT_KEY: ShortKey = ShortKey {
+    words: (0, 0),
+    len: u32::MAX,
+    id: 0,
+};
+
 /// Raw key → exported key id, and the exported keys by id.
 #[derive(Default)]
 pub(crate) struct KeyTable {
+    /// Direct-mapped cache in front of `raw` for short raw keys (most
+    /// keys): a hit costs two word loads and compares instead of a hash of
+    /// the bytes and a probe. It holds only keys that `raw` holds (never a
+    /// value-like one), and is emptied with it. Allocated on first use.
+    short: Vec<ShortKey>,
     /// Remembered raw keys and their ids, looked up with [`bytes_equal`].
     raw: HashTable<(Box<[u8]>, u32)>,
     exported: FxHashMap<Box<str>, u32>,
@@ -72,6 +99,7 @@ impl KeyTable {
             || self.keys.len() > KEY_CACHE_MAX_KEYS
             || self.bytes > KEY_CACHE_MAX_BYTES
         {
+            self.short.clear();
             self.raw.clear();
             self.exported.clear();
             self.keys.clear();
@@ -119,9 +147,27 @@ impl KeyTable {
     /// quotes (`escaped`: they contain escapes).
     #[inline]
     pub(crate) fn intern(&mut self, raw: &[u8], escaped: bool) -> u32 {
+        let short = short_words(raw).map(|words| {
+            let len = raw.len() as u32;
+            let slot = short_slot(words, len);
+            (words, len, slot)
+        });
+        if let Some((words, len, slot)) = short {
+            if let Some(e) = self.short.get(slot) {
+                if e.len == len && e.words == words {
+                    return e.id;
+                }
+            }
+        }
         if raw.len() <= CACHED_RAW_BYTES {
             let hash = FxBuildHasher.hash_one(raw);
             if let Some(&(_, id)) = self.raw.find(hash, |(k, _)| bytes_equal(k, raw)) {
+                if let Some((words, len, slot)) = short {
+                    if self.short.is_empty() {
+                        self.short = vec![FREE_SHORT_KEY; SHORT_SLOTS];
+                    }
+                    self.short[slot] = ShortKey { words, len, id };
+                }
                 return id;
             }
         }
@@ -223,6 +269,41 @@ fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// Two words that, with its length, tell a key of at most
+/// [`SHORT_KEY_BYTES`] bytes from every other: its first and last eight
+/// bytes (overlapping below sixteen), four below eight, and the first,
+/// middle and last byte below four. `None` for longer keys.
+#[inline]
+fn short_words(k: &[u8]) -> Option<(u64, u64)> {
+    let n = k.len();
+    let word = |at: usize| {
+        k.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let half = |at: usize| {
+        k.get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+    };
+    let byte = |at: usize| k.get(at).map_or(0, |&b| u64::from(b));
+    match n {
+        0 => Some((0, 0)),
+        1..=3 => Some((byte(0) | byte(n / 2) << 8 | byte(n - 1) << 16, 0)),
+        4..=7 => Some((half(0), half(n - 4))),
+        8..=SHORT_KEY_BYTES => Some((word(0), word(n - 8))),
+        _ => None,
+    }
+}
+
+/// The short-key cache slot of a key's words and length.
+#[inline]
+fn short_slot(words: (u64, u64), len: u32) -> usize {
+    let mixed =
+        (words.0 ^ words.1.rotate_left(29) ^ u64::from(len)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> (64 - SHORT_SLOTS.trailing_zeros())) as usize
+}
+
 /// The first sixteen bytes of `k`, zero-padded, as a big-endian number.
 fn prefix_word(k: &[u8]) -> u128 {
     let mut w = [0u8; 16];
@@ -266,6 +347,11 @@ mod tests {
         // ... and are not remembered.
         let hash = FxBuildHasher.hash_one(&b"12345"[..]);
         assert!(t.raw.find(hash, |(k, _)| **k == *b"12345").is_none());
+        assert_eq!(t.intern(b"12345", false), x);
+        assert!(
+            t.short.iter().all(|e| e.len != 5),
+            "a value-like key was cached"
+        );
         // An escaped spelling of a known key is the same key.
         assert_eq!(t.intern(br"n\u0061me", true), a);
         assert!(t.prefix(a) < t.prefix(x));
@@ -274,7 +360,43 @@ mod tests {
         }
         t.trim();
         assert!(t.raw.is_empty() && t.keys.is_empty() && t.bytes == 0);
+        assert!(t.short.is_empty());
         assert!(t.rank.is_empty());
+    }
+
+    #[test]
+    fn short_words_tell_every_short_key_apart() {
+        for n in 0..=SHORT_KEY_BYTES + 2 {
+            let a: Vec<u8> = (1..=n as u8).collect();
+            let Some(words) = short_words(&a) else {
+                assert!(n > SHORT_KEY_BYTES);
+                continue;
+            };
+            assert!(n <= SHORT_KEY_BYTES);
+            for pos in 0..n {
+                let mut b = a.clone();
+                b[pos] = 0;
+                assert_ne!(short_words(&b), Some(words), "{n} {pos}");
+            }
+        }
+    }
+
+    #[test]
+    fn cached_short_keys_keep_their_ids() {
+        // Enough keys that some share a slot of the short-key cache: every
+        // lookup, hit, miss or evicted, gives the id of the first.
+        let mut t = KeyTable::default();
+        let names: Vec<String> = (0..3 * SHORT_SLOTS).map(|i| format!("k{i}")).collect();
+        let ids: Vec<u32> = names
+            .iter()
+            .map(|k| t.intern(k.as_bytes(), false))
+            .collect();
+        for _ in 0..3 {
+            for (k, &id) in names.iter().zip(&ids) {
+                assert_eq!(t.intern(k.as_bytes(), false), id, "{k}");
+                assert_eq!(t.text(id), k);
+            }
+        }
     }
 
     #[test]
