@@ -77,7 +77,8 @@ impl FingerprintKey {
             pair[0] = HEX[usize::from(b >> 4)];
             pair[1] = HEX[usize::from(b & 0x0f)];
         }
-        hex.iter().map(|&c| char::from(c)).collect()
+        // Hex digits are ASCII: always UTF-8.
+        String::from_utf8_lossy(&hex).into_owned()
     }
 }
 
