@@ -8,8 +8,10 @@
 //! observation of both streams would be.
 
 use std::collections::BTreeMap;
+use std::hash::Hasher as _;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 
 use shadowtap_proto::record::{AuthScheme, Shape};
@@ -115,10 +117,42 @@ pub struct FieldNames {
     names: Vec<Box<str>>,
     ids: FxHashMap<Box<str>, u32>,
     /// `(parent id, step)` → id, for the paths interned through
-    /// [`FieldNames::child`]: at most one entry per name.
-    children: FxHashMap<Box<[u8]>, u32>,
-    /// Reused buffer for a child's lookup key.
-    step_key: Vec<u8>,
+    /// [`FieldNames::child`]: at most one entry per name. Looked up by the
+    /// parent and the step as they are, without building a key.
+    children: HashTable<Child>,
+}
+
+/// One entry of [`FieldNames`]' children: the path `id` is one step below
+/// the path `parent` (`key`: into that field; `None`: into the items).
+#[derive(Clone, Debug)]
+struct Child {
+    parent: u32,
+    key: Option<Box<str>>,
+    id: u32,
+}
+
+impl Child {
+    fn step(&self) -> FieldStep<'_> {
+        match &self.key {
+            Some(key) => FieldStep::Key(key),
+            None => FieldStep::Items,
+        }
+    }
+}
+
+/// The hash of a step below `parent` in [`FieldNames`]' children.
+fn step_hash(parent: u32, step: FieldStep<'_>) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u32(parent);
+    match step {
+        // A tag byte keeps a key apart from the items step.
+        FieldStep::Key(key) => {
+            h.write_u8(b'k');
+            h.write(key.as_bytes());
+        }
+        FieldStep::Items => h.write_u8(b'*'),
+    }
+    h.finish()
 }
 
 /// One step down a shape: into an object's field or into an array's items.
@@ -147,18 +181,12 @@ impl FieldNames {
     /// once [`MAX_FIELD_PATHS`] are held. The same id as [`Self::intern`]
     /// gives the spelled-out path.
     pub fn child(&mut self, parent: u32, step: FieldStep<'_>) -> Option<u32> {
-        self.step_key.clear();
-        self.step_key.extend_from_slice(&parent.to_le_bytes());
-        match step {
-            // A tag byte keeps a key apart from the items step.
-            FieldStep::Key(key) => {
-                self.step_key.push(b'k');
-                self.step_key.extend_from_slice(key.as_bytes());
-            }
-            FieldStep::Items => self.step_key.push(b'*'),
-        }
-        if let Some(&id) = self.children.get(self.step_key.as_slice()) {
-            return Some(id);
+        let hash = step_hash(parent, step);
+        if let Some(c) = self
+            .children
+            .find(hash, |c| c.parent == parent && c.step() == step)
+        {
+            return Some(c.id);
         }
         let mut path = String::from(self.name(parent));
         match step {
@@ -169,7 +197,14 @@ impl FieldNames {
             FieldStep::Items => path.push_str("/*"),
         }
         let id = self.intern(&path)?;
-        self.children.insert(self.step_key.as_slice().into(), id);
+        let key = match step {
+            FieldStep::Key(key) => Some(key.into()),
+            FieldStep::Items => None,
+        };
+        self.children
+            .insert_unique(hash, Child { parent, key, id }, |c| {
+                step_hash(c.parent, c.step())
+            });
         Some(id)
     }
 
