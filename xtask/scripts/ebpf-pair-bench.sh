@@ -23,6 +23,8 @@ seconds=${3:-15}
 work=$(mktemp -d)
 cleanup() {
     [[ -n ${fpid:-} ]] && kill "$fpid" 2>/dev/null && wait "$fpid" 2>/dev/null
+    # `cargo xtask` runs xtask as its child, which outlives cargo unless told to stop itself.
+    [[ -n ${tpid:-} ]] && pkill -INT -P "$tpid" 2>/dev/null
     [[ -n ${tpid:-} ]] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
     rm -rf "$work"
 }
@@ -38,10 +40,29 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 [[ -n $veth ]] || { echo "the load test's server namespace did not appear" >&2; exit 1; }
-ip netns exec "$ns" "$first" --ebpf -i "$veth" -w /dev/null -q --duration 600 >/dev/null 2>&1 &
-fpid=$!
-sleep 2
-bpftool prog show | awk -F: '/name shadowtap_(ingress|egress)_eth/ {print $1}' >"$work/first-ids"
+# FIRST's programs are the ones its own process holds (`prog_id` in its fdinfo). FIRST is
+# started again while it exits without holding any: right after the veth appears the load
+# test may still be setting it up, and attaching then fails. (Taking every shadowtap
+# program present two seconds after one start, as this script did, also took SECOND's
+# when FIRST had failed and the load test's sensor had started: 0 runs for FIRST.)
+: >"$work/first-ids"
+for _ in $(seq 20); do
+    ip netns exec "$ns" "$first" --ebpf -i "$veth" -w /dev/null -q --duration 600 \
+        >"$work/first.log" 2>&1 &
+    fpid=$!
+    for _ in $(seq 100); do
+        { grep -hs '^prog_id:' /proc/"$fpid"/fdinfo/* || true; } | awk '{print $2}' |
+            sort -u >"$work/first-ids"
+        [[ $(wc -l <"$work/first-ids") -ge 4 ]] && break
+        kill -0 "$fpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ $(wc -l <"$work/first-ids") -ge 4 ]] && break
+    { kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null; } || true
+    fpid=
+    sleep 0.5
+done
+[[ -n ${fpid:-} ]] || { echo "FIRST ($first) did not start:" >&2; cat "$work/first.log" >&2; exit 1; }
 while kill -0 "$tpid" 2>/dev/null; do
     echo T
     bpftool prog show | awk '/name shadowtap_(ingress|egress)_eth/ {id = $1; sub(":", "", id)}
