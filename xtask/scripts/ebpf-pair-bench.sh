@@ -75,6 +75,7 @@ tpid=
 python3 - "$work" <<'PY'
 import sys
 work = sys.argv[1]
+# FIRST's ids include its l3 programs, which the snapshots (eth programs) leave out.
 first = set(open(work + '/first-ids').read().split())
 snaps = []
 for line in open(work + '/snapshots'):
@@ -88,6 +89,7 @@ second_ids = [frozenset(k for k in s if k not in first) for s in snaps]
 i0, ids = next((i, t) for i, t in enumerate(second_ids) if t)
 i1 = max(i for i, t in enumerate(second_ids) if ids <= t)
 def delta(keys):
+    keys = [k for k in keys if k in snaps[i0] and k in snaps[i1]]
     t = sum(snaps[i1][k][0] - snaps[i0][k][0] for k in keys)
     c = sum(snaps[i1][k][1] - snaps[i0][k][1] for k in keys)
     return t / max(c, 1), c
