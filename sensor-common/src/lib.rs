@@ -12,10 +12,10 @@
 //!        │               [EventHeader | IP packet bytes … | unused]              the rings by time)
 //!        │               (cap_len ≤ class ≤ MAX_PACKET_BYTES)
 //!        ├─ PORTS (array: port → 1)      which TCP ports are captured
-//!        ├─ CPU_STATE (per-CPU, 1 entry) ring bytes this CPU wrote (wakeups), its
-//!        │                               COUNTER_* slots (summed by the sensor) and its
+//!        ├─ CPU_STATE (per-CPU, 1 entry) ring bytes this CPU wrote (wakeups) and its
 //!        │                               cache of flows recently seen in HTTP_FLOWS
-//!        └─ HTTP_FLOWS (LRU: FlowKey)    flows recognised as HTTP (all-ports mode)
+//!        ├─ HTTP_FLOWS (LRU: FlowKey)    flows recognised as HTTP (all-ports mode)
+//!        └─ COUNTERS (per-CPU u64)       COUNTER_* slots, summed by the sensor
 //! ```
 #![no_std]
 
@@ -52,9 +52,10 @@ pub const EVENTS_MAPS: [&str; EVENT_RINGS as usize] = [
 pub const PORTS_MAP: &str = "PORTS";
 /// Name of the LRU hash map of flows recognised as HTTP (all-ports mode).
 pub const HTTP_FLOWS_MAP: &str = "HTTP_FLOWS";
+/// Name of the per-CPU array of `u64` counters, indexed by `COUNTER_*`.
+pub const COUNTERS_MAP: &str = "COUNTERS";
 /// Name of the per-CPU array of one [`CpuState`]: what a CPU's programs
-/// keep between packets (the ring-buffer bytes it wrote, its counters, its
-/// flow cache).
+/// keep between packets (the ring-buffer bytes it wrote, its flow cache).
 /// One entry, so that every packet finds its state through the same
 /// (hot) pointer slot of the map.
 pub const CPU_STATE_MAP: &str = "CPU_STATE";
@@ -195,17 +196,13 @@ pub const FLOW_CACHE_WAYS: u32 = 2;
 
 /// Entries per CPU of the flow cache ([`CpuState::flow_cache`]): a
 /// two-way set-associative cache, sets chosen by [`flow_cache_set`], of
-/// flows found in [`HTTP_FLOWS_MAP`]. The verifier inlines a per-CPU array
-/// lookup, so a hit costs a few instructions where the LRU hash map costs
-/// a helper call that hashes the 40-byte key. It holds positive verdicts
-/// only, like [`HTTP_FLOWS_MAP`]; a flow whose slot is taken by another is
-/// looked up in [`HTTP_FLOWS_MAP`] again.
-///
-/// An entry is the flow's [`flow_fingerprint`] (8 bytes), not its key (40
-/// bytes): the 512 entries take 4 KiB instead of 20 KiB, one or two pages
-/// of the per-CPU area (vmalloc-mapped with 4 KiB pages) instead of five or
-/// six. With whole keys the load of a flow's entry was 20 % of the
-/// programs' samples under load (`docs/live-capture.md`, "Fifth version").
+/// flows found in
+/// [`HTTP_FLOWS_MAP`]. The verifier inlines a per-CPU array lookup, so a
+/// hit costs a few instructions where the LRU hash map costs a helper call
+/// that hashes the 40-byte key. It holds positive verdicts only, like
+/// [`HTTP_FLOWS_MAP`]; a flow whose slot is taken by another is looked up
+/// in [`HTTP_FLOWS_MAP`] again. 512 entries of 40 bytes keep
+/// [`CpuState`] within the kernel's 32 KiB limit on a per-CPU value.
 pub const FLOW_CACHE_SLOTS: u32 = FLOW_CACHE_SETS * FLOW_CACHE_WAYS;
 
 /// The one value of [`CPU_STATE_MAP`], per CPU. TC programs do not nest on
@@ -217,27 +214,12 @@ pub struct CpuState {
     /// it wakes the sensor when this crosses a multiple of
     /// `1 << cpu_wakeup_shift(cpus)`.
     pub ring_bytes: u64,
-    /// Counters, indexed by `COUNTER_*`: in the state the programs have
-    /// already looked up (and next to `ring_bytes`, on the line every event
-    /// writes) rather than in a map of their own, which cost every event a
-    /// second lookup and a line elsewhere. The sensor reads the map's value
-    /// as [`CPU_STATE_WORDS`] words; slot `i` is word
-    /// [`CPU_STATE_COUNTERS_WORD`]` + i`.
-    pub counters: [u64; COUNTER_SLOTS as usize],
-    /// Fingerprints ([`flow_fingerprint`]) of flows found in
-    /// [`HTTP_FLOWS_MAP`]: set `s` ([`flow_cache_set`]) is entries
-    /// `s * FLOW_CACHE_WAYS ..`, newest first; 0 is empty (a fingerprint
-    /// is odd).
-    pub flow_cache: [u64; FLOW_CACHE_SLOTS as usize],
+    /// Flows found in [`HTTP_FLOWS_MAP`], as [`FlowKey::words`]: set `s`
+    /// ([`flow_cache_set`]) is entries `s * FLOW_CACHE_WAYS ..`, newest
+    /// first; an all-zero entry is empty (a real key has `ip_version` 4 or
+    /// 6).
+    pub flow_cache: [[u64; 5]; FLOW_CACHE_SLOTS as usize],
 }
-
-/// Size of [`CpuState`] in 64-bit words: the sensor reads the per-CPU
-/// value as `[u64; CPU_STATE_WORDS]`.
-pub const CPU_STATE_WORDS: usize = core::mem::size_of::<CpuState>() / 8;
-
-/// Index of [`CpuState::counters`]' first word in the words of a
-/// [`CpuState`].
-pub const CPU_STATE_COUNTERS_WORD: usize = 1;
 
 /// Packet sizes (bytes from the IP header on) of the ring-buffer records
 /// the programs reserve: a packet goes into the smallest class that holds
@@ -277,7 +259,7 @@ pub const COUNTER_IPV4_FRAGMENTS: u32 = 6;
 /// (hop-by-hop, routing, fragment, destination options, AH, mobility,
 /// HIP, shim6), whatever they carry; not captured.
 pub const COUNTER_IPV6_EXTENSION_HEADERS: u32 = 7;
-/// Number of counter slots in [`CpuState::counters`].
+/// Number of counter slots in [`COUNTERS_MAP`].
 pub const COUNTER_SLOTS: u32 = 8;
 
 /// IPv6 next-header values of extension headers (RFC 8200 and the IANA
@@ -398,31 +380,16 @@ impl FlowKey {
     }
 }
 
-/// A flow's entry in [`CpuState::flow_cache`]: a 64-bit hash of its
-/// [`FlowKey::words`] (multiply and xor-shift per word), odd so that it is
-/// never the empty entry 0. Two flows with the same fingerprint are taken
-/// for one: when one of them is cached as HTTP, the other's segments are
-/// captured too (the sensor's parser finds no HTTP in them and they make no
-/// records). Over 63 hash bits that takes about 2⁶³ / (flows cached ×
-/// flows seen) packets; nothing else depends on it.
+/// The [`CpuState::flow_cache`] set of a flow (its [`FlowKey::words`]): a
+/// multiplicative hash of the words folded together, top bits.
 #[inline(always)]
-pub fn flow_fingerprint(words: &[u64; 5]) -> u64 {
-    const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h: u64 = 0x243f_6a88_85a3_08d3;
-    let mut i = 0;
-    while i < words.len() {
-        h = (h ^ words[i]).wrapping_mul(MUL);
-        h ^= h >> 32;
-        i += 1;
-    }
-    h | 1
-}
-
-/// The [`CpuState::flow_cache`] set of a flow, from its
-/// [`flow_fingerprint`]: the top bits.
-#[inline(always)]
-pub fn flow_cache_set(fingerprint: u64) -> u32 {
-    (fingerprint >> (64 - FLOW_CACHE_BITS)) as u32
+pub fn flow_cache_set(words: &[u64; 5]) -> u32 {
+    let folded = words[0]
+        ^ words[1].rotate_left(16)
+        ^ words[2].rotate_left(32)
+        ^ words[3].rotate_left(48)
+        ^ words[4];
+    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FLOW_CACHE_BITS)) as u32
 }
 
 /// Whether the first payload bytes of a segment start an HTTP/1.x message:
@@ -578,11 +545,6 @@ mod tests {
         // The kernel's limit on a per-CPU map value (PCPU_MIN_UNIT_SIZE).
         assert!(core::mem::size_of::<CpuState>() <= 32 << 10);
         assert_eq!(core::mem::align_of::<CpuState>(), 8);
-        assert_eq!(core::mem::size_of::<CpuState>(), CPU_STATE_WORDS * 8);
-        assert_eq!(
-            core::mem::offset_of!(CpuState, counters),
-            CPU_STATE_COUNTERS_WORD * 8
-        );
     }
 
     #[test]
@@ -619,7 +581,7 @@ mod tests {
         let mut used = [0u32; FLOW_CACHE_SETS as usize];
         for port in 40_000..41_024 {
             k.port_hi = port;
-            let set = flow_cache_set(flow_fingerprint(&k.words()));
+            let set = flow_cache_set(&k.words());
             assert!(set < FLOW_CACHE_SETS);
             used[set as usize] += 1;
         }
@@ -629,48 +591,9 @@ mod tests {
         let mut used = [0u32; FLOW_CACHE_SETS as usize];
         for port in 40_000..40_064 {
             k.port_hi = port;
-            used[flow_cache_set(flow_fingerprint(&k.words())) as usize] += 1;
+            used[flow_cache_set(&k.words()) as usize] += 1;
         }
         assert!(used.iter().filter(|u| **u > FLOW_CACHE_WAYS).count() <= 2);
-    }
-
-    #[test]
-    fn fingerprints_are_odd_and_tell_flows_apart() {
-        let base = FlowKey {
-            addr_lo: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            addr_hi: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            port_lo: 80,
-            port_hi: 1024,
-            ip_version: 4,
-            reserved: [0; 3],
-        };
-        // Every byte of the key, flipped alone, gives another fingerprint.
-        let fp = flow_fingerprint(&base.words());
-        assert_eq!(fp & 1, 1);
-        for word in 0..5 {
-            for byte in 0..8 {
-                let mut w = base.words();
-                w[word] ^= 0xff << (8 * byte);
-                assert_ne!(flow_fingerprint(&w), fp, "word {word} byte {byte}");
-            }
-        }
-        // 4 096 client ports × 16 client addresses: no two flows share a
-        // fingerprint, and none is the empty entry.
-        let mut seen = [0u64; 4096 * 16];
-        let mut n = 0;
-        for host in 0..16u8 {
-            for port in 0..4096u16 {
-                let mut k = base;
-                k.addr_hi[3] = host;
-                k.port_hi = 1024 + port;
-                let f = flow_fingerprint(&k.words());
-                assert_ne!(f, 0);
-                seen[n] = f;
-                n += 1;
-            }
-        }
-        seen.sort_unstable();
-        assert!(seen.windows(2).all(|w| w[0] != w[1]));
     }
 
     fn detect(s: &[u8]) -> bool {

@@ -17,7 +17,7 @@
 //!           ▼
 //!  bpf_ringbuf_reserve(EVENTS_<cpu % EVENT_RINGS>,
 //!                      EventHeader + smallest RECORD_CLASSES size ≥ packet)
-//!           │ full? ─► CpuState::counters[COUNTER_RINGBUF_FULL] += 1
+//!           │ full? ─► COUNTERS[COUNTER_RINGBUF_FULL] += 1
 //!           ▼
 //!  header written in place, skb bytes [l3 .. l3 + min(len, MAX_PACKET_BYTES)]
 //!  loaded straight into the record (bpf_skb_load_bytes), submitted
@@ -47,9 +47,10 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use shadowtap_sensor_common::{
-    flow_cache_set, flow_fingerprint, is_ipv6_extension_header, looks_like_http, CpuState, EventHeader, FlowKey,
+    flow_cache_set, is_ipv6_extension_header, looks_like_http, CpuState, EventHeader, FlowKey,
     COUNTER_EVENTS, COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS,
-    COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
+    COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
+    COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
     EVENT_RINGS,
     FLAG_TRUNCATED, FLOW_CACHE_WAYS, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MODE_ALL_PORTS_HTTP, MODE_PORTS, PORT_SLOTS,
     RECORD_CLASSES, RING_BUFFER_BYTES, WAKEUP_BYTES,
@@ -85,6 +86,9 @@ static HTTP_FLOWS: LruHashMap<FlowKey, u8> = LruHashMap::with_max_entries(MAX_HT
 /// pointers over 8 KiB and made a hit two dependent cache misses.
 #[map]
 static CPU_STATE: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
 
 /// `MODE_PORTS` or `MODE_ALL_PORTS_HTTP`; the loader sets it (read-only
 /// global, so the verifier prunes the other branch).
@@ -151,10 +155,10 @@ struct Segment {
 
 #[inline(always)]
 fn capture(ctx: &TcContext, direction: u8, ethernet: bool) {
-    let Some(state) = CPU_STATE.get_ptr_mut(0) else {
+    let Some(seg) = parse(ctx, ethernet) else {
         return;
     };
-    let Some(seg) = parse(ctx, ethernet, state) else {
+    let Some(state) = CPU_STATE.get_ptr_mut(0) else {
         return;
     };
     // SAFETY: MODE is a plain `u32` global; the volatile read keeps the
@@ -192,7 +196,7 @@ fn read<T: Copy>(ctx: &TcContext, off: u32) -> Option<T> {
 }
 
 #[inline(always)]
-fn parse(ctx: &TcContext, ethernet: bool, state: *mut CpuState) -> Option<Segment> {
+fn parse(ctx: &TcContext, ethernet: bool) -> Option<Segment> {
     let skb_len = ctx.len();
     let (l3, ethertype) = if ethernet {
         let eth: [u8; 2] = read(ctx, 12)?;
@@ -224,7 +228,7 @@ fn parse(ctx: &TcContext, ethernet: bool, state: *mut CpuState) -> Option<Segmen
             // A fragment (more-fragments bit or an offset): a later one has
             // no ports to select it by. Counted, not captured.
             if frag & 0x3fff != 0 {
-                count(state, COUNTER_IPV4_FRAGMENTS);
+                count(COUNTER_IPV4_FRAGMENTS);
                 return None;
             }
             let total = u32::from(u16::from_be_bytes([h[2], h[3]]));
@@ -245,7 +249,7 @@ fn parse(ctx: &TcContext, ethernet: bool, state: *mut CpuState) -> Option<Segmen
             if h[6] != IPPROTO_TCP {
                 // TCP behind extension headers is not looked for: counted.
                 if is_ipv6_extension_header(h[6]) {
-                    count(state, COUNTER_IPV6_EXTENSION_HEADERS);
+                    count(COUNTER_IPV6_EXTENSION_HEADERS);
                 }
                 return None;
             }
@@ -322,29 +326,29 @@ fn words(a: &[u8; 16]) -> (u64, u64) {
 /// are stored, so a connection picked up mid-stream (the sensor started
 /// after it) is recognised at its next request.
 ///
-/// This CPU's flow cache (`CpuState::flow_cache`, the flows' 8-byte
-/// fingerprints) is asked first (one compare for each of the two entries
-/// of the flow's set); `HTTP_FLOWS` (a helper call that hashes the key)
-/// only when the flow is not in its set. A flow that stays in the cache is
-/// not refreshed in the LRU map; should the map forget it, the cache still
-/// selects it while it stays in its set, and after that the flow is
-/// recognised again at its next request.
+/// This CPU's flow cache (`CpuState::flow_cache`) is asked first (five
+/// compares for each of the two entries of the flow's set); `HTTP_FLOWS`
+/// (a helper call that hashes the key) only when the flow is not in its
+/// set. A flow that stays in the cache is not refreshed in the LRU map;
+/// should the map forget it, the cache still selects it while it stays in
+/// its set, and after that the flow is recognised again at its next
+/// request.
 #[inline(always)]
 fn select_http_flow(ctx: &TcContext, seg: &Segment, state: *mut CpuState) -> bool {
-    let fingerprint = flow_fingerprint(&seg.key.words());
+    let words = seg.key.words();
     // `flow_cache_set` is below FLOW_CACHE_SETS (its top bits), so both
     // indexes are in bounds; the verifier sees the shift's range too.
-    let first = (flow_cache_set(fingerprint) * FLOW_CACHE_WAYS) as usize;
+    let first = (flow_cache_set(&words) * FLOW_CACHE_WAYS) as usize;
     // SAFETY: `state` is this CPU's `CpuState` (a per-CPU map value,
     // aligned to 8), and TC programs do not nest on a CPU.
     let cache = unsafe { &mut (*state).flow_cache };
-    if cache[first] == fingerprint || cache[first + 1] == fingerprint {
+    if same_flow(&cache[first], &words) || same_flow(&cache[first + 1], &words) {
         return true;
     }
     // The newest flow goes first in its set, the older one second.
     let mut remember = || {
         cache[first + 1] = cache[first];
-        cache[first] = fingerprint;
+        cache[first] = words;
     };
     if HTTP_FLOWS.get_ptr(seg.key).is_some() {
         remember();
@@ -370,12 +374,24 @@ fn select_http_flow(ctx: &TcContext, seg: &Segment, state: *mut CpuState) -> boo
         return false;
     }
     if HTTP_FLOWS.insert(seg.key, 1u8, 0).is_ok() {
-        count(state, COUNTER_FLOWS_DETECTED);
+        count(COUNTER_FLOWS_DETECTED);
     } else {
-        count(state, COUNTER_FLOW_INSERT_FAILED);
+        count(COUNTER_FLOW_INSERT_FAILED);
     }
     remember();
     true
+}
+
+/// Whether a flow-cache entry holds `words`: XORs, not a chain of
+/// compares, which LLVM could merge into `bcmp`.
+#[inline(always)]
+fn same_flow(e: &[u64; 5], words: &[u64; 5]) -> bool {
+    let diff = (e[0] ^ words[0])
+        | (e[1] ^ words[1])
+        | (e[2] ^ words[2])
+        | (e[3] ^ words[3])
+        | (e[4] ^ words[4]);
+    diff == 0
 }
 
 #[inline(always)]
@@ -385,7 +401,7 @@ fn emit(ctx: &TcContext, direction: u8, seg: &Segment, state: *mut CpuState) {
     if cap > MAX_PACKET_BYTES {
         cap = MAX_PACKET_BYTES;
         flags |= FLAG_TRUNCATED;
-        count(state, COUNTER_TRUNCATED);
+        count(COUNTER_TRUNCATED);
     }
     let header = EventHeader {
         // SAFETY: a helper without arguments.
@@ -400,7 +416,7 @@ fn emit(ctx: &TcContext, direction: u8, seg: &Segment, state: *mut CpuState) {
         reserved: 0,
     };
     let Some((mut record, room)) = reserve(cap) else {
-        count(state, COUNTER_RINGBUF_FULL);
+        count(COUNTER_RINGBUF_FULL);
         return;
     };
     // Wake the sensor when this record takes the bytes this CPU has written
@@ -450,10 +466,10 @@ fn emit(ctx: &TcContext, direction: u8, seg: &Segment, state: *mut CpuState) {
     };
     if ok {
         record.submit(wakeup);
-        count(state, COUNTER_EVENTS);
+        count(COUNTER_EVENTS);
     } else {
         record.discard(u64::from(BPF_RB_NO_WAKEUP));
-        count(state, COUNTER_LOAD_FAILED);
+        count(COUNTER_LOAD_FAILED);
     }
 }
 
@@ -512,13 +528,12 @@ fn opaque(v: u32) -> u32 {
     unsafe { core::ptr::read_volatile(&v) }
 }
 
-/// Adds one to this CPU's counter `slot` (a `COUNTER_*` constant).
 #[inline(always)]
-fn count(state: *mut CpuState, slot: u32) {
-    // SAFETY: `state` is this CPU's `CpuState`, as in `select_http_flow`.
-    // Every caller passes a COUNTER_* constant (below COUNTER_SLOTS), so the
-    // index's bounds check folds away after inlining.
-    unsafe { (*state).counters[slot as usize] += 1 };
+fn count(slot: u32) {
+    if let Some(c) = COUNTERS.get_ptr_mut(slot) {
+        // SAFETY: a per-CPU value, and TC programs do not nest on a CPU.
+        unsafe { *c += 1 };
+    }
 }
 
 #[cfg(not(test))]

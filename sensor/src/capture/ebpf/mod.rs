@@ -5,7 +5,7 @@
 //!  sensor-ebpf (kernel)                          EbpfSource (this module)
 //!  TC ingress/egress on each interface ──┐       EVENTS_0 ──┐
 //!    PORTS / HTTP_FLOWS decide           ├─► CPU c:  …      ├─poll─► one head per ring
-//!    CPU_STATE counts losses             ┘       EVENTS_15 ─┘        └─► oldest first (merge)
+//!    COUNTERS count losses               ┘       EVENTS_15 ─┘        └─► oldest first (merge)
 //!                                                                     └─► CapturedPacket
 //!                                                     (LinkType::RAW, boot clock → wall clock)
 //! ```
@@ -72,10 +72,9 @@ use rustix::time::{clock_gettime, ClockId, Timespec};
 use shadowtap_proto::time::Timestamp;
 use shadowtap_proto::wire::LinkType;
 use shadowtap_sensor_common::{
-    cpu_wakeup_shift, ring_bytes, EventHeader, COUNTER_EVENTS,
+    cpu_wakeup_shift, ring_bytes, EventHeader, COUNTERS_MAP, COUNTER_EVENTS,
     COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS,
-    COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
-    COUNTER_TRUNCATED, CPU_STATE_COUNTERS_WORD, CPU_STATE_MAP, CPU_STATE_WORDS,
+    COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_TRUNCATED,
     EVENTS_MAPS, EVENT_HEADER_BYTES, EVENT_RINGS, MAX_PACKET_BYTES, MAX_PORTS, MODE_ALL_PORTS_HTTP,
     MODE_GLOBAL, MODE_PORTS, PORTS_MAP, PROG_EGRESS_ETH, PROG_EGRESS_L3, PROG_INGRESS_ETH,
     PROG_INGRESS_L3, WAKEUP_SHIFT_GLOBAL,
@@ -158,8 +157,7 @@ pub struct EbpfSource {
     rings: Vec<RingBuf<MapData>>,
     /// `heads[i]`: ring `i`'s oldest record not yet handed out.
     heads: Vec<Head>,
-    /// Each CPU's `CpuState` as words; its counters are summed.
-    cpu_state: PerCpuArray<MapData, [u64; CPU_STATE_WORDS]>,
+    counters: PerCpuArray<MapData, u64>,
     ebpf: Ebpf,
     attached: Vec<Attached>,
     follow: Vec<String>,
@@ -288,14 +286,14 @@ impl EbpfSource {
                 event: Vec::with_capacity(EVENT_HEADER_BYTES + MAX_PACKET_BYTES as usize),
             })
             .collect();
-        let cpu_state = take_map(&mut ebpf, CPU_STATE_MAP).and_then(|m| {
-            PerCpuArray::try_from(m).map_err(|source| map_err(CPU_STATE_MAP, source))
+        let counters = take_map(&mut ebpf, COUNTERS_MAP).and_then(|m| {
+            PerCpuArray::try_from(m).map_err(|source| map_err(COUNTERS_MAP, source))
         })?;
 
         let mut source = EbpfSource {
             rings,
             heads,
-            cpu_state,
+            counters,
             ebpf,
             attached: Vec::new(),
             follow: config.follow.clone(),
@@ -342,19 +340,11 @@ impl EbpfSource {
         self.attached.iter().map(|a| a.iface.name.clone()).collect()
     }
 
-    /// The in-kernel counters (`COUNTER_*` slots), summed over the CPUs;
-    /// zeros if the map cannot be read.
-    fn kernel_counters(&self) -> [u64; COUNTER_SLOTS as usize] {
-        let mut sum = [0u64; COUNTER_SLOTS as usize];
-        if let Ok(per_cpu) = self.cpu_state.get(&0, 0) {
-            for state in per_cpu.iter() {
-                let counters = &state[CPU_STATE_COUNTERS_WORD..][..sum.len()];
-                for (total, c) in sum.iter_mut().zip(counters) {
-                    *total = total.wrapping_add(*c);
-                }
-            }
-        }
-        sum
+    fn kernel_counter(&self, slot: u32) -> u64 {
+        self.counters
+            .get(&slot, 0)
+            .map(|per_cpu| per_cpu.iter().copied().fold(0u64, u64::wrapping_add))
+            .unwrap_or(0)
     }
 
     fn is_attached(&self, index: u32) -> bool {
@@ -618,20 +608,20 @@ impl CaptureSource for EbpfSource {
     /// Events the ring buffers had no room for (summed over the rings), packets cut at
     /// `MAX_PACKET_BYTES`, and packets whose bytes could not be read.
     fn drops(&self) -> Vec<(&'static str, u64)> {
-        let c = self.kernel_counters();
-        let k = |slot: u32| c[slot as usize];
         vec![
-            ("ebpf_ringbuf_full", k(COUNTER_RINGBUF_FULL)),
-            ("ebpf_truncated", k(COUNTER_TRUNCATED)),
-            ("ebpf_load_failed", k(COUNTER_LOAD_FAILED)),
+            (
+                "ebpf_ringbuf_full",
+                self.kernel_counter(COUNTER_RINGBUF_FULL),
+            ),
+            ("ebpf_truncated", self.kernel_counter(COUNTER_TRUNCATED)),
+            ("ebpf_load_failed", self.kernel_counter(COUNTER_LOAD_FAILED)),
         ]
     }
 
     /// Every in-kernel counter and this source's own, by name (totals since
     /// the source was opened).
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        let c = self.kernel_counters();
-        let k = |slot: u32| c[slot as usize];
+        let k = |slot| self.kernel_counter(slot);
         vec![
             ("ebpf_events", k(COUNTER_EVENTS)),
             ("ebpf_ringbuf_full", k(COUNTER_RINGBUF_FULL)),
