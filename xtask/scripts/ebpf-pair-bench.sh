@@ -40,11 +40,10 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 [[ -n $veth ]] || { echo "the load test's server namespace did not appear" >&2; exit 1; }
-# FIRST's programs are the ones its own process holds (`prog_id` in its fdinfo). FIRST is
-# started again while it exits without holding any: right after the veth appears the load
-# test may still be setting it up, and attaching then fails. (Taking every shadowtap
-# program present two seconds after one start, as this script did, also took SECOND's
-# when FIRST had failed and the load test's sensor had started: 0 runs for FIRST.)
+# FIRST's programs are the ones its own process holds (`prog_id` in its fdinfo); FIRST is
+# started again while it exits without holding any, and its error printed after 20 tries.
+# (Taking every shadowtap program present two seconds after one start, as this script did,
+# took SECOND's when FIRST had exited at once: 0 runs for FIRST, or no SECOND.)
 : >"$work/first-ids"
 for _ in $(seq 20); do
     ip netns exec "$ns" "$first" --ebpf -i "$veth" -w /dev/null -q --duration 600 \
