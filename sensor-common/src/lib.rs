@@ -577,16 +577,21 @@ mod tests {
         assert_eq!(1u64 << cpu_wakeup_shift(4096), MIN_CPU_WAKEUP_BYTES);
     }
 
-    #[test]
-    fn flow_words_cover_every_field_and_slots_spread() {
-        let mut k = FlowKey {
+    /// A flow between 10.0.0.1 and 10.0.0.2 with these ports.
+    fn ipv4_flow(port_lo: u16, port_hi: u16) -> FlowKey {
+        FlowKey {
             addr_lo: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             addr_hi: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            port_lo: 8080,
-            port_hi: 40_000,
+            port_lo,
+            port_hi,
             ip_version: 4,
             reserved: [0; 3],
-        };
+        }
+    }
+
+    #[test]
+    fn flow_words_cover_every_field_and_slots_spread() {
+        let mut k = ipv4_flow(8080, 40_000);
         let w = k.words();
         assert_eq!(w[0], u64::from_ne_bytes([10, 0, 0, 1, 0, 0, 0, 0]));
         assert_eq!(w[2], u64::from_ne_bytes([10, 0, 0, 2, 0, 0, 0, 0]));
@@ -617,14 +622,7 @@ mod tests {
 
     #[test]
     fn fingerprints_are_odd_and_tell_flows_apart() {
-        let base = FlowKey {
-            addr_lo: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            addr_hi: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            port_lo: 80,
-            port_hi: 1024,
-            ip_version: 4,
-            reserved: [0; 3],
-        };
+        let base = ipv4_flow(80, 1024);
         // Every byte of the key, flipped alone, gives another fingerprint.
         let fp = flow_fingerprint(&base.words());
         assert_eq!(fp & 1, 1);
