@@ -181,33 +181,28 @@ pub const MAX_PORTS: u32 = 1024;
 pub const MAX_HTTP_FLOWS: u32 = 65_536;
 
 /// log2 of [`FLOW_CACHE_SETS`].
-pub const FLOW_CACHE_BITS: u32 = 7;
+pub const FLOW_CACHE_BITS: u32 = 8;
 
 /// Sets of the flow cache, each of [`FLOW_CACHE_WAYS`] entries.
 pub const FLOW_CACHE_SETS: u32 = 1 << FLOW_CACHE_BITS;
 
-/// Entries per set of the flow cache: a flow is looked for in all four
-/// entries of its set (32 bytes, one or two cache lines), the newest goes
-/// first and pushes the others down. With two ways and 256 sets, 64
-/// connections (the load test's) put three flows into one set in about
-/// two runs of five (0.55 such sets expected), and those three went to
-/// [`HTTP_FLOWS_MAP`] on every packet; with four ways and 128 sets, a set
-/// of five is expected in one run of fifty.
-pub const FLOW_CACHE_WAYS: u32 = 4;
+/// Entries per set of the flow cache: a flow is looked for in both entries
+/// of its set (the second is usually on the same cache line), the newest
+/// goes first and pushes the older one to the second. With one way and
+/// 512 sets, about one flow in nine of the load test's 64 connections
+/// shared its slot with another and went to [`HTTP_FLOWS_MAP`] on most
+/// packets (10 % of the programs' samples).
+pub const FLOW_CACHE_WAYS: u32 = 2;
 
 /// Entries per CPU of the flow cache ([`CpuState::flow_cache`]): a
-/// four-way set-associative cache, sets chosen by [`flow_cache_set`], of
-/// flows found in [`HTTP_FLOWS_MAP`]. The verifier inlines a per-CPU array
-/// lookup, so a hit costs a few instructions where the LRU hash map costs
-/// a helper call that hashes the 40-byte key. It holds positive verdicts
-/// only, like [`HTTP_FLOWS_MAP`]; a flow whose set is full of others is
-/// looked up in [`HTTP_FLOWS_MAP`] again.
-///
-/// An entry is the flow's [`flow_fingerprint`] (8 bytes), not its key (40
-/// bytes): the 512 entries take 4 KiB where 512 keys took 20 KiB, one or
-/// two pages of the per-CPU area (vmalloc-mapped, 4 KiB pages) instead of
-/// five or six. With keys the load of a flow's entry took 20 % of the
-/// programs' samples under load (`docs/live-capture.md`, "Fifth version").
+/// two-way set-associative cache, sets chosen by [`flow_cache_set`], of
+/// flows found in
+/// [`HTTP_FLOWS_MAP`]. The verifier inlines a per-CPU array lookup, so a
+/// hit costs a few instructions where the LRU hash map costs a helper call
+/// that hashes the 40-byte key. It holds positive verdicts only, like
+/// [`HTTP_FLOWS_MAP`]; a flow whose slot is taken by another is looked up
+/// in [`HTTP_FLOWS_MAP`] again. 512 entries of 40 bytes keep
+/// [`CpuState`] within the kernel's 32 KiB limit on a per-CPU value.
 pub const FLOW_CACHE_SLOTS: u32 = FLOW_CACHE_SETS * FLOW_CACHE_WAYS;
 
 /// The one value of [`CPU_STATE_MAP`], per CPU. TC programs do not nest on
@@ -219,10 +214,11 @@ pub struct CpuState {
     /// it wakes the sensor when this crosses a multiple of
     /// `1 << cpu_wakeup_shift(cpus)`.
     pub ring_bytes: u64,
-    /// Fingerprints ([`flow_fingerprint`]) of flows found in
-    /// [`HTTP_FLOWS_MAP`], by set ([`flow_cache_set`]), newest first; 0 is
-    /// empty (a fingerprint is odd).
-    pub flow_cache: [[u64; FLOW_CACHE_WAYS as usize]; FLOW_CACHE_SETS as usize],
+    /// Flows found in [`HTTP_FLOWS_MAP`], as [`FlowKey::words`]: set `s`
+    /// ([`flow_cache_set`]) is entries `s * FLOW_CACHE_WAYS ..`, newest
+    /// first; an all-zero entry is empty (a real key has `ip_version` 4 or
+    /// 6).
+    pub flow_cache: [[u64; 5]; FLOW_CACHE_SLOTS as usize],
 }
 
 /// Packet sizes (bytes from the IP header on) of the ring-buffer records
@@ -384,31 +380,16 @@ impl FlowKey {
     }
 }
 
-/// A flow's entry in [`CpuState::flow_cache`]: a 64-bit hash of its
-/// [`FlowKey::words`] (multiply and xor-shift per word), odd so that it is
-/// never the empty entry 0. Two flows with the same fingerprint are taken
-/// for one: while one of them is cached as HTTP, the other's segments are
-/// captured too (the sensor finds no HTTP in them; they make no records).
-/// With 63 hash bits that needs about 2⁶³ / (flows cached × flows seen)
-/// packets; nothing else depends on it.
+/// The [`CpuState::flow_cache`] set of a flow (its [`FlowKey::words`]): a
+/// multiplicative hash of the words folded together, top bits.
 #[inline(always)]
-pub fn flow_fingerprint(words: &[u64; 5]) -> u64 {
-    const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h: u64 = 0x243f_6a88_85a3_08d3;
-    let mut i = 0;
-    while i < words.len() {
-        h = (h ^ words[i]).wrapping_mul(MUL);
-        h ^= h >> 32;
-        i += 1;
-    }
-    h | 1
-}
-
-/// The [`CpuState::flow_cache`] set of a flow, from its
-/// [`flow_fingerprint`]: the top bits.
-#[inline(always)]
-pub fn flow_cache_set(fingerprint: u64) -> u32 {
-    (fingerprint >> (64 - FLOW_CACHE_BITS)) as u32
+pub fn flow_cache_set(words: &[u64; 5]) -> u32 {
+    let folded = words[0]
+        ^ words[1].rotate_left(16)
+        ^ words[2].rotate_left(32)
+        ^ words[3].rotate_left(48)
+        ^ words[4];
+    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FLOW_CACHE_BITS)) as u32
 }
 
 /// Whether the first payload bytes of a segment start an HTTP/1.x message:
@@ -577,21 +558,16 @@ mod tests {
         assert_eq!(1u64 << cpu_wakeup_shift(4096), MIN_CPU_WAKEUP_BYTES);
     }
 
-    /// A flow between 10.0.0.1 and 10.0.0.2 with these ports.
-    fn ipv4_flow(port_lo: u16, port_hi: u16) -> FlowKey {
-        FlowKey {
-            addr_lo: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            addr_hi: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            port_lo,
-            port_hi,
-            ip_version: 4,
-            reserved: [0; 3],
-        }
-    }
-
     #[test]
     fn flow_words_cover_every_field_and_slots_spread() {
-        let mut k = ipv4_flow(8080, 40_000);
+        let mut k = FlowKey {
+            addr_lo: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            addr_hi: [10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            port_lo: 8080,
+            port_hi: 40_000,
+            ip_version: 4,
+            reserved: [0; 3],
+        };
         let w = k.words();
         assert_eq!(w[0], u64::from_ne_bytes([10, 0, 0, 1, 0, 0, 0, 0]));
         assert_eq!(w[2], u64::from_ne_bytes([10, 0, 0, 2, 0, 0, 0, 0]));
@@ -605,51 +581,19 @@ mod tests {
         let mut used = [0u32; FLOW_CACHE_SETS as usize];
         for port in 40_000..41_024 {
             k.port_hi = port;
-            let set = flow_cache_set(flow_fingerprint(&k.words()));
+            let set = flow_cache_set(&k.words());
             assert!(set < FLOW_CACHE_SETS);
             used[set as usize] += 1;
         }
-        // 1 024 flows over 128 sets: about 128 × (1 − e⁻⁸) = 128 taken.
-        assert!(used.iter().filter(|u| **u > 0).count() > 120);
-        // 64 connections (the load test's): no set gets more than its ways.
+        // 1 024 flows over 256 sets: about 256 × (1 − e⁻⁴) = 251 taken.
+        assert!(used.iter().filter(|u| **u > 0).count() > 230);
+        // 64 connections (the load test's): few share a set with two others.
         let mut used = [0u32; FLOW_CACHE_SETS as usize];
         for port in 40_000..40_064 {
             k.port_hi = port;
-            used[flow_cache_set(flow_fingerprint(&k.words())) as usize] += 1;
+            used[flow_cache_set(&k.words()) as usize] += 1;
         }
-        assert!(used.iter().all(|u| *u <= FLOW_CACHE_WAYS));
-    }
-
-    #[test]
-    fn fingerprints_are_odd_and_tell_flows_apart() {
-        let base = ipv4_flow(80, 1024);
-        // Every byte of the key, flipped alone, gives another fingerprint.
-        let fp = flow_fingerprint(&base.words());
-        assert_eq!(fp & 1, 1);
-        for word in 0..5 {
-            for byte in 0..8 {
-                let mut w = base.words();
-                w[word] ^= 0xff << (8 * byte);
-                assert_ne!(flow_fingerprint(&w), fp, "word {word} byte {byte}");
-            }
-        }
-        // 4 096 client ports × 16 client addresses: no two flows share a
-        // fingerprint, and none is the empty entry.
-        let mut seen = [0u64; 4096 * 16];
-        let mut n = 0;
-        for host in 0..16u8 {
-            for port in 0..4096u16 {
-                let mut k = base;
-                k.addr_hi[3] = host;
-                k.port_hi = 1024 + port;
-                let f = flow_fingerprint(&k.words());
-                assert_ne!(f, 0);
-                seen[n] = f;
-                n += 1;
-            }
-        }
-        seen.sort_unstable();
-        assert!(seen.windows(2).all(|w| w[0] != w[1]));
+        assert!(used.iter().filter(|u| **u > FLOW_CACHE_WAYS).count() <= 2);
     }
 
     fn detect(s: &[u8]) -> bool {

@@ -47,13 +47,12 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use shadowtap_sensor_common::{
-    flow_cache_set, flow_fingerprint, is_ipv6_extension_header, looks_like_http, CpuState,
-    EventHeader, FlowKey, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED,
-    COUNTER_IPV4_FRAGMENTS, COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED,
-    COUNTER_RINGBUF_FULL, COUNTER_SLOTS, COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS,
-    DIRECTION_INGRESS, EVENT_HEADER_BYTES, EVENT_RINGS, FLAG_TRUNCATED, FLOW_CACHE_WAYS,
-    MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MODE_ALL_PORTS_HTTP, MODE_PORTS, PORT_SLOTS, RECORD_CLASSES,
-    RING_BUFFER_BYTES, WAKEUP_BYTES,
+    flow_cache_set, is_ipv6_extension_header, looks_like_http, CpuState, EventHeader, FlowKey,
+    COUNTER_EVENTS, COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS,
+    COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
+    COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
+    EVENT_RINGS, FLAG_TRUNCATED, FLOW_CACHE_WAYS, MAX_HTTP_FLOWS, MAX_PACKET_BYTES,
+    MODE_ALL_PORTS_HTTP, MODE_PORTS, PORT_SLOTS, RECORD_CLASSES, RING_BUFFER_BYTES, WAKEUP_BYTES,
 };
 
 /// The event rings, `EVENTS_MAPS` in order: CPU `c` writes into ring
@@ -326,37 +325,29 @@ fn words(a: &[u8; 16]) -> (u64, u64) {
 /// are stored, so a connection picked up mid-stream (the sensor started
 /// after it) is recognised at its next request.
 ///
-/// This CPU's flow cache (`CpuState::flow_cache`, the flows' 8-byte
-/// fingerprints) is asked first (one compare for each of the four entries
-/// of the flow's set); `HTTP_FLOWS` (a helper call that hashes the key)
-/// only when the flow is not in its set. A flow that stays in the cache is
-/// not refreshed in the LRU map; should the map forget it, the cache still
-/// selects it while it stays in its set, and after that the flow is
-/// recognised again at its next request.
+/// This CPU's flow cache (`CpuState::flow_cache`) is asked first (five
+/// compares for each of the two entries of the flow's set); `HTTP_FLOWS`
+/// (a helper call that hashes the key) only when the flow is not in its
+/// set. A flow that stays in the cache is not refreshed in the LRU map;
+/// should the map forget it, the cache still selects it while it stays in
+/// its set, and after that the flow is recognised again at its next
+/// request.
 #[inline(always)]
 fn select_http_flow(ctx: &TcContext, seg: &Segment, state: *mut CpuState) -> bool {
-    let fingerprint = flow_fingerprint(&seg.key.words());
+    let words = seg.key.words();
+    // `flow_cache_set` is below FLOW_CACHE_SETS (its top bits), so both
+    // indexes are in bounds; the verifier sees the shift's range too.
+    let first = (flow_cache_set(&words) * FLOW_CACHE_WAYS) as usize;
     // SAFETY: `state` is this CPU's `CpuState` (a per-CPU map value,
     // aligned to 8), and TC programs do not nest on a CPU.
     let cache = unsafe { &mut (*state).flow_cache };
-    // `flow_cache_set` is below FLOW_CACHE_SETS (its top bits), so the
-    // index is in bounds; the verifier sees the shift's range too.
-    let set = &mut cache[flow_cache_set(fingerprint) as usize];
-    const _: () = assert!(FLOW_CACHE_WAYS == 4);
-    if set[0] == fingerprint
-        || set[1] == fingerprint
-        || set[2] == fingerprint
-        || set[3] == fingerprint
-    {
+    if same_flow(&cache[first], &words) || same_flow(&cache[first + 1], &words) {
         return true;
     }
-    // The newest flow goes first in its set; the others move down one, and
-    // the oldest leaves.
+    // The newest flow goes first in its set, the older one second.
     let mut remember = || {
-        set[3] = set[2];
-        set[2] = set[1];
-        set[1] = set[0];
-        set[0] = fingerprint;
+        cache[first + 1] = cache[first];
+        cache[first] = words;
     };
     if HTTP_FLOWS.get_ptr(seg.key).is_some() {
         remember();
@@ -388,6 +379,18 @@ fn select_http_flow(ctx: &TcContext, seg: &Segment, state: *mut CpuState) -> boo
     }
     remember();
     true
+}
+
+/// Whether a flow-cache entry holds `words`: XORs, not a chain of
+/// compares, which LLVM could merge into `bcmp`.
+#[inline(always)]
+fn same_flow(e: &[u64; 5], words: &[u64; 5]) -> bool {
+    let diff = (e[0] ^ words[0])
+        | (e[1] ^ words[1])
+        | (e[2] ^ words[2])
+        | (e[3] ^ words[3])
+        | (e[4] ^ words[4]);
+    diff == 0
 }
 
 #[inline(always)]
