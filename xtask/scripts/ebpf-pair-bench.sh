@@ -23,6 +23,8 @@ seconds=${3:-15}
 work=$(mktemp -d)
 cleanup() {
     [[ -n ${fpid:-} ]] && kill "$fpid" 2>/dev/null && wait "$fpid" 2>/dev/null
+    # `cargo xtask` runs xtask as its child, which outlives cargo unless told to stop itself.
+    [[ -n ${tpid:-} ]] && pkill -INT -P "$tpid" 2>/dev/null
     [[ -n ${tpid:-} ]] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
     rm -rf "$work"
 }
@@ -38,10 +40,28 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 [[ -n $veth ]] || { echo "the load test's server namespace did not appear" >&2; exit 1; }
-ip netns exec "$ns" "$first" --ebpf -i "$veth" -w /dev/null -q --duration 600 >/dev/null 2>&1 &
-fpid=$!
-sleep 2
-bpftool prog show | awk -F: '/name shadowtap_(ingress|egress)_eth/ {print $1}' >"$work/first-ids"
+# FIRST's programs are the ones its own process holds (`prog_id` in its fdinfo); FIRST is
+# started again while it exits without holding any, and its error printed after 20 tries.
+# (Taking every shadowtap program present two seconds after one start, as this script did,
+# took SECOND's when FIRST had exited at once: 0 runs for FIRST, or no SECOND.)
+: >"$work/first-ids"
+for _ in $(seq 20); do
+    ip netns exec "$ns" "$first" --ebpf -i "$veth" -w /dev/null -q --duration 600 \
+        >"$work/first.log" 2>&1 &
+    fpid=$!
+    for _ in $(seq 100); do
+        { grep -hs '^prog_id:' /proc/"$fpid"/fdinfo/* || true; } | awk '{print $2}' |
+            sort -u >"$work/first-ids"
+        [[ $(wc -l <"$work/first-ids") -ge 4 ]] && break
+        kill -0 "$fpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [[ $(wc -l <"$work/first-ids") -ge 4 ]] && break
+    { kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null; } || true
+    fpid=
+    sleep 0.5
+done
+[[ -n ${fpid:-} ]] || { echo "FIRST ($first) did not start:" >&2; cat "$work/first.log" >&2; exit 1; }
 while kill -0 "$tpid" 2>/dev/null; do
     echo T
     bpftool prog show | awk '/name shadowtap_(ingress|egress)_eth/ {id = $1; sub(":", "", id)}
@@ -54,6 +74,7 @@ tpid=
 python3 - "$work" <<'PY'
 import sys
 work = sys.argv[1]
+# FIRST's ids include its l3 programs, which the snapshots (eth programs) leave out.
 first = set(open(work + '/first-ids').read().split())
 snaps = []
 for line in open(work + '/snapshots'):
@@ -67,6 +88,7 @@ second_ids = [frozenset(k for k in s if k not in first) for s in snaps]
 i0, ids = next((i, t) for i, t in enumerate(second_ids) if t)
 i1 = max(i for i, t in enumerate(second_ids) if ids <= t)
 def delta(keys):
+    keys = [k for k in keys if k in snaps[i0] and k in snaps[i1]]
     t = sum(snaps[i1][k][0] - snaps[i0][k][0] for k in keys)
     c = sum(snaps[i1][k][1] - snaps[i0][k][1] for k in keys)
     return t / max(c, 1), c
