@@ -14,6 +14,7 @@ use hashbrown::HashTable;
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 
+use shadowtap_proto::hash::bytes_equal;
 use shadowtap_proto::record::{AuthScheme, Shape};
 use shadowtap_proto::ExchangeRecord;
 
@@ -140,6 +141,15 @@ impl Child {
     }
 }
 
+/// `a == b` without a `memcmp` call per lookup (keys are short).
+fn same_step(a: FieldStep<'_>, b: FieldStep<'_>) -> bool {
+    match (a, b) {
+        (FieldStep::Key(a), FieldStep::Key(b)) => bytes_equal(a.as_bytes(), b.as_bytes()),
+        (FieldStep::Items, FieldStep::Items) => true,
+        _ => false,
+    }
+}
+
 /// The hash of a step below `parent` in [`FieldNames`]' children.
 fn step_hash(parent: u32, step: FieldStep<'_>) -> u64 {
     let mut h = FxHasher::default();
@@ -184,7 +194,7 @@ impl FieldNames {
         let hash = step_hash(parent, step);
         if let Some(c) = self
             .children
-            .find(hash, |c| c.parent == parent && c.step() == step)
+            .find(hash, |c| c.parent == parent && same_step(c.step(), step))
         {
             return Some(c.id);
         }

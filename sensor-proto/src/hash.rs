@@ -178,9 +178,58 @@ impl<const C: usize, const D: usize> Hasher for SipHasher<C, D> {
     }
 }
 
+/// `a == b`, comparing whole words (the last one overlapping) instead of
+/// calling `memcmp`: for the short keys of hash tables (object keys, field
+/// names) a call costs more than the compare.
+#[inline]
+pub fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let half = |s: &[u8], at: usize| {
+        s.get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    match n {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => {
+            let mut at = 0;
+            while at + 8 < n {
+                if word(a, at) != word(b, at) {
+                    return false;
+                }
+                at += 8;
+            }
+            word(a, n - 8) == word(b, n - 8)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_equal_is_slice_equality() {
+        for n in 0..40u8 {
+            let a: Vec<u8> = (1..=n).collect();
+            assert!(bytes_equal(&a, &a.clone()));
+            assert!(!bytes_equal(&a, &a[..a.len().saturating_sub(1)]) || a.is_empty());
+            for pos in 0..a.len() {
+                let mut b = a.clone();
+                b[pos] = 0;
+                assert!(!bytes_equal(&a, &b), "{n} {pos}");
+            }
+        }
+    }
 
     fn seed_0_to_15() -> HashSeed {
         HashSeed::from_bytes(std::array::from_fn(|i| i as u8))

@@ -22,6 +22,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::shape::{export_key, unescape, MAX_KEY_BYTES};
 use super::url::REDACTED_NAME;
+use crate::hash::bytes_equal;
 
 /// Raw keys remembered before the table is emptied (checked between scans).
 pub const KEY_CACHE_MAX_KEYS: usize = 4096;
@@ -237,40 +238,6 @@ impl KeyTable {
     }
 }
 
-/// `a == b`, comparing whole words (the last one overlapping) instead of
-/// calling `memcmp`: keys are short and a call costs more than the compare.
-#[inline]
-fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], at: usize| {
-        s.get(at..at + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map_or(0, u64::from_le_bytes)
-    };
-    let half = |s: &[u8], at: usize| {
-        s.get(at..at + 4)
-            .and_then(|w| <[u8; 4]>::try_from(w).ok())
-            .map_or(0, u32::from_le_bytes)
-    };
-    match n {
-        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
-        4..=8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        _ => {
-            let mut at = 0;
-            while at + 8 < n {
-                if word(a, at) != word(b, at) {
-                    return false;
-                }
-                at += 8;
-            }
-            word(a, n - 8) == word(b, n - 8)
-        }
-    }
-}
-
 /// Two words that, with its length, tell a key of at most
 /// [`SHORT_KEY_BYTES`] bytes from every other: its first and last eight
 /// bytes (overlapping below sixteen), four below eight, and the first,
@@ -397,20 +364,6 @@ mod tests {
             for (k, &id) in names.iter().zip(&ids) {
                 assert_eq!(t.intern(k.as_bytes(), false), id, "{k}");
                 assert_eq!(t.text(id), k);
-            }
-        }
-    }
-
-    #[test]
-    fn bytes_equal_is_slice_equality() {
-        for n in 0..40u8 {
-            let a: Vec<u8> = (1..=n).collect();
-            assert!(bytes_equal(&a, &a.clone()));
-            assert!(!bytes_equal(&a, &a[..a.len().saturating_sub(1)]) || a.is_empty());
-            for pos in 0..a.len() {
-                let mut b = a.clone();
-                b[pos] = 0;
-                assert!(!bytes_equal(&a, &b), "{n} {pos}");
             }
         }
     }
