@@ -373,9 +373,8 @@ pub(super) fn needs_no_escape(b: &[u8]) -> bool {
 fn escape_marks(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))
+    below_space | super::url::byte_marks(w, b'"') | super::url::byte_marks(w, b'\\')
 }
 
 /// A JSON string with serde_json's escapes: `"`, `\` and control

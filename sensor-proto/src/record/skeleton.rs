@@ -84,10 +84,7 @@ const NUMBER_CHARS: [u8; 256] = {
 /// The bytes of `word` (little-endian) that are `"` or `\`, each marked by
 /// its high bit; marks above the lowest one may be false.
 fn quote_or_backslash(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    zero_byte(word ^ (ONES * u64::from(b'"'))) | zero_byte(word ^ (ONES * u64::from(b'\\')))
+    super::url::byte_marks(word, b'"') | super::url::byte_marks(word, b'\\')
 }
 
 /// Index of a node in the arena.

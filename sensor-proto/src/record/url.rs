@@ -249,6 +249,15 @@ pub(crate) fn unprintable_marks(w: u64) -> u64 {
     (w | !(low7 + ONES * 0x60) | (low7 + ONES)) & HIGH
 }
 
+/// The high bit of each byte of `w` that equals `c`. Exact for the lowest
+/// marked byte (so for "is any byte `c`" and for where the first one is);
+/// a byte above a marked one may be marked falsely (the borrow runs on).
+#[inline]
+pub(crate) fn byte_marks(w: u64, c: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(c));
+    x.wrapping_sub(ONES) & !x & HIGH
+}
+
 /// The high bit of each byte of `w` whose low seven bits are `A`–`Z`
 /// (bytes from 0x80 up are marked by [`unprintable_marks`] anyway).
 #[inline]

@@ -172,28 +172,9 @@ pub(crate) fn string_format(b: &[u8]) -> Option<StringFormat> {
 /// are shorter than a vector, so this beats a vectorised loop).
 #[inline]
 fn has_at_or_colon(b: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Exact for "any byte is zero": a false mark needs a true one below it.
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let marks = |w: [u8; 8]| {
-        let w = u64::from_le_bytes(w);
-        zero_byte(w ^ (ONES * u64::from(b'@'))) | zero_byte(w ^ (ONES * u64::from(b':')))
-    };
-    let n = b.len();
-    if n < 8 {
-        return b.iter().any(|&c| c == b'@' || c == b':');
-    }
-    let word = |at: usize| b.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
-    let mut found = 0;
-    let mut at = 0;
-    while at + 8 < n {
-        found |= word(at).map_or(0, marks);
-        at += 8;
-    }
-    // The last eight bytes, overlapping the words before.
-    found |= word(n - 8).map_or(0, marks);
-    found != 0
+    super::url::word_marks(b, |w| {
+        super::url::byte_marks(w, b'@') | super::url::byte_marks(w, b':')
+    }) != 0
 }
 
 /// [`string_format`] for `b` whose byte classes are `class`: each check is
