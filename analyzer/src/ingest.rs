@@ -100,9 +100,10 @@ pub fn ingest(
             .iter()
             .map(|&i| out.inputs[i].path.clone())
             .collect();
-        // Records go straight into the observations: shapes as trees.
+        // Records go straight into the observations: shapes in their flat
+        // form, which the schema statistics walk.
         let mut config = EngineConfig::new(key.clone());
-        config.shape_trees = true;
+        config.flat_shapes = true;
         let mut engine = Engine::new(config);
         let observations = &mut out.observations;
         let read = read_captures(

@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 
 use shadowtap_proto::hash::bytes_equal;
-use shadowtap_proto::record::{AuthScheme, Shape};
+use shadowtap_proto::record::{AuthScheme, FlatKind, FlatShape, StringFormat};
 use shadowtap_proto::ExchangeRecord;
 
 use crate::anomaly::Detectors;
@@ -336,13 +336,15 @@ impl Stats {
 
     /// Adds one exchange; `params` are the (segment index, value) pairs of
     /// the path key's placeholders.
-    /// `scratch` is a buffer for composed counter names.
+    /// `scratch` is a buffer for composed counter names, `parents` one for
+    /// walking body shapes (see [`SchemaStats::add`]).
     fn add(
         &mut self,
         r: &ExchangeRecord,
         params: &[(u8, &str)],
         names: &mut FieldNames,
         scratch: &mut String,
+        parents: &mut Vec<u32>,
     ) {
         let ts = r.ts.as_nanos();
         if self.count == 0 {
@@ -371,9 +373,10 @@ impl Stats {
             }
             if let (Some(shape), Some(status)) = (&resp.body.shape, r.status) {
                 self.response_schemas.entry(status).or_default().add(
-                    &shape.tree(),
+                    &shape.flat(),
                     resp.body.sampled,
                     names,
+                    parents,
                 );
             }
         }
@@ -382,7 +385,7 @@ impl Stats {
         }
         if let Some(shape) = &r.request.body.shape {
             self.request_schema
-                .add(&shape.tree(), r.request.body.sampled, names);
+                .add(&shape.flat(), r.request.body.sampled, names, parents);
         }
         for q in &r.query_params {
             bump(&mut self.query_params, q);
@@ -515,7 +518,17 @@ impl SchemaStats {
         }
     }
 
-    fn add(&mut self, shape: &Shape, sampled: bool, names: &mut FieldNames) {
+    /// Adds one body's shape. `parents` is scratch space: the ids of the
+    /// path from the root down to the node being counted (at most the
+    /// shape's depth, [`shadowtap_proto::record::MAX_DEPTH`] for the
+    /// sensor's shapes).
+    fn add(
+        &mut self,
+        shape: &FlatShape,
+        sampled: bool,
+        names: &mut FieldNames,
+        parents: &mut Vec<u32>,
+    ) {
         self.bodies += 1;
         if sampled {
             self.sampled += 1;
@@ -523,24 +536,50 @@ impl SchemaStats {
         if self.fields.is_empty() {
             // Room for the top level at once instead of growing through
             // every power of two.
-            let top = match shape {
-                Shape::Object { fields, .. } => fields.len() + 1,
+            let top = match shape.root() {
+                Some(FlatKind::Object { fields, .. }) => usize::from(fields) + 1,
                 _ => 2,
             };
             self.fields.reserve(top.min(MAX_OBSERVATION_FIELDS));
         }
         // The sensor merges array elements into one item shape, so every
-        // path occurs at most once per body.
-        self.walk(shape, names.intern(""), names);
+        // path occurs at most once per body. The nodes come in pre-order:
+        // a node's parent is `parents[depth - 1]`, and the nodes below one
+        // that was not counted (deeper than `skip`, until the next node
+        // that is not) are not looked at.
+        parents.clear();
+        let mut skip = usize::MAX;
+        for node in shape.iter() {
+            if node.depth > skip {
+                continue;
+            }
+            skip = usize::MAX;
+            parents.truncate(node.depth);
+            let id = match (node.depth, parents.last()) {
+                (0, _) => names.intern(""),
+                (depth, Some(&parent)) if parents.len() == depth => {
+                    let step = node.key.map_or(FieldStep::Items, FieldStep::Key);
+                    names.child(parent, step)
+                }
+                // Never: a node's parent comes before it.
+                _ => None,
+            };
+            match self.count(id, kind_bits(node.kind)) {
+                Some(id) => parents.push(id),
+                None => skip = node.depth,
+            }
+        }
     }
 
-    /// Counts `shape`, whose path has the id `id` (`None`: no room for it),
-    /// and everything below it.
-    fn walk(&mut self, shape: &Shape, id: Option<u32>, names: &mut FieldNames) {
-        let (types, formats) = shape_bits(shape);
+    /// Counts one occurrence of the field `id` (`None`: no room for its
+    /// path) with its type and format bits; `None` if it was not counted
+    /// (no room, or no room for a new field), and then neither is anything
+    /// below it.
+    #[inline]
+    fn count(&mut self, id: Option<u32>, (types, formats): (u16, u16)) -> Option<u32> {
         let Some(id) = id else {
             self.dropped_fields += 1;
-            return;
+            return None;
         };
         if let Some(f) = self.fields.get_mut(&id) {
             f.present += 1;
@@ -557,21 +596,9 @@ impl SchemaStats {
             );
         } else {
             self.dropped_fields += 1;
-            return;
+            return None;
         }
-        match shape {
-            Shape::Object { fields, .. } => {
-                for (key, child) in fields.iter() {
-                    let child_id = names.child(id, FieldStep::Key(key));
-                    self.walk(child, child_id, names);
-                }
-            }
-            Shape::Array { items: Some(item) } => {
-                let item_id = names.child(id, FieldStep::Items);
-                self.walk(item, item_id, names);
-            }
-            _ => {}
-        }
+        Some(id)
     }
 
     /// Presence ratio of a field across the bodies seen.
@@ -630,20 +657,33 @@ impl SchemaStats {
     }
 }
 
-fn shape_bits(shape: &Shape) -> (u16, u16) {
-    match shape {
-        Shape::Null => (TypeSet::NULL, 0),
-        Shape::Boolean => (TypeSet::BOOLEAN, 0),
-        Shape::Integer => (TypeSet::INTEGER, 0),
-        Shape::Number => (TypeSet::NUMBER, 0),
-        Shape::String { format } => (
-            TypeSet::STRING,
-            format.map_or(0, |f| format_bit(f.as_str())),
-        ),
-        Shape::Array { .. } => (TypeSet::ARRAY, 0),
-        Shape::Object { .. } => (TypeSet::OBJECT, 0),
-        Shape::Any => (TypeSet::ANY, 0),
+/// The [`TypeSet`] and format bits of a shape node.
+fn kind_bits(kind: FlatKind) -> (u16, u16) {
+    match kind {
+        FlatKind::Null => (TypeSet::NULL, 0),
+        FlatKind::Boolean => (TypeSet::BOOLEAN, 0),
+        FlatKind::Integer => (TypeSet::INTEGER, 0),
+        FlatKind::Number => (TypeSet::NUMBER, 0),
+        FlatKind::String(format) => (TypeSet::STRING, format.map_or(0, string_format_bit)),
+        FlatKind::Array { .. } => (TypeSet::ARRAY, 0),
+        FlatKind::Object { .. } => (TypeSet::OBJECT, 0),
+        FlatKind::Any => (TypeSet::ANY, 0),
     }
+}
+
+/// [`format_bit`] of the format's label, without looking the label up.
+fn string_format_bit(f: StringFormat) -> u16 {
+    let i = match f {
+        StringFormat::Uuid => 0,
+        StringFormat::DateTime => 1,
+        StringFormat::Date => 2,
+        StringFormat::Email => 3,
+        StringFormat::Uri => 4,
+        StringFormat::Ipv4 => 5,
+        StringFormat::Ipv6 => 6,
+        StringFormat::Jwt => 7,
+    };
+    1 << i
 }
 
 /// Appends `key` to a JSON-pointer path, escaping `~`, `/` and `*`.
@@ -764,6 +804,8 @@ pub struct Observations {
     key: ObservationKey,
     /// Buffer for composed counter names (see [`Stats::add`]).
     scratch: String,
+    /// Buffer for walking body shapes (see [`SchemaStats::add`]).
+    parents: Vec<u32>,
 }
 
 impl Observations {
@@ -789,7 +831,13 @@ impl Observations {
             }
             None => self.map.entry(key.clone()).or_default(),
         };
-        stats.add(r, &params, &mut self.names, &mut self.scratch);
+        stats.add(
+            r,
+            &params,
+            &mut self.names,
+            &mut self.scratch,
+            &mut self.parents,
+        );
         self.records += 1;
     }
 
@@ -950,5 +998,294 @@ mod tests {
             split_field_path("/items/*/a~1b~0c~2"),
             vec!["items", "*", "a/b~c*"]
         );
+    }
+
+    use shadowtap_proto::record::{BodyShape, Fields, Shape};
+
+    /// The walk over a [`Shape`] tree that [`SchemaStats::add`] replaced:
+    /// the reference its walk over the flat form must match.
+    fn add_tree(s: &mut SchemaStats, shape: &Shape, sampled: bool, names: &mut FieldNames) {
+        s.bodies += 1;
+        if sampled {
+            s.sampled += 1;
+        }
+        if s.fields.is_empty() {
+            let top = match shape {
+                Shape::Object { fields, .. } => fields.len() + 1,
+                _ => 2,
+            };
+            s.fields.reserve(top.min(MAX_OBSERVATION_FIELDS));
+        }
+        walk_tree(s, shape, names.intern(""), names);
+    }
+
+    fn walk_tree(s: &mut SchemaStats, shape: &Shape, id: Option<u32>, names: &mut FieldNames) {
+        let (types, formats) = match shape {
+            Shape::Null => (TypeSet::NULL, 0),
+            Shape::Boolean => (TypeSet::BOOLEAN, 0),
+            Shape::Integer => (TypeSet::INTEGER, 0),
+            Shape::Number => (TypeSet::NUMBER, 0),
+            Shape::String { format } => (
+                TypeSet::STRING,
+                format.map_or(0, |f| format_bit(f.as_str())),
+            ),
+            Shape::Array { .. } => (TypeSet::ARRAY, 0),
+            Shape::Object { .. } => (TypeSet::OBJECT, 0),
+            Shape::Any => (TypeSet::ANY, 0),
+        };
+        let Some(id) = id else {
+            s.dropped_fields += 1;
+            return;
+        };
+        if let Some(f) = s.fields.get_mut(&id) {
+            f.present += 1;
+            f.types |= types;
+            f.formats |= formats;
+        } else if s.fields.len() < MAX_OBSERVATION_FIELDS {
+            s.fields.insert(
+                id,
+                FieldStats {
+                    present: 1,
+                    types,
+                    formats,
+                },
+            );
+        } else {
+            s.dropped_fields += 1;
+            return;
+        }
+        match shape {
+            Shape::Object { fields, .. } => {
+                for (key, child) in fields.iter() {
+                    let child_id = names.child(id, FieldStep::Key(key));
+                    walk_tree(s, child, child_id, names);
+                }
+            }
+            Shape::Array { items: Some(item) } => {
+                let item_id = names.child(id, FieldStep::Items);
+                walk_tree(s, item, item_id, names);
+            }
+            _ => {}
+        }
+    }
+
+    /// xorshift64*: deterministic test input.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n.max(1)
+        }
+    }
+
+    const KEYS: [&str; 10] = ["id", "a", "b", "*", "a/b", "~", "", "name", "x~1", "ü"];
+    const ALL_FORMATS: [StringFormat; 8] = [
+        StringFormat::Uuid,
+        StringFormat::DateTime,
+        StringFormat::Date,
+        StringFormat::Email,
+        StringFormat::Uri,
+        StringFormat::Ipv4,
+        StringFormat::Ipv6,
+        StringFormat::Jwt,
+    ];
+
+    fn key(rng: &mut Rng) -> String {
+        match rng.below(3) {
+            0 => format!("k{}", rng.below(400)),
+            _ => KEYS[rng.below(KEYS.len())].to_owned(),
+        }
+    }
+
+    /// A random shape, sometimes wide (past [`MAX_OBSERVATION_FIELDS`]) and
+    /// deeper than the sensor's shapes get.
+    fn random_shape(rng: &mut Rng, depth: usize) -> Shape {
+        let pick = if depth >= 10 {
+            rng.below(6)
+        } else {
+            rng.below(10)
+        };
+        match pick {
+            0 => Shape::Null,
+            1 => Shape::Boolean,
+            2 => Shape::Integer,
+            3 => Shape::Number,
+            4 => Shape::Any,
+            5 => Shape::String {
+                format: rng
+                    .below(2)
+                    .eq(&0)
+                    .then(|| ALL_FORMATS[rng.below(ALL_FORMATS.len())]),
+            },
+            6 | 7 => {
+                let width = if rng.below(20) == 0 { 200 } else { 6 };
+                let n = rng.below(width);
+                let fields: Fields = (0..n)
+                    .map(|_| (key(rng), random_shape(rng, depth + 1)))
+                    .collect();
+                Shape::Object {
+                    fields,
+                    truncated: rng.below(4) == 0,
+                }
+            }
+            _ => Shape::Array {
+                items: (rng.below(4) != 0).then(|| Box::new(random_shape(rng, depth + 1))),
+            },
+        }
+    }
+
+    /// Adds `shapes` to one schema through the flat form and to another
+    /// through the tree walk, with copies of `names`, checking after each
+    /// body that the statistics and the path ids agree. Returns the
+    /// statistics and the names.
+    fn check_same(shapes: &[Shape], names: &FieldNames) -> (SchemaStats, FieldNames) {
+        let (mut flat_names, mut tree_names) = (names.clone(), names.clone());
+        let (mut by_flat, mut by_tree) = (SchemaStats::default(), SchemaStats::default());
+        let mut parents = Vec::new();
+        for (i, shape) in shapes.iter().enumerate() {
+            let sampled = i % 3 == 0;
+            let flat = BodyShape::from(shape.clone()).flat().into_owned();
+            assert_eq!(flat.to_tree(), *shape);
+            by_flat.add(&flat, sampled, &mut flat_names, &mut parents);
+            add_tree(&mut by_tree, shape, sampled, &mut tree_names);
+            assert_eq!(by_flat, by_tree, "body {i}: {shape:?}");
+            assert_eq!(flat_names.names, tree_names.names, "body {i}");
+            assert!(parents.len() <= flat.len());
+        }
+        (by_flat, flat_names)
+    }
+
+    #[test]
+    fn flat_walks_count_what_tree_walks_count() {
+        let t = |json: &str| -> Shape { serde_json::from_str(json).unwrap() };
+        let hand = [
+            t(r#"{"type":"null"}"#),
+            t(r#"{"type":"array"}"#),
+            t(r#"{"type":"string","format":"uuid"}"#),
+            t(
+                r#"{"type":"object","fields":{"a":{"type":"integer"},"b":{"type":"array","items":{"type":"object","fields":{"c":{"type":"string","format":"email"},"d":{"type":"any"}},"truncated":true}}}}"#,
+            ),
+            t(
+                r#"{"type":"array","items":{"type":"array","items":{"type":"object","fields":{"*":{"type":"null"},"":{"type":"boolean"},"a/b~":{"type":"number"}}}}}"#,
+            ),
+            t(
+                r#"{"type":"object","fields":{"a":{"type":"object","fields":{}},"b":{"type":"array"}},"truncated":true}"#,
+            ),
+        ];
+        let (stats, _) = check_same(&hand, &FieldNames::default());
+        assert_eq!(stats.dropped_fields, 0);
+        let mut capped = 0;
+        for seed in 1..=40u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let shapes: Vec<Shape> = (0..60).map(|_| random_shape(&mut rng, 0)).collect();
+            let (stats, _) = check_same(&shapes, &FieldNames::default());
+            if stats.fields.len() == MAX_OBSERVATION_FIELDS && stats.dropped_fields > 0 {
+                capped += 1;
+            }
+        }
+        // Most schemas reach the cap of fields per observation.
+        assert!(capped > 20, "{capped}");
+    }
+
+    #[test]
+    fn flat_walks_stop_at_the_path_limit_like_tree_walks() {
+        // Room for only sixty new paths: walks reach the limit
+        // mid-body, below fields they could still count.
+        let mut names = FieldNames::default();
+        names.intern("").unwrap();
+        for i in 1..MAX_FIELD_PATHS - 60 {
+            names.intern(&format!("/f{i}")).unwrap();
+        }
+        let mut rng = Rng(7);
+        let shapes: Vec<Shape> = (0..80).map(|_| random_shape(&mut rng, 0)).collect();
+        let (stats, names) = check_same(&shapes, &names);
+        assert_eq!(names.names.len(), MAX_FIELD_PATHS);
+        assert!(stats.dropped_fields > 0);
+    }
+
+    /// A random JSON document (keys repeat, arrays mix element shapes,
+    /// objects get wider and deeper than the scanner's caps).
+    fn random_json(rng: &mut Rng, depth: usize, out: &mut String) {
+        let pick = if depth >= 12 {
+            rng.below(6)
+        } else {
+            rng.below(9)
+        };
+        match pick {
+            0 => out.push_str("null"),
+            1 => out.push_str(if rng.below(2) == 0 { "true" } else { "false" }),
+            2 => out.push_str("-12"),
+            3 => out.push_str("3.5e2"),
+            4 => out.push_str(
+                [
+                    "\"d9a1e25f-ca7c-48d4-83db-9009935bab90\"",
+                    "\"2024-01-02\"",
+                    "\"a@b.example\"",
+                    "\"plain\"",
+                    "\"esc\\\"aped\"",
+                ][rng.below(5)],
+            ),
+            5 | 6 => {
+                let width = if rng.below(15) == 0 { 90 } else { 5 };
+                out.push('{');
+                for i in 0..rng.below(width) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push('"');
+                    out.push_str(&key(rng).replace('~', "\\u007e"));
+                    out.push_str("\":");
+                    random_json(rng, depth + 1, out);
+                }
+                out.push('}');
+            }
+            _ => {
+                out.push('[');
+                for i in 0..rng.below(5) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    random_json(rng, depth + 1, out);
+                }
+                out.push(']');
+            }
+        }
+    }
+
+    #[test]
+    fn scanned_flat_shapes_count_what_their_trees_count() {
+        let mut rng = Rng(0x5EED);
+        let mut shapes = Vec::new();
+        let mut flats = Vec::new();
+        for _ in 0..400 {
+            let mut doc = String::new();
+            random_json(&mut rng, 0, &mut doc);
+            // Whole, and cut short as a body sample is.
+            let cut = rng.below(doc.len() + 1);
+            for b in [doc.as_bytes(), &doc.as_bytes()[..cut]] {
+                if let Some(flat) = shadowtap_proto::internal::flat_shape(b) {
+                    shapes.push(flat.to_tree());
+                    flats.push(flat);
+                }
+            }
+        }
+        assert!(shapes.len() > 600);
+        // The trees' flat forms are the scanner's.
+        for (flat, tree) in flats.iter().zip(&shapes) {
+            assert_eq!(*flat, FlatShape::from_tree(tree));
+        }
+        let (stats, _) = check_same(&shapes, &FieldNames::default());
+        assert!(stats.fields.len() > 50);
+    }
+
+    #[test]
+    fn format_bits_by_enum_and_by_label_agree() {
+        for f in ALL_FORMATS {
+            assert_eq!(string_format_bit(f), format_bit(f.as_str()), "{f:?}");
+            assert_ne!(string_format_bit(f), 0);
+        }
     }
 }

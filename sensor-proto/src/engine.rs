@@ -35,10 +35,11 @@ pub struct EngineConfig {
     /// records. [`EngineConfig::new`] derives it from the fingerprint key; the
     /// sensor sets a random one per process.
     pub hash_seed: HashSeed,
-    /// Records hold body shapes as trees ([`RecordBuilder::with_shape_trees`]),
-    /// for a consumer in the same process; off, they hold the shapes' JSON,
-    /// which is what writing records needs.
-    pub shape_trees: bool,
+    /// Records hold body shapes in their flat form
+    /// ([`RecordBuilder::with_flat_shapes`]), for a consumer in the same
+    /// process; off, they hold the shapes' JSON, which is what writing
+    /// records needs.
+    pub flat_shapes: bool,
 }
 
 impl EngineConfig {
@@ -48,7 +49,7 @@ impl EngineConfig {
             defrag: DefragLimits::default(),
             hash_seed: fingerprint_key.derive_hash_seed(),
             fingerprint_key,
-            shape_trees: false,
+            flat_shapes: false,
         }
     }
 }
@@ -185,8 +186,8 @@ impl Engine {
             flows: FlowTable::new(config.flows, config.hash_seed),
             defrag: Defragmenter::new(config.defrag, config.hash_seed),
             key: config.fingerprint_key,
-            records: if config.shape_trees {
-                RecordBuilder::with_shape_trees()
+            records: if config.flat_shapes {
+                RecordBuilder::with_flat_shapes()
             } else {
                 RecordBuilder::new()
             },

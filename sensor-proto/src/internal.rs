@@ -29,6 +29,13 @@ pub fn fuzz_shape(data: &[u8]) {
     crate::record::fuzz_shape(data);
 }
 
+/// The flat shape the analyzer's record builder gives a JSON body sample
+/// `data` (`None` if it does not start with a JSON value): for tests of
+/// readers of [`crate::record::FlatShape`].
+pub fn flat_shape(data: &[u8]) -> Option<crate::record::FlatShape> {
+    crate::record::flat_shape(data)
+}
+
 /// An engine with small caps and short timeouts, so that fuzzing reaches
 /// eviction, expiry and overflow paths quickly.
 pub fn fuzz_engine() -> Engine {

@@ -67,13 +67,14 @@ impl RecordBuilder {
         RecordBuilder::default()
     }
 
-    /// A builder whose records hold body shapes as [`super::Shape`] trees
-    /// rather than as their JSON: for readers in the same process (the
-    /// analyzer), which would otherwise parse every shape back. The records
-    /// are equal to [`Self::new`]'s and serialize to the same bytes.
-    pub fn with_shape_trees() -> Self {
+    /// A builder whose records hold body shapes in their flat form
+    /// ([`super::FlatShape`]) rather than as their JSON: for a reader in the
+    /// same process (the analyzer), which would otherwise parse every shape
+    /// back. The records are equal to [`Self::new`]'s and serialize to the
+    /// same bytes.
+    pub fn with_flat_shapes() -> Self {
         let mut b = RecordBuilder::default();
-        b.shapes.trees = true;
+        b.shapes.flat_shapes = true;
         b
     }
 
@@ -952,8 +953,8 @@ mod tests {
             "X-Upper",
             "HOST",
         ];
-        // Shapes built as trees (the analyzer's builder) must give the same records.
-        let mut trees = RecordBuilder::with_shape_trees();
+        // Flat shapes (the analyzer's builder) must give the same records.
+        let mut trees = RecordBuilder::with_flat_shapes();
         // So must a builder that consumes the exchange.
         let mut consuming = RecordBuilder::new();
         for i in 0..2_000usize {
@@ -1000,7 +1001,7 @@ mod tests {
             let mut direct = Vec::new();
             r.write_json(&mut direct);
             assert_eq!(String::from_utf8(direct).unwrap(), json);
-            let t = RecordBuilder::with_shape_trees().build(&e, &flow(), &key());
+            let t = RecordBuilder::with_flat_shapes().build(&e, &flow(), &key());
             assert_eq!(t, r);
             assert_eq!(serde_json::to_string(&t).unwrap(), json);
             let c = RecordBuilder::new().build_consuming(&mut e.clone(), &flow(), &key());

@@ -25,6 +25,7 @@ mod auth;
 mod build;
 mod decode;
 mod fingerprint;
+mod flat;
 mod json;
 mod keys;
 mod shape;
@@ -43,10 +44,11 @@ pub use build::{
 };
 pub use decode::MAX_DECODED_BYTES;
 pub use fingerprint::{FingerprintKey, MIN_KEY_BYTES, PRINCIPAL_BYTES};
+pub use flat::{FlatEntry, FlatIter, FlatKind, FlatShape};
 pub use keys::{KEY_CACHE_MAX_BYTES, KEY_CACHE_MAX_KEYS};
 pub use shape::Fields;
 pub use shape::{MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_FIELDS, MAX_KEY_BYTES};
-pub(crate) use skeleton::fuzz_shape;
+pub(crate) use skeleton::{flat_shape, fuzz_shape};
 pub use skeleton::{SKELETON_MAX_FIELD_ENTRIES, SKELETON_MAX_NODES};
 pub use url::{
     MAX_HOST_BYTES, MAX_PARAM_NAMES, MAX_PARAM_NAME_BYTES, MAX_PATH_BYTES, REDACTED_NAME,
@@ -154,13 +156,16 @@ impl Default for BodyInfo {
 }
 
 /// The shape of a JSON body as a record holds it: a [`Shape`] tree (what
-/// deserializing a record or `From<Shape>` gives), or the shape's JSON as
+/// deserializing a record or `From<Shape>` gives), the shape's JSON as
 /// the record's JSON carries it (what the record builder gives: the sensor
-/// writes records and never needs the tree, so it never builds one).
+/// writes records and never needs the tree, so it never builds one), or a
+/// [`FlatShape`] (what a builder with
+/// [`RecordBuilder::with_flat_shapes`] gives: for the analyzer, which walks
+/// each shape once).
 ///
-/// Readers call [`BodyShape::tree`] (parsed on demand for a shape held as
-/// JSON). Either form serializes as the [`Shape`], and two `BodyShape`s are
-/// equal when their trees are.
+/// Readers call [`BodyShape::tree`] or [`BodyShape::flat`] (converted on
+/// demand from another form). Every form serializes as the [`Shape`], and
+/// two `BodyShape`s are equal when their trees are.
 #[derive(Clone)]
 pub struct BodyShape(ShapeRepr);
 
@@ -171,6 +176,8 @@ enum ShapeRepr {
     /// equivalent tree: canonical (fields sorted, without duplicates), so
     /// equal JSON means equal trees.
     Json(Box<str>),
+    /// Written by the shape scanner from its arenas (canonical too).
+    Flat(FlatShape),
 }
 
 impl BodyShape {
@@ -184,6 +191,7 @@ impl BodyShape {
         match &self.0 {
             ShapeRepr::Tree(s) => std::borrow::Cow::Borrowed(s),
             ShapeRepr::Json(j) => std::borrow::Cow::Owned(parse_shape(j)),
+            ShapeRepr::Flat(f) => std::borrow::Cow::Owned(f.to_tree()),
         }
     }
 
@@ -192,13 +200,24 @@ impl BodyShape {
         match self.0 {
             ShapeRepr::Tree(s) => s,
             ShapeRepr::Json(j) => parse_shape(&j),
+            ShapeRepr::Flat(f) => f.to_tree(),
+        }
+    }
+
+    /// The shape in its flat form (converted from the tree, for a shape
+    /// held in another form).
+    pub fn flat(&self) -> std::borrow::Cow<'_, FlatShape> {
+        match &self.0 {
+            ShapeRepr::Flat(f) => std::borrow::Cow::Borrowed(f),
+            ShapeRepr::Tree(s) => std::borrow::Cow::Owned(FlatShape::from_tree(s)),
+            ShapeRepr::Json(j) => std::borrow::Cow::Owned(FlatShape::from_tree(&parse_shape(j))),
         }
     }
 
     /// The shape's JSON, if it is held as JSON (`write_json` copies it).
     pub(crate) fn json(&self) -> Option<&str> {
         match &self.0 {
-            ShapeRepr::Tree(_) => None,
+            ShapeRepr::Tree(_) | ShapeRepr::Flat(_) => None,
             ShapeRepr::Json(j) => Some(j),
         }
     }
@@ -218,10 +237,17 @@ impl From<Shape> for BodyShape {
     }
 }
 
+impl From<FlatShape> for BodyShape {
+    fn from(f: FlatShape) -> Self {
+        BodyShape(ShapeRepr::Flat(f))
+    }
+}
+
 impl PartialEq for BodyShape {
     fn eq(&self, other: &Self) -> bool {
         match (&self.0, &other.0) {
             (ShapeRepr::Json(a), ShapeRepr::Json(b)) => a == b,
+            (ShapeRepr::Flat(a), ShapeRepr::Flat(b)) => a == b,
             _ => self.tree() == other.tree(),
         }
     }

@@ -11,7 +11,10 @@
 //! JSON straight from them, the bytes `write_json` writes for the
 //! equivalent tree. The record builder hands that JSON on as a
 //! [`BodyShape`]; readers get the tree back from it (see
-//! docs/sensor-core.md, "perf-skeleton").
+//! docs/sensor-core.md, "perf-skeleton"). A reader in the same process
+//! (the analyzer) gets the shape in its flat form instead
+//! ([`super::flat`], [`SkeletonScanner::flat`]), also written straight from
+//! the arenas.
 //!
 //! Every dimension is capped by a named constant: the shape's own caps
 //! ([`MAX_DEPTH`], [`MAX_FIELDS`], [`MAX_ARRAY_ITEMS`], and the key caps in
@@ -29,9 +32,10 @@
 
 use std::cmp::Ordering;
 
+use super::flat::{FlatBuilder, FlatKind, FlatShape};
 use super::keys::{key_cmp, KeyTable};
 use super::shape::{format_of, MAX_ARRAY_ITEMS, MAX_DEPTH, MAX_FIELDS};
-use super::{BodyShape, Fields, Shape, StringFormat};
+use super::{BodyShape, StringFormat};
 
 /// Most nodes one scan may hold (a scan adds at most one per value seen,
 /// so a 4 KiB sample stays far below). The last `NODE_RESERVE` close the
@@ -123,8 +127,11 @@ pub(crate) struct SkeletonScanner {
     out: String,
     /// Scans that hit an arena cap.
     pub(crate) arena_full: u64,
-    /// [`Self::infer`] gives trees, not rendered JSON.
-    pub(crate) trees: bool,
+    /// [`Self::infer`] gives flat shapes ([`FlatShape`]), not rendered JSON.
+    pub(crate) flat_shapes: bool,
+    /// The buffers flat shapes are written into (at most
+    /// [`super::flat::FLAT_BUFFER_KEEP_BYTES`] of them kept between bodies).
+    flat_out: FlatBuilder,
 }
 
 /// Largest render buffer kept from one body to the next: a shape's JSON is
@@ -170,10 +177,11 @@ impl SkeletonScanner {
 
     /// The shape of the JSON text (or prefix) in `b` as its JSON, or `None`
     /// if it does not start with a JSON value.
-    /// A scanner set to give trees ([`Self::trees`]) builds the tree instead.
+    /// A scanner set to give flat shapes ([`Self::flat_shapes`]) writes
+    /// that form instead.
     pub(crate) fn infer(&mut self, b: &[u8]) -> Option<BodyShape> {
-        if self.trees {
-            return self.infer_tree(b);
+        if self.flat_shapes {
+            return self.infer_flat(b);
         }
         let root = self.scan(b)?;
         // Rendered into the kept buffer and copied out once: growing a new
@@ -188,45 +196,67 @@ impl SkeletonScanner {
         Some(BodyShape::from_json(json))
     }
 
-    /// [`Self::infer`] for a reader that wants the tree (the analyzer):
-    /// built straight from the arenas, never rendered and parsed back.
-    pub(crate) fn infer_tree(&mut self, b: &[u8]) -> Option<BodyShape> {
+    /// [`Self::infer`] for a reader in the same process (the analyzer): the
+    /// shape in its flat form, written straight from the arenas, never
+    /// rendered and parsed back nor built as a tree.
+    pub(crate) fn infer_flat(&mut self, b: &[u8]) -> Option<BodyShape> {
         let root = self.scan(b)?;
-        Some(BodyShape::from(self.tree(root)))
+        Some(BodyShape::from(self.flat(root)))
     }
 
-    /// The tree of the shape rooted at `root` (from the last scan): the
-    /// [`Shape`] that the JSON [`Self::render`] writes describes.
-    pub(crate) fn tree(&self, root: SkeletonRoot) -> Shape {
-        self.tree_node(root.0)
+    /// The flat form of the shape rooted at `root` (from the last scan):
+    /// the [`super::Shape`] that the JSON [`Self::render`] writes describes.
+    /// Written into buffers kept by the scanner and copied out once.
+    pub(crate) fn flat(&mut self, root: SkeletonRoot) -> FlatShape {
+        let mut out = std::mem::take(&mut self.flat_out);
+        out.clear();
+        self.flat_node(root.0, 0, None, &mut out);
+        let flat = out.finish();
+        self.flat_out = out;
+        flat
     }
 
-    /// Recursion is bounded by the shape's depth (at most [`MAX_DEPTH`] + 1).
-    fn tree_node(&self, id: NodeId) -> Shape {
-        match self.nodes[id as usize] {
-            Node::Null => Shape::Null,
-            Node::Boolean => Shape::Boolean,
-            Node::Integer => Shape::Integer,
-            Node::Number => Shape::Number,
-            Node::Any => Shape::Any,
-            Node::String(format) => Shape::String { format },
-            Node::Array(items) => Shape::Array {
-                items: items.map(|i| Box::new(self.tree_node(i))),
-            },
+    /// Appends node `id` (at `depth`, with `key` if it is an object's field)
+    /// and its children. Recursion is bounded by the shape's depth (at most
+    /// [`MAX_DEPTH`] + 1).
+    fn flat_node(&self, id: NodeId, depth: usize, key: Option<&str>, out: &mut FlatBuilder) {
+        let kind = match self.nodes.get(id as usize) {
+            Some(&node) => node,
+            // Never: every node id points into the arena.
+            None => Node::Any,
+        };
+        match kind {
+            Node::Null => out.push(depth, key, FlatKind::Null),
+            Node::Boolean => out.push(depth, key, FlatKind::Boolean),
+            Node::Integer => out.push(depth, key, FlatKind::Integer),
+            Node::Number => out.push(depth, key, FlatKind::Number),
+            Node::Any => out.push(depth, key, FlatKind::Any),
+            Node::String(format) => out.push(depth, key, FlatKind::String(format)),
+            Node::Array(items) => {
+                let kind = FlatKind::Array {
+                    items: items.is_some(),
+                };
+                out.push(depth, key, kind);
+                if let Some(item) = items {
+                    self.flat_node(item, depth + 1, None, out);
+                }
+            }
             Node::Object {
                 start,
                 len,
                 truncated,
             } => {
-                let run = &self.runs[start as usize..(start + len) as usize];
-                let names_len = run.iter().map(|&(key, _)| self.keys.text(key).len()).sum();
-                Shape::Object {
-                    fields: Fields::from_sorted(
-                        names_len,
-                        run.iter()
-                            .map(|&(key, node)| (self.keys.text(key), self.tree_node(node))),
-                    ),
+                let run = self
+                    .runs
+                    .get(start as usize..(start as usize).saturating_add(len as usize))
+                    .unwrap_or_default();
+                let kind = FlatKind::Object {
+                    fields: u8::try_from(run.len()).unwrap_or(u8::MAX),
                     truncated,
+                };
+                out.push(depth, key, kind);
+                for &(key, node) in run {
+                    self.flat_node(node, depth + 1, Some(self.keys.text(key)), out);
                 }
             }
         }
@@ -878,6 +908,14 @@ impl<'a> Scan<'a, '_> {
     }
 }
 
+/// The flat shape of `data` (a body sample), from a scanner of its own
+/// (`internal::flat_shape`).
+pub(crate) fn flat_shape(data: &[u8]) -> Option<FlatShape> {
+    let mut scanner = SkeletonScanner::default();
+    let root = scanner.scan(data)?;
+    Some(scanner.flat(root))
+}
+
 /// Scans `data` (a body sample) with a fresh scanner and with one that
 /// scanned the first half of it before, and checks the shapes: the same
 /// from both, canonical (the JSON parses as a [`Shape`](super::Shape) and
@@ -899,11 +937,20 @@ pub(crate) fn fuzz_shape(data: &[u8]) {
         let mut out = Vec::new();
         super::json::shape(&mut out, &tree);
         assert_eq!(out, json.as_bytes(), "rendered shape is not canonical");
-        let built = SkeletonScanner::default().infer_tree(data);
+        let mut flat = SkeletonScanner {
+            flat_shapes: true,
+            ..SkeletonScanner::default()
+        };
+        let built = flat.infer(data).map(|s| s.flat().into_owned());
         assert_eq!(
-            built.map(BodyShape::into_tree),
-            Some(tree),
-            "tree and JSON differ"
+            built.as_ref().map(FlatShape::to_tree).as_ref(),
+            Some(&tree),
+            "flat shape and JSON differ"
+        );
+        assert_eq!(
+            built,
+            Some(FlatShape::from_tree(&tree)),
+            "flat shape not canonical"
         );
     }
 }
@@ -911,7 +958,7 @@ pub(crate) fn fuzz_shape(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::super::json::shape as write_shape;
-    use super::super::MAX_KEY_BYTES;
+    use super::super::{Fields, Shape, MAX_KEY_BYTES};
     use super::*;
 
     /// The shape of `b` as a tree, with a scanner of its own.
@@ -930,10 +977,17 @@ mod tests {
         scanner.render(root, &mut json);
         let tree: Shape = serde_json::from_str(&json)
             .unwrap_or_else(|e| panic!("{e}: {json} from {:?}", String::from_utf8_lossy(b)));
+        let flat = scanner.flat(root);
         assert_eq!(
-            scanner.tree(root),
+            flat.to_tree(),
             tree,
-            "the tree is not what the JSON says, from {:?}",
+            "the flat shape is not what the JSON says, from {:?}",
+            String::from_utf8_lossy(b)
+        );
+        assert_eq!(
+            flat,
+            FlatShape::from_tree(&tree),
+            "the flat shape is not canonical, from {:?}",
             String::from_utf8_lossy(b)
         );
         let mut again = Vec::new();
