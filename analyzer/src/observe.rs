@@ -7,8 +7,8 @@
 //! mergeable: two observations of the same key merge into exactly what one
 //! observation of both streams would be.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
+use std::hash::Hasher as _;
 
 use hashbrown::HashTable;
 use rustc_hash::{FxHashMap, FxHasher};
@@ -99,36 +99,79 @@ pub struct SchemaStats {
     pub dropped_fields: u64,
 }
 
-/// A schema's fields by path id.
-pub type FieldTable = HashMap<u32, FieldStats, BuildHasherDefault<FieldIdHasher>>;
+/// A schema's fields: `(path id, statistics)` sorted by id, in one vector
+/// about the size of what it holds (at most [`MAX_SCHEMA_FIELDS`] entries;
+/// it grows by a quarter at a time). The schemas of thousands of
+/// observations and endpoints are most of the analyzer's heap, and a hash
+/// table took about twice the memory (buckets at most 7/8 full, rounded up
+/// to a power of two) and a cold cache line per lookup.
+///
+/// A lookup is a binary search over a few KiB, or none at all when the
+/// caller's hint (the slot after the last one it found) is right: a
+/// body's paths are met in the order they were first interned, mostly.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FieldTable(Vec<(u32, FieldStats)>);
 
-/// The hasher of [`FieldTable`]: a path id is its own bucket index (the low
-/// bits), with a multiplicative mix in the top seven bits (the table's tag
-/// bits, which tell keys apart within a probe group). A body's paths were
-/// interned in the order a walk meets them, so one walk's lookups land in
-/// neighbouring buckets instead of one cache line each: the tables of
-/// thousands of observations do not stay in the cache between records.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FieldIdHasher(u64);
-
-impl Hasher for FieldIdHasher {
-    #[inline]
-    fn write_u32(&mut self, id: u32) {
-        let id = u64::from(id);
-        self.0 = id | (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (0x7F << 57));
+impl FieldTable {
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
-    /// Not used by `u32` keys; hashes other input as `FxHasher` does.
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = FxHasher::default();
-        h.write_u64(self.0);
-        h.write(bytes);
-        self.0 = h.finish();
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
+    /// The fields in id order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&u32, &FieldStats)> + '_ {
+        self.0.iter().map(|(id, f)| (id, f))
+    }
+
+    pub fn get(&self, id: &u32) -> Option<&FieldStats> {
+        let at = self.slot(*id, 0).ok()?;
+        self.0.get(at).map(|(_, f)| f)
+    }
+
+    pub fn get_mut(&mut self, id: &u32) -> Option<&mut FieldStats> {
+        let at = self.slot(*id, 0).ok()?;
+        self.0.get_mut(at).map(|(_, f)| f)
+    }
+
+    pub fn contains_key(&self, id: &u32) -> bool {
+        self.slot(*id, 0).is_ok()
+    }
+
+    /// Sets the field `id`, adding it if it is new.
+    pub fn insert(&mut self, id: u32, f: FieldStats) {
+        match self.slot(id, 0) {
+            Ok(at) => {
+                if let Some(e) = self.0.get_mut(at) {
+                    e.1 = f;
+                }
+            }
+            Err(at) => self.insert_at(at, id, f),
+        }
+    }
+
+    /// Room for `n` more fields, exactly.
+    pub fn reserve(&mut self, n: usize) {
+        self.0.reserve_exact(n);
+    }
+
+    /// Where `id` is (`Ok`) or would go (`Err`); `hint` is looked at first.
     #[inline]
-    fn finish(&self) -> u64 {
-        self.0
+    fn slot(&self, id: u32, hint: usize) -> Result<usize, usize> {
+        match self.0.get(hint) {
+            Some(&(at_hint, _)) if at_hint == id => Ok(hint),
+            _ => self.0.binary_search_by_key(&id, |&(i, _)| i),
+        }
+    }
+
+    /// Inserts at `at` (from [`Self::slot`]), growing by a quarter when full.
+    fn insert_at(&mut self, at: usize, id: u32, f: FieldStats) {
+        if self.0.len() == self.0.capacity() {
+            self.0.reserve_exact((self.0.len() / 4).max(4));
+        }
+        self.0.insert(at.min(self.0.len()), (id, f));
     }
 }
 
@@ -516,39 +559,62 @@ impl SchemaStats {
         self.sampled += o.sampled;
         self.dropped_fields += o.dropped_fields;
         // The first merge into an empty schema (every endpoint's first
-        // observation) copies the table instead of growing it key by key.
+        // observation) copies the table.
         if self.fields.is_empty() && o.fields.len() <= MAX_SCHEMA_FIELDS {
             self.fields.clone_from(&o.fields);
             return;
         }
-        if self.fields.len() + o.fields.len() <= MAX_SCHEMA_FIELDS {
-            // Room for all: the order does not matter.
-            for (&id, f) in &o.fields {
-                self.merge_field(id, f);
-            }
-        } else {
-            // The cap may be reached: the fields kept must not depend on
-            // the tables' layout, so the fields first seen in the run (the
-            // lower ids) come first and stay.
-            let mut theirs: Vec<(u32, FieldStats)> =
-                o.fields.iter().map(|(&id, &f)| (id, f)).collect();
-            theirs.sort_unstable_by_key(|&(id, _)| id);
-            for (id, f) in &theirs {
-                self.merge_field(*id, f);
+        // One pass over both tables in id order. The cap may be reached:
+        // the fields kept must not depend on the order the tables were
+        // filled in, so of the new fields, those first seen in the run
+        // (the lower ids) come first and stay.
+        let (mine, theirs) = (&self.fields.0, &o.fields.0);
+        let new = theirs
+            .iter()
+            .filter(|(id, _)| mine.binary_search_by_key(id, |&(i, _)| i).is_err())
+            .count();
+        let mut room = new.min(MAX_SCHEMA_FIELDS.saturating_sub(mine.len()));
+        let mut merged = Vec::with_capacity(mine.len() + room);
+        let (mut a, mut b) = (mine.iter().peekable(), theirs.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&&(ia, fa)), Some(&&(ib, fb))) if ia == ib => {
+                    a.next();
+                    b.next();
+                    Some((
+                        ia,
+                        FieldStats {
+                            present: fa.present + fb.present,
+                            types: fa.types | fb.types,
+                            formats: fa.formats | fb.formats,
+                        },
+                    ))
+                }
+                (Some(&&(ia, fa)), Some(&&(ib, _))) if ia < ib => {
+                    a.next();
+                    Some((ia, fa))
+                }
+                (Some(&&x), None) => {
+                    a.next();
+                    Some(x)
+                }
+                (_, Some(&&(ib, fb))) => {
+                    b.next();
+                    if room > 0 {
+                        room -= 1;
+                        Some((ib, fb))
+                    } else {
+                        self.dropped_fields += fb.present;
+                        None
+                    }
+                }
+                (None, None) => break,
+            };
+            if let Some(e) = next {
+                merged.push(e);
             }
         }
-    }
-
-    fn merge_field(&mut self, id: u32, f: &FieldStats) {
-        if let Some(mine) = self.fields.get_mut(&id) {
-            mine.present += f.present;
-            mine.types |= f.types;
-            mine.formats |= f.formats;
-        } else if self.fields.len() < MAX_SCHEMA_FIELDS {
-            self.fields.insert(id, *f);
-        } else {
-            self.dropped_fields += f.present;
-        }
+        self.fields.0 = merged;
     }
 
     /// Adds one body's shape. `parents` is scratch space: the ids of the
@@ -578,6 +644,8 @@ impl SchemaStats {
         // that is not) are not looked at.
         parents.clear();
         let mut skip = usize::MAX;
+        // The table slot after the last field counted: usually the next.
+        let mut hint = 0;
         for node in shape.iter() {
             if node.depth > skip {
                 continue;
@@ -593,7 +661,7 @@ impl SchemaStats {
                 // Never: a node's parent comes before it.
                 _ => None,
             };
-            match self.count(id, kind_bits(node.kind)) {
+            match self.count(id, kind_bits(node.kind), &mut hint) {
                 Some(id) => parents.push(id),
                 None => skip = node.depth,
             }
@@ -603,29 +671,41 @@ impl SchemaStats {
     /// Counts one occurrence of the field `id` (`None`: no room for its
     /// path) with its type and format bits; `None` if it was not counted
     /// (no room, or no room for a new field), and then neither is anything
-    /// below it.
+    /// below it. `hint`: the table slot to look at first, set to the one
+    /// after the field's.
     #[inline]
-    fn count(&mut self, id: Option<u32>, (types, formats): (u16, u16)) -> Option<u32> {
+    fn count(
+        &mut self,
+        id: Option<u32>,
+        (types, formats): (u16, u16),
+        hint: &mut usize,
+    ) -> Option<u32> {
         let Some(id) = id else {
             self.dropped_fields += 1;
             return None;
         };
-        if let Some(f) = self.fields.get_mut(&id) {
-            f.present += 1;
-            f.types |= types;
-            f.formats |= formats;
-        } else if self.fields.len() < MAX_OBSERVATION_FIELDS {
-            self.fields.insert(
-                id,
-                FieldStats {
+        match self.fields.slot(id, *hint) {
+            Ok(at) => {
+                if let Some((_, f)) = self.fields.0.get_mut(at) {
+                    f.present += 1;
+                    f.types |= types;
+                    f.formats |= formats;
+                }
+                *hint = at + 1;
+            }
+            Err(at) if self.fields.len() < MAX_OBSERVATION_FIELDS => {
+                let f = FieldStats {
                     present: 1,
                     types,
                     formats,
-                },
-            );
-        } else {
-            self.dropped_fields += 1;
-            return None;
+                };
+                self.fields.insert_at(at, id, f);
+                *hint = at + 1;
+            }
+            Err(_) => {
+                self.dropped_fields += 1;
+                return None;
+            }
         }
         Some(id)
     }
@@ -674,6 +754,7 @@ impl SchemaStats {
             dropped_fields: p.dropped_fields,
             fields: FieldTable::default(),
         };
+        s.fields.reserve(p.fields.len());
         for (path, f) in &p.fields {
             match names.intern(path) {
                 Some(id) => {
@@ -1311,22 +1392,91 @@ mod tests {
     }
 
     #[test]
-    fn field_ids_hash_to_their_own_buckets_with_mixed_tags() {
-        use std::hash::BuildHasher as _;
-        let build = BuildHasherDefault::<FieldIdHasher>::default();
-        let mut tags = std::collections::HashSet::new();
-        for id in 0..1000u32 {
-            let h = build.hash_one(id);
-            assert_eq!(h & ((1 << 57) - 1), u64::from(id));
-            tags.insert(h >> 57);
-        }
-        assert!(tags.len() > 100, "{}", tags.len());
-        // A table of them holds and finds every id.
+    fn field_tables_stay_sorted_and_find_with_or_without_a_hint() {
+        let stats = |present| FieldStats {
+            present,
+            types: TypeSet::NULL,
+            formats: 0,
+        };
         let mut t = FieldTable::default();
-        for id in (0..5000u32).map(|i| i.wrapping_mul(2_654_435_761) % 300_000) {
-            t.entry(id).or_default().present += 1;
+        let ids: Vec<u32> = (0..300u32)
+            .map(|i| i.wrapping_mul(2_654_435_761) % 1000)
+            .collect();
+        for &id in &ids {
+            t.insert(id, stats(u64::from(id)));
         }
-        assert!(t.iter().all(|(id, f)| t.get(id) == Some(f)));
+        let mut want: Vec<u32> = ids.clone();
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(t.iter().map(|(id, _)| *id).collect::<Vec<_>>(), want);
+        // Room for a quarter more at most (and the growth step).
+        assert!(t.0.capacity() <= want.len() + want.len() / 4 + 4);
+        for (at, &id) in want.iter().enumerate() {
+            assert_eq!(t.get(&id), Some(&stats(u64::from(id))));
+            assert_eq!(t.slot(id, at), Ok(at));
+            assert_eq!(t.slot(id, at + 1), Ok(at));
+            assert_eq!(t.slot(id, usize::MAX), Ok(at));
+        }
+        assert_eq!(t.slot(1000, 0), Err(want.len()));
+        assert!(!t.contains_key(&1000));
+        t.insert(want[3], stats(7));
+        assert_eq!(t.get(&want[3]), Some(&stats(7)));
+        assert_eq!(t.len(), want.len());
+    }
+
+    #[test]
+    fn merges_keep_what_field_by_field_merges_kept() {
+        // The merge before tables were sorted: field by field in id order
+        // (or any order while there is room for all).
+        fn reference(into: &mut SchemaStats, o: &SchemaStats) {
+            into.bodies += o.bodies;
+            into.sampled += o.sampled;
+            into.dropped_fields += o.dropped_fields;
+            if into.fields.is_empty() && o.fields.len() <= MAX_SCHEMA_FIELDS {
+                into.fields.clone_from(&o.fields);
+                return;
+            }
+            for (&id, f) in o.fields.iter() {
+                if let Some(mine) = into.fields.get_mut(&id) {
+                    mine.present += f.present;
+                    mine.types |= f.types;
+                    mine.formats |= f.formats;
+                } else if into.fields.len() < MAX_SCHEMA_FIELDS {
+                    into.fields.insert(id, *f);
+                } else {
+                    into.dropped_fields += f.present;
+                }
+            }
+        }
+        let mut rng = Rng(99);
+        let table = |rng: &mut Rng| {
+            let mut s = SchemaStats {
+                bodies: rng.below(9) as u64,
+                dropped_fields: rng.below(3) as u64,
+                ..SchemaStats::default()
+            };
+            let (n, range) = (rng.below(MAX_SCHEMA_FIELDS + 1), 50 + rng.below(600));
+            for _ in 0..n {
+                let f = FieldStats {
+                    present: 1 + rng.below(5) as u64,
+                    types: 1 << rng.below(8),
+                    formats: rng.below(3) as u16,
+                };
+                s.fields.insert(rng.below(range) as u32, f);
+            }
+            s
+        };
+        let mut capped = 0;
+        for _ in 0..300 {
+            let (a, b) = (table(&mut rng), table(&mut rng));
+            let mut want = a.clone();
+            reference(&mut want, &b);
+            let mut got = a.clone();
+            got.merge(&b);
+            assert_eq!(got, want);
+            capped += usize::from(got.fields.len() == MAX_SCHEMA_FIELDS);
+        }
+        assert!(capped > 15, "{capped}");
     }
 
     #[test]
