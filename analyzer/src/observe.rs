@@ -99,41 +99,54 @@ pub struct SchemaStats {
     pub dropped_fields: u64,
 }
 
-/// A schema's fields: `(path id, statistics)` sorted by id, in one vector
-/// about the size of what it holds (at most [`MAX_SCHEMA_FIELDS`] entries;
-/// it grows by a quarter at a time). The schemas of thousands of
-/// observations and endpoints are most of the analyzer's heap, and a hash
-/// table took about twice the memory (buckets at most 7/8 full, rounded up
-/// to a power of two) and a cold cache line per lookup.
+/// A schema's fields: path ids in ascending order, and beside them each
+/// one's statistics, in vectors about the size of what they hold (at most
+/// [`MAX_SCHEMA_FIELDS`] entries; they grow by a quarter at a time). The
+/// schemas of thousands of observations and endpoints are most of the
+/// analyzer's heap, and a hash table took about twice the memory (buckets
+/// at most 7/8 full, rounded up to a power of two) and a cold cache line
+/// per lookup.
 ///
-/// A lookup is a binary search over a few KiB, or none at all when the
-/// caller's hint (the slot after the last one it found) is right: a
-/// body's paths are met in the order they were first interned, mostly.
+/// A lookup is a binary search over the ids (4 bytes each: a schema's fit
+/// in a few cache lines), or none at all when the caller's hint (the slot
+/// after the last one it found) is right: a body's paths are met in the
+/// order they were first interned, mostly.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct FieldTable(Vec<(u32, FieldStats)>);
+pub struct FieldTable {
+    ids: Vec<u32>,
+    /// `stats[i]` belongs to `ids[i]`.
+    stats: Vec<FieldStats>,
+}
 
 impl FieldTable {
+    fn with_capacity(n: usize) -> Self {
+        FieldTable {
+            ids: Vec::with_capacity(n),
+            stats: Vec::with_capacity(n),
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.ids.is_empty()
     }
 
     /// The fields in id order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&u32, &FieldStats)> + '_ {
-        self.0.iter().map(|(id, f)| (id, f))
+        self.ids.iter().zip(self.stats.iter())
     }
 
     pub fn get(&self, id: &u32) -> Option<&FieldStats> {
         let at = self.slot(*id, 0).ok()?;
-        self.0.get(at).map(|(_, f)| f)
+        self.stats.get(at)
     }
 
     pub fn get_mut(&mut self, id: &u32) -> Option<&mut FieldStats> {
         let at = self.slot(*id, 0).ok()?;
-        self.0.get_mut(at).map(|(_, f)| f)
+        self.stats.get_mut(at)
     }
 
     pub fn contains_key(&self, id: &u32) -> bool {
@@ -144,8 +157,8 @@ impl FieldTable {
     pub fn insert(&mut self, id: u32, f: FieldStats) {
         match self.slot(id, 0) {
             Ok(at) => {
-                if let Some(e) = self.0.get_mut(at) {
-                    e.1 = f;
+                if let Some(e) = self.stats.get_mut(at) {
+                    *e = f;
                 }
             }
             Err(at) => self.insert_at(at, id, f),
@@ -154,24 +167,33 @@ impl FieldTable {
 
     /// Room for `n` more fields, exactly.
     pub fn reserve(&mut self, n: usize) {
-        self.0.reserve_exact(n);
+        self.ids.reserve_exact(n);
+        self.stats.reserve_exact(n);
     }
 
     /// Where `id` is (`Ok`) or would go (`Err`); `hint` is looked at first.
     #[inline]
     fn slot(&self, id: u32, hint: usize) -> Result<usize, usize> {
-        match self.0.get(hint) {
-            Some(&(at_hint, _)) if at_hint == id => Ok(hint),
-            _ => self.0.binary_search_by_key(&id, |&(i, _)| i),
+        match self.ids.get(hint) {
+            Some(&at_hint) if at_hint == id => Ok(hint),
+            _ => self.ids.binary_search(&id),
         }
     }
 
     /// Inserts at `at` (from [`Self::slot`]), growing by a quarter when full.
     fn insert_at(&mut self, at: usize, id: u32, f: FieldStats) {
-        if self.0.len() == self.0.capacity() {
-            self.0.reserve_exact((self.0.len() / 4).max(4));
+        if self.ids.len() == self.ids.capacity() {
+            self.reserve((self.ids.len() / 4).max(4));
         }
-        self.0.insert(at.min(self.0.len()), (id, f));
+        let at = at.min(self.ids.len());
+        self.ids.insert(at, id);
+        self.stats.insert(at, f);
+    }
+
+    /// Appends a field with an id above all held (merges build tables so).
+    fn push(&mut self, id: u32, f: FieldStats) {
+        self.ids.push(id);
+        self.stats.push(f);
     }
 }
 
@@ -568,17 +590,19 @@ impl SchemaStats {
         // the fields kept must not depend on the order the tables were
         // filled in, so of the new fields, those first seen in the run
         // (the lower ids) come first and stay.
-        let (mine, theirs) = (&self.fields.0, &o.fields.0);
+        let mine = std::mem::take(&mut self.fields);
+        let theirs = &o.fields;
         let new = theirs
+            .ids
             .iter()
-            .filter(|(id, _)| mine.binary_search_by_key(id, |&(i, _)| i).is_err())
+            .filter(|id| !mine.contains_key(id))
             .count();
         let mut room = new.min(MAX_SCHEMA_FIELDS.saturating_sub(mine.len()));
-        let mut merged = Vec::with_capacity(mine.len() + room);
+        let mut merged = FieldTable::with_capacity(mine.len() + room);
         let (mut a, mut b) = (mine.iter().peekable(), theirs.iter().peekable());
         loop {
             let next = match (a.peek(), b.peek()) {
-                (Some(&&(ia, fa)), Some(&&(ib, fb))) if ia == ib => {
+                (Some(&(&ia, fa)), Some(&(&ib, fb))) if ia == ib => {
                     a.next();
                     b.next();
                     Some((
@@ -590,15 +614,15 @@ impl SchemaStats {
                         },
                     ))
                 }
-                (Some(&&(ia, fa)), Some(&&(ib, _))) if ia < ib => {
+                (Some(&(&ia, &fa)), Some(&(&ib, _))) if ia < ib => {
                     a.next();
                     Some((ia, fa))
                 }
-                (Some(&&x), None) => {
+                (Some(&(&ia, &fa)), None) => {
                     a.next();
-                    Some(x)
+                    Some((ia, fa))
                 }
-                (_, Some(&&(ib, fb))) => {
+                (_, Some(&(&ib, &fb))) => {
                     b.next();
                     if room > 0 {
                         room -= 1;
@@ -610,11 +634,11 @@ impl SchemaStats {
                 }
                 (None, None) => break,
             };
-            if let Some(e) = next {
-                merged.push(e);
+            if let Some((id, f)) = next {
+                merged.push(id, f);
             }
         }
-        self.fields.0 = merged;
+        self.fields = merged;
     }
 
     /// Adds one body's shape. `parents` is scratch space: the ids of the
@@ -686,7 +710,7 @@ impl SchemaStats {
         };
         match self.fields.slot(id, *hint) {
             Ok(at) => {
-                if let Some((_, f)) = self.fields.0.get_mut(at) {
+                if let Some(f) = self.fields.stats.get_mut(at) {
                     f.present += 1;
                     f.types |= types;
                     f.formats |= formats;
@@ -1410,7 +1434,8 @@ mod tests {
         want.dedup();
         assert_eq!(t.iter().map(|(id, _)| *id).collect::<Vec<_>>(), want);
         // Room for a quarter more at most (and the growth step).
-        assert!(t.0.capacity() <= want.len() + want.len() / 4 + 4);
+        assert!(t.ids.capacity() <= want.len() + want.len() / 4 + 4);
+        assert_eq!(t.ids.capacity(), t.stats.capacity());
         for (at, &id) in want.iter().enumerate() {
             assert_eq!(t.get(&id), Some(&stats(u64::from(id))));
             assert_eq!(t.slot(id, at), Ok(at));
