@@ -260,11 +260,10 @@ fn build_tree(it: &mut std::iter::Peekable<FlatIter<'_>>, node: FlatEntry<'_>) -
         FlatKind::Any => Shape::Any,
         FlatKind::String(format) => Shape::String { format },
         FlatKind::Array { items } => {
-            let item = match it.next_if(|n| items && n.depth == child) {
-                Some(n) => Some(Box::new(build_tree(it, n))),
-                None => None,
-            };
-            Shape::Array { items: item }
+            let item = it.next_if(|n| items && n.depth == child);
+            Shape::Array {
+                items: item.map(|n| Box::new(build_tree(it, n))),
+            }
         }
         FlatKind::Object { truncated, .. } => {
             let mut fields: Vec<(&str, Shape)> = Vec::new();

@@ -505,16 +505,7 @@ mod tests {
             ..Flags::default()
         };
         same_as_serde(&r);
-        for f in [
-            StringFormat::Uuid,
-            StringFormat::DateTime,
-            StringFormat::Date,
-            StringFormat::Email,
-            StringFormat::Uri,
-            StringFormat::Ipv4,
-            StringFormat::Ipv6,
-            StringFormat::Jwt,
-        ] {
+        for f in StringFormat::ALL {
             r.request.body.shape = Some(Shape::String { format: Some(f) }.into());
             same_as_serde(&r);
         }

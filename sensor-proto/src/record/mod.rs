@@ -329,6 +329,18 @@ pub enum StringFormat {
 }
 
 impl StringFormat {
+    /// Every format, in declaration order.
+    pub const ALL: [StringFormat; 8] = [
+        StringFormat::Uuid,
+        StringFormat::DateTime,
+        StringFormat::Date,
+        StringFormat::Email,
+        StringFormat::Uri,
+        StringFormat::Ipv4,
+        StringFormat::Ipv6,
+        StringFormat::Jwt,
+    ];
+
     /// The label written in records (`uuid`, `date-time`, …).
     pub fn as_str(self) -> &'static str {
         match self {
