@@ -954,7 +954,7 @@ mod tests {
             "HOST",
         ];
         // Flat shapes (the analyzer's builder) must give the same records.
-        let mut trees = RecordBuilder::with_flat_shapes();
+        let mut flat = RecordBuilder::with_flat_shapes();
         // So must a builder that consumes the exchange.
         let mut consuming = RecordBuilder::new();
         for i in 0..2_000usize {
@@ -974,11 +974,11 @@ mod tests {
             let r = build(&e, &flow(), &key());
             let mut direct = Vec::new();
             r.write_json(&mut direct);
-            let mut from_trees = Vec::new();
-            let t = trees.build(&e, &flow(), &key());
-            t.write_json(&mut from_trees);
+            let mut from_flat = Vec::new();
+            let t = flat.build(&e, &flow(), &key());
+            t.write_json(&mut from_flat);
             assert_eq!(t, r);
-            assert_eq!(from_trees, direct);
+            assert_eq!(from_flat, direct);
             let mut owned = e.clone();
             let c = consuming.build_consuming(&mut owned, &flow(), &key());
             assert_eq!(c, r);
