@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! generate/reuse target/bench-data/http-300mb.pcap  (../shared/bench/gen_http_pcap.py)
-//!   -> cargo build --release -p shadowtap-sensor
+//!   -> cargo xtask dist: release build with profile-guided optimisation (--no-pgo: without)
 //!   -> warm the page cache (read the file once)
 //!   -> N x  taskset -c 0 shadowtap-sensor -r FILE -w /dev/null --stats-json OUT
 //!   -> M x  taskset -c 0 tshark -r FILE -Y http.request -T fields -e frame.number
@@ -52,9 +52,13 @@ pub(crate) struct BenchArgs {
     /// Exit 1 when a floor fails (default: report only).
     #[arg(long)]
     enforce: bool,
-    /// Use this sensor binary instead of building `target/release/shadowtap-sensor`.
+    /// Use this sensor binary instead of building `target/dist/shadowtap-sensor`.
     #[arg(long, value_name = "PATH")]
     sensor: Option<PathBuf>,
+    /// Benchmark a plain release build (`cargo xtask dist --no-pgo`) instead of the
+    /// profile-guided one.
+    #[arg(long)]
+    no_pgo: bool,
     /// Skip the `shadowtap analyze` runs (timed after each sensor run).
     #[arg(long)]
     no_analyze: bool,
@@ -308,16 +312,24 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     let file_bytes = fs::metadata(&file)?.len();
     eprintln!("    {} ({:.1} MB)", file.display(), file_bytes as f64 / 1e6);
 
-    let sensor = match &args.sensor {
-        Some(path) => path.clone(),
+    // The binaries `cargo xtask dist` ships, unless a sensor is given.
+    let build = if args.no_pgo {
+        "release"
+    } else {
+        "release + PGO"
+    };
+    let (sensor, build) = match &args.sensor {
+        Some(path) => (path.clone(), "given (--sensor)"),
         None => {
-            banner("bench: build release sensor");
-            run_checked(cargo().args(["build", "--release", "-p", "shadowtap-sensor"]))?;
-            target_dir().join("release/shadowtap-sensor")
+            banner(&format!("bench: build ({build}) with cargo xtask dist"));
+            crate::dist::run(&crate::dist::DistArgs::plain(args.no_pgo))?;
+            (crate::dist::dist_dir().join("shadowtap-sensor"), build)
         }
     };
     let analyzer = if args.no_analyze {
         None
+    } else if args.sensor.is_none() {
+        Some(crate::dist::dist_dir().join("shadowtap"))
     } else {
         banner("bench: build release analyzer");
         run_checked(cargo().args(["build", "--release", "-p", "shadowtap-analyzer"]))?;
@@ -499,7 +511,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     };
     println!();
     println!(
-        "shadowtap bench: {} ({:.1} MB, {} packets), {pin}",
+        "shadowtap bench: {} ({:.1} MB, {} packets), {pin}, build: {build}",
         file.display(),
         file_bytes as f64 / 1e6,
         last.packets
@@ -588,6 +600,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
         "file": file.display().to_string(),
         "file_bytes": file_bytes,
         "pinned_cpu0": was_pinned,
+        "build": build,
         "sensor": {
             "runs": args.runs,
             "wall_s": {"median": wall.median, "min": wall.min, "max": wall.max, "all": walls},

@@ -197,7 +197,7 @@ fn nightly_llvm_major() -> Result<String> {
     llvm_major(&text).context("`rustc -vV` printed no LLVM version")
 }
 
-fn llvm_major(rustc_vv: &str) -> Option<String> {
+pub(crate) fn llvm_major(rustc_vv: &str) -> Option<String> {
     let version = rustc_vv
         .lines()
         .find_map(|l| l.strip_prefix("LLVM version: "))?;

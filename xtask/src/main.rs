@@ -4,6 +4,7 @@
 //! cargo xtask test     provision tools, then fmt --check -> clippy -D warnings -> cargo test
 //! cargo xtask ebpf-toolchain  install what building the eBPF programs needs (root for apt)
 //! cargo xtask build-ebpf       build sensor-ebpf into target/ebpf/shadowtap-sensor-ebpf.o
+//! cargo xtask dist     the binaries to deploy, built with profile-guided optimisation
 //! cargo xtask bench    sensor throughput on a large pcap, compared with tshark
 //! cargo xtask fuzz     seed the fuzz corpora, run each cargo-fuzz target (nightly)
 //! cargo xtask sample   regenerate samples/demo-api.pcap from a real loopback capture
@@ -19,6 +20,7 @@
 
 mod accuracy;
 mod bench;
+mod dist;
 mod ebpf;
 mod fuzz;
 mod loadtest;
@@ -55,7 +57,10 @@ enum Command {
     /// Build the eBPF programs (sensor-ebpf/) into target/ebpf/shadowtap-sensor-ebpf.o, which
     /// the sensor embeds when it is next built.
     BuildEbpf,
-    /// Benchmark the release sensor against tshark on a large pcap.
+    /// Build the binaries to deploy into target/dist/, with profile-guided optimisation
+    /// trained on a generated scenario capture (`--no-pgo`: a plain release build).
+    Dist(dist::DistArgs),
+    /// Benchmark the sensor (the `dist` build) against tshark on a large pcap.
     Bench(bench::BenchArgs),
     /// Seed the fuzz corpora and run the cargo-fuzz targets (nightly).
     Fuzz(fuzz::FuzzArgs),
@@ -92,6 +97,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::EbpfToolchain => ebpf::ensure_toolchain(true).map(|()| ExitCode::SUCCESS),
         Command::BuildEbpf => ebpf::build().map(|_| ExitCode::SUCCESS),
+        Command::Dist(args) => dist::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Sample(args) => sample::run(&args),
