@@ -59,13 +59,95 @@ const _: () = assert!(SKELETON_MAX_FIELD_ENTRIES > 2 * RUN_RESERVE);
 /// `memchr2` (UUIDs and dates fit).
 const SHORT_STRING: usize = 64;
 
-/// Slots of an object's key index (open addressing, twice [`MAX_FIELDS`]).
-const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
+/// Bits of a [`SeenKeys`] entry that hold the field's offset in its object
+/// (fewer than [`MAX_FIELDS`] fields are ever before it); the bits above
+/// hold the object's serial.
+const SEEN_OFFSET_BITS: u32 = 6;
+const SEEN_OFFSET_MASK: u32 = (1 << SEEN_OFFSET_BITS) - 1;
+const _: () = assert!(MAX_FIELDS <= 1 << SEEN_OFFSET_BITS);
 
-/// Where a key id starts probing in an object's index.
-#[inline]
-fn index_slot(id: u32) -> usize {
-    (id.wrapping_mul(0x9E37_79B9) >> 16) as usize % INDEX_SLOTS
+/// The keys the open objects have, for finding a repeated key: one table
+/// per depth, indexed by key id, whose entry says which object last had
+/// the key (its serial) and where its field is. Objects at one depth never
+/// overlap, so an entry is only ever overwritten once its object has
+/// ended. A lookup is one load and a compare that is false unless the key
+/// repeats, where a probed per-object index branched on the slots that
+/// other keys had taken, in the random order the keys come in.
+///
+/// Bounded by the depth cap and the key table: at most [`MAX_DEPTH`] + 1
+/// tables of one `u32` per key id, emptied when the key table is.
+#[derive(Default)]
+struct SeenKeys {
+    /// `entries[depth * ids + id]`: `serial << SEEN_OFFSET_BITS | offset`,
+    /// 0 for never (serials start at 1).
+    entries: Vec<u32>,
+    /// Ids each depth has room for (a power of two).
+    ids: usize,
+    /// The last object's serial.
+    serial: u32,
+}
+
+/// Serials there are room for above the offset bits.
+const SEEN_SERIALS: u32 = 1 << (32 - SEEN_OFFSET_BITS);
+/// More serials than one scan takes: every object it opens ends as a node
+/// or opens while the node arena still has room (at most
+/// [`SKELETON_MAX_NODES`] of them, and [`MAX_DEPTH`] open at once).
+const SEEN_SERIALS_PER_SCAN: u32 = 2 * SKELETON_MAX_NODES as u32;
+
+/// Depths an object can be at (objects deeper than [`MAX_DEPTH`] are not
+/// opened).
+const SEEN_DEPTHS: usize = MAX_DEPTH + 1;
+
+impl SeenKeys {
+    /// Called before a scan: when the serials could run out during it,
+    /// every entry is forgotten and they start again. Never during a scan:
+    /// the open objects' entries must stay.
+    fn start_scan(&mut self) {
+        if self.serial >= SEEN_SERIALS - SEEN_SERIALS_PER_SCAN {
+            self.entries.fill(0);
+            self.serial = 0;
+        }
+    }
+
+    /// A new serial for an object that opens.
+    fn open(&mut self) -> u32 {
+        self.serial += 1;
+        self.serial
+    }
+
+    /// Where key `id`'s entry at `depth` is, making room for it.
+    #[inline]
+    fn at(&mut self, depth: usize, id: u32) -> usize {
+        let id = id as usize;
+        if id >= self.ids {
+            self.grow(id);
+        }
+        depth.min(SEEN_DEPTHS - 1) * self.ids + id
+    }
+
+    /// Makes room for ids up to `id`, keeping every entry.
+    #[cold]
+    fn grow(&mut self, id: usize) {
+        let ids = (id + 1).next_power_of_two().max(64);
+        let mut entries = vec![0; SEEN_DEPTHS * ids];
+        if self.ids > 0 {
+            for (old, new) in self
+                .entries
+                .chunks_exact(self.ids)
+                .zip(entries.chunks_exact_mut(ids))
+            {
+                new[..old.len()].copy_from_slice(old);
+            }
+        }
+        self.entries = entries;
+        self.ids = ids;
+    }
+
+    /// Forgets every entry and gives the memory back.
+    fn clear(&mut self) {
+        self.entries = Vec::new();
+        self.ids = 0;
+    }
 }
 
 /// Number characters: `1` for the characters of an integer, `2` for those
@@ -192,6 +274,8 @@ pub(crate) struct SkeletonScanner {
     stack: Vec<(u32, NodeId)>,
     /// Scratch space for ordering the fields of large objects.
     buckets: RankBuckets,
+    /// The keys of the open objects.
+    seen: SeenKeys,
     /// The shape's JSON of the last body, kept to render the next one
     /// into (at most [`RENDER_BUFFER_KEEP_BYTES`] of it is kept).
     out: String,
@@ -213,7 +297,12 @@ impl SkeletonScanner {
     /// Scans `b`; the root node of its shape, or `None` if it does not
     /// start with a JSON value. The node is valid until the next scan.
     pub(crate) fn scan(&mut self, b: &[u8]) -> Option<SkeletonRoot> {
-        self.keys.trim();
+        if self.keys.trim() {
+            // The ids are given out again from 0; the tables' entries would
+            // not match them (older serials), but their memory goes too.
+            self.seen.clear();
+        }
+        self.seen.start_scan();
         self.keys.rank_if_due(b.len());
         self.nodes.clear();
         self.runs.clear();
@@ -230,6 +319,7 @@ impl SkeletonScanner {
             runs: &mut self.runs,
             stack: &mut self.stack,
             buckets: &mut self.buckets,
+            seen: &mut self.seen,
         };
         s.skip_ws();
         if s.b[s.pos..].starts_with(b"\xEF\xBB\xBF") {
@@ -405,6 +495,7 @@ struct Scan<'a, 's> {
     runs: &'s mut Vec<(u32, NodeId)>,
     stack: &'s mut Vec<(u32, NodeId)>,
     buckets: &'s mut RankBuckets,
+    seen: &'s mut SeenKeys,
 }
 
 impl<'a> Scan<'a, '_> {
@@ -498,8 +589,8 @@ impl<'a> Scan<'a, '_> {
     fn object(&mut self, depth: usize) -> NodeId {
         self.pos += 1; // '{'
         let base = self.stack.len();
-        // `index[slot]` is 1 + the field's offset from `base`, 0 if free.
-        let mut index = [0u8; INDEX_SLOTS];
+        // Keys this object already has are found in `seen` under its serial.
+        let serial = self.seen.open();
         let mut truncated = false;
         // Depth cuts are reported by the nearest enclosing object.
         let outer_cut = std::mem::take(&mut self.cut);
@@ -539,16 +630,10 @@ impl<'a> Scan<'a, '_> {
                     }
                     self.pos += 1;
                     let id = self.keys.intern(raw, escaped);
-                    let mut slot = index_slot(id);
-                    let mut known = None;
-                    while index[slot] != 0 {
-                        let i = base + usize::from(index[slot]) - 1;
-                        if self.stack[i].0 == id {
-                            known = Some(i);
-                            break;
-                        }
-                        slot = (slot + 1) % INDEX_SLOTS;
-                    }
+                    let at = self.seen.at(depth, id);
+                    let seen = self.seen.entries.get(at).copied().unwrap_or(0);
+                    let known = (seen >> SEEN_OFFSET_BITS == serial)
+                        .then(|| base + (seen & SEEN_OFFSET_MASK) as usize);
                     let len = self.stack.len() - base;
                     if let Some(i) = known {
                         let prev = self.stack[i].1;
@@ -558,7 +643,11 @@ impl<'a> Scan<'a, '_> {
                     } else {
                         match self.value(depth + 1) {
                             Some(node) => {
-                                index[slot] = u8::try_from(len + 1).unwrap_or(u8::MAX);
+                                // `len` < `MAX_FIELDS`: it fits the offset bits.
+                                let at = self.seen.at(depth, id);
+                                if let Some(e) = self.seen.entries.get_mut(at) {
+                                    *e = serial << SEEN_OFFSET_BITS | len as u32 & SEEN_OFFSET_MASK;
+                                }
                                 self.stack.push((id, node));
                             }
                             None => truncated = true,
@@ -1250,6 +1339,41 @@ mod tests {
         let twice: Vec<u32> = (0..20u32).map(|i| ((i / 2) << 8) | i).collect();
         assert!(!buckets.order(&twice, &stack, &mut order));
         assert!(buckets.bits.iter().all(|&w| w == 0), "bits left set");
+    }
+
+    #[test]
+    fn repeated_keys_are_found_at_every_depth() {
+        // A repeated key merges into its field, also when an object in
+        // between (at the same depth or deeper) had the key too.
+        let doc = br#"{"a":1,"b":{"a":"x","c":{"a":true},"a":"y"},"d":[{"a":1},{"a":2.5,"a":3}],"a":2.5}"#;
+        let expected = concat!(
+            r#"{"type":"object","fields":{"a":{"type":"number"},"#,
+            r#""b":{"type":"object","fields":{"a":{"type":"string"},"#,
+            r#""c":{"type":"object","fields":{"a":{"type":"boolean"}}}}},"#,
+            r#""d":{"type":"array","items":{"type":"object","fields":{"a":{"type":"number"}}}}}}"#,
+        );
+        let mut scanner = SkeletonScanner::default();
+        assert_eq!(rendered(&mut scanner, doc).as_deref(), Some(expected));
+        // Again with the serials about to run out: every entry is
+        // forgotten before a scan that could reach the end, and the
+        // repeats are still found.
+        scanner.seen.serial = SEEN_SERIALS - SEEN_SERIALS_PER_SCAN - 3;
+        for _ in 0..3 {
+            assert_eq!(rendered(&mut scanner, doc).as_deref(), Some(expected));
+        }
+        assert!(scanner.seen.serial < 20, "{}", scanner.seen.serial);
+        // New keys make the tables grow while an object is open; the
+        // entries before are kept.
+        let first: String = (0..40).map(|i| format!("\"p{i}\":0,")).collect();
+        rendered(&mut scanner, format!("{{{first}\"end\":0}}").as_bytes());
+        let middle: String = (0..62).map(|i| format!("\"k{i}\":0,")).collect();
+        let doc = format!("{{\"a\":1,{middle}\"a\":2.5}}");
+        let reused = rendered(&mut scanner, doc.as_bytes()).unwrap();
+        assert!(reused.contains(r#""a":{"type":"number"}"#), "{reused}");
+        assert_eq!(
+            Some(reused),
+            rendered(&mut SkeletonScanner::default(), doc.as_bytes())
+        );
     }
 
     #[test]
