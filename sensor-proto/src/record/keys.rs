@@ -95,13 +95,14 @@ pub(crate) struct KeyTable {
 }
 
 impl KeyTable {
-    /// Empties the table if it is over its caps. Ids handed out before are
-    /// invalid afterwards, so this is called only between scans.
-    pub(crate) fn trim(&mut self) {
-        if self.raw.len() > KEY_CACHE_MAX_KEYS
+    /// Empties the table if it is over its caps (true if it did). Ids
+    /// handed out before are invalid afterwards, so this is called only
+    /// between scans.
+    pub(crate) fn trim(&mut self) -> bool {
+        let over = self.raw.len() > KEY_CACHE_MAX_KEYS
             || self.keys.len() > KEY_CACHE_MAX_KEYS
-            || self.bytes > KEY_CACHE_MAX_BYTES
-        {
+            || self.bytes > KEY_CACHE_MAX_BYTES;
+        if over {
             self.short.clear();
             self.raw.clear();
             self.exported.clear();
@@ -111,6 +112,7 @@ impl KeyTable {
             self.rank_credit = 0;
             self.bytes = 0;
         }
+        over
     }
 
     /// Called before scanning `scan_bytes` bytes: ranks every key once the

@@ -59,13 +59,95 @@ const _: () = assert!(SKELETON_MAX_FIELD_ENTRIES > 2 * RUN_RESERVE);
 /// `memchr2` (UUIDs and dates fit).
 const SHORT_STRING: usize = 64;
 
-/// Slots of an object's key index (open addressing, twice [`MAX_FIELDS`]).
-const INDEX_SLOTS: usize = 2 * MAX_FIELDS;
+/// Bits of a [`SeenKeys`] entry that hold the field's offset in its object
+/// (fewer than [`MAX_FIELDS`] fields are ever before it); the bits above
+/// hold the object's serial.
+const SEEN_OFFSET_BITS: u32 = 6;
+const SEEN_OFFSET_MASK: u32 = (1 << SEEN_OFFSET_BITS) - 1;
+const _: () = assert!(MAX_FIELDS <= 1 << SEEN_OFFSET_BITS);
 
-/// Where a key id starts probing in an object's index.
-#[inline]
-fn index_slot(id: u32) -> usize {
-    (id.wrapping_mul(0x9E37_79B9) >> 16) as usize % INDEX_SLOTS
+/// The keys the open objects have, for finding a repeated key: one table
+/// per depth, indexed by key id, whose entry says which object last had
+/// the key (its serial) and where its field is. Objects at one depth never
+/// overlap, so an entry is only ever overwritten once its object has
+/// ended. A lookup is one load and a compare that is false unless the key
+/// repeats, where a probed per-object index branched on the slots that
+/// other keys had taken, in the random order the keys come in.
+///
+/// Bounded by the depth cap and the key table: at most [`MAX_DEPTH`] + 1
+/// tables of one `u32` per key id, emptied when the key table is.
+#[derive(Default)]
+struct SeenKeys {
+    /// `entries[depth * ids + id]`: `serial << SEEN_OFFSET_BITS | offset`,
+    /// 0 for never (serials start at 1).
+    entries: Vec<u32>,
+    /// Ids each depth has room for (a power of two).
+    ids: usize,
+    /// The last object's serial.
+    serial: u32,
+}
+
+/// Serials there are room for above the offset bits.
+const SEEN_SERIALS: u32 = 1 << (32 - SEEN_OFFSET_BITS);
+/// More serials than one scan takes: every object it opens ends as a node
+/// or opens while the node arena still has room (at most
+/// [`SKELETON_MAX_NODES`] of them, and [`MAX_DEPTH`] open at once).
+const SEEN_SERIALS_PER_SCAN: u32 = 2 * SKELETON_MAX_NODES as u32;
+
+/// Depths an object can be at (objects deeper than [`MAX_DEPTH`] are not
+/// opened).
+const SEEN_DEPTHS: usize = MAX_DEPTH + 1;
+
+impl SeenKeys {
+    /// Called before a scan: when the serials could run out during it,
+    /// every entry is forgotten and they start again. Never during a scan:
+    /// the open objects' entries must stay.
+    fn start_scan(&mut self) {
+        if self.serial >= SEEN_SERIALS - SEEN_SERIALS_PER_SCAN {
+            self.entries.fill(0);
+            self.serial = 0;
+        }
+    }
+
+    /// A new serial for an object that opens.
+    fn open(&mut self) -> u32 {
+        self.serial += 1;
+        self.serial
+    }
+
+    /// Where key `id`'s entry at `depth` is, making room for it.
+    #[inline]
+    fn at(&mut self, depth: usize, id: u32) -> usize {
+        let id = id as usize;
+        if id >= self.ids {
+            self.grow(id);
+        }
+        depth.min(SEEN_DEPTHS - 1) * self.ids + id
+    }
+
+    /// Makes room for ids up to `id`, keeping every entry.
+    #[cold]
+    fn grow(&mut self, id: usize) {
+        let ids = (id + 1).next_power_of_two().max(64);
+        let mut entries = vec![0; SEEN_DEPTHS * ids];
+        if self.ids > 0 {
+            for (old, new) in self
+                .entries
+                .chunks_exact(self.ids)
+                .zip(entries.chunks_exact_mut(ids))
+            {
+                new[..old.len()].copy_from_slice(old);
+            }
+        }
+        self.entries = entries;
+        self.ids = ids;
+    }
+
+    /// Forgets every entry and gives the memory back.
+    fn clear(&mut self) {
+        self.entries = Vec::new();
+        self.ids = 0;
+    }
 }
 
 /// Number characters: `1` for the characters of an integer, `2` for those
@@ -89,6 +171,74 @@ const NUMBER_CHARS: [u8; 256] = {
 /// its high bit; marks above the lowest one may be false.
 fn quote_or_backslash(word: u64) -> u64 {
     super::url::byte_marks(word, b'"') | super::url::byte_marks(word, b'\\')
+}
+
+/// Objects with at least this many fields, all of them ranked, are put in
+/// key order through a bitmap of their ranks ([`RankBuckets`]) instead of
+/// a sort; smaller ones sort faster.
+const BUCKET_MIN_FIELDS: usize = 16;
+/// Widest span of ranks (from the lowest rank's 64-aligned base to the
+/// highest) that [`RankBuckets`] orders; wider objects are sorted.
+const BUCKET_SPAN: usize = 4096;
+
+/// Orders an object's fields by rank without comparisons: each field sets
+/// the bit of its rank (ranks of distinct keys differ) and notes its
+/// offset, then the set bits are read in order. Costs a few instructions
+/// per field and per 64 ranks of the span, against the sort's
+/// `n log n` comparisons.
+#[derive(Default)]
+struct RankBuckets {
+    /// One bit per rank of the span, all zero between uses.
+    bits: Vec<u64>,
+    /// The field offset of each rank whose bit is set.
+    offset: Vec<u8>,
+}
+
+impl RankBuckets {
+    /// Writes `stack`'s fields into `order` by rank; `ranked` holds each
+    /// field's `(rank << 8) | offset`. False (nothing written that counts)
+    /// when the ranks span more than [`BUCKET_SPAN`] or are not distinct.
+    fn order(
+        &mut self,
+        ranked: &[u32],
+        stack: &[(u32, NodeId)],
+        order: &mut [(u32, NodeId)],
+    ) -> bool {
+        let (lo, hi) = ranked.iter().fold((u32::MAX, 0), |(lo, hi), &r| {
+            (lo.min(r >> 8), hi.max(r >> 8))
+        });
+        let base = lo & !63;
+        let span = hi.wrapping_sub(base) as usize;
+        if span >= BUCKET_SPAN {
+            return false;
+        }
+        if self.bits.is_empty() {
+            self.bits = vec![0; BUCKET_SPAN / 64];
+            self.offset = vec![0; BUCKET_SPAN];
+        }
+        let (bits, offset) = (&mut self.bits[..=span / 64], &mut self.offset[..=span]);
+        for &r in ranked {
+            let at = ((r >> 8) - base) as usize;
+            if let (Some(word), Some(o)) = (bits.get_mut(at / 64), offset.get_mut(at)) {
+                *word |= 1 << (at % 64);
+                *o = r as u8;
+            }
+        }
+        let mut n = 0;
+        for (w, word) in bits.iter_mut().enumerate() {
+            let mut set = std::mem::take(word);
+            while set != 0 {
+                let at = w * 64 + set.trailing_zeros() as usize;
+                set &= set - 1;
+                let field = offset.get(at).and_then(|&o| stack.get(usize::from(o)));
+                if let (Some(&field), Some(slot)) = (field, order.get_mut(n)) {
+                    *slot = field;
+                }
+                n += 1;
+            }
+        }
+        n == order.len()
+    }
 }
 
 /// Index of a node in the arena.
@@ -122,6 +272,10 @@ pub(crate) struct SkeletonScanner {
     runs: Vec<(u32, NodeId)>,
     /// Fields of the objects being scanned, innermost last.
     stack: Vec<(u32, NodeId)>,
+    /// Scratch space for ordering the fields of large objects.
+    buckets: RankBuckets,
+    /// The keys of the open objects.
+    seen: SeenKeys,
     /// The shape's JSON of the last body, kept to render the next one
     /// into (at most [`RENDER_BUFFER_KEEP_BYTES`] of it is kept).
     out: String,
@@ -143,7 +297,12 @@ impl SkeletonScanner {
     /// Scans `b`; the root node of its shape, or `None` if it does not
     /// start with a JSON value. The node is valid until the next scan.
     pub(crate) fn scan(&mut self, b: &[u8]) -> Option<SkeletonRoot> {
-        self.keys.trim();
+        if self.keys.trim() {
+            // The ids are given out again from 0; the tables' entries would
+            // not match them (older serials), but their memory goes too.
+            self.seen.clear();
+        }
+        self.seen.start_scan();
         self.keys.rank_if_due(b.len());
         self.nodes.clear();
         self.runs.clear();
@@ -159,6 +318,8 @@ impl SkeletonScanner {
             nodes: &mut self.nodes,
             runs: &mut self.runs,
             stack: &mut self.stack,
+            buckets: &mut self.buckets,
+            seen: &mut self.seen,
         };
         s.skip_ws();
         if s.b[s.pos..].starts_with(b"\xEF\xBB\xBF") {
@@ -333,6 +494,8 @@ struct Scan<'a, 's> {
     nodes: &'s mut Vec<Node>,
     runs: &'s mut Vec<(u32, NodeId)>,
     stack: &'s mut Vec<(u32, NodeId)>,
+    buckets: &'s mut RankBuckets,
+    seen: &'s mut SeenKeys,
 }
 
 impl<'a> Scan<'a, '_> {
@@ -426,8 +589,8 @@ impl<'a> Scan<'a, '_> {
     fn object(&mut self, depth: usize) -> NodeId {
         self.pos += 1; // '{'
         let base = self.stack.len();
-        // `index[slot]` is 1 + the field's offset from `base`, 0 if free.
-        let mut index = [0u8; INDEX_SLOTS];
+        // Keys this object already has are found in `seen` under its serial.
+        let serial = self.seen.open();
         let mut truncated = false;
         // Depth cuts are reported by the nearest enclosing object.
         let outer_cut = std::mem::take(&mut self.cut);
@@ -467,16 +630,10 @@ impl<'a> Scan<'a, '_> {
                     }
                     self.pos += 1;
                     let id = self.keys.intern(raw, escaped);
-                    let mut slot = index_slot(id);
-                    let mut known = None;
-                    while index[slot] != 0 {
-                        let i = base + usize::from(index[slot]) - 1;
-                        if self.stack[i].0 == id {
-                            known = Some(i);
-                            break;
-                        }
-                        slot = (slot + 1) % INDEX_SLOTS;
-                    }
+                    let at = self.seen.at(depth, id);
+                    let seen = self.seen.entries.get(at).copied().unwrap_or(0);
+                    let known = (seen >> SEEN_OFFSET_BITS == serial)
+                        .then(|| base + (seen & SEEN_OFFSET_MASK) as usize);
                     let len = self.stack.len() - base;
                     if let Some(i) = known {
                         let prev = self.stack[i].1;
@@ -486,7 +643,11 @@ impl<'a> Scan<'a, '_> {
                     } else {
                         match self.value(depth + 1) {
                             Some(node) => {
-                                index[slot] = u8::try_from(len + 1).unwrap_or(u8::MAX);
+                                // `len` < `MAX_FIELDS`: it fits the offset bits.
+                                let at = self.seen.at(depth, id);
+                                if let Some(e) = self.seen.entries.get_mut(at) {
+                                    *e = serial << SEEN_OFFSET_BITS | len as u32 & SEEN_OFFSET_MASK;
+                                }
                                 self.stack.push((id, node));
                             }
                             None => truncated = true,
@@ -541,9 +702,11 @@ impl<'a> Scan<'a, '_> {
                 None => false,
             });
         if all_ranked {
-            ranked.sort_unstable();
-            for (o, &r) in order.iter_mut().zip(ranked.iter()) {
-                *o = stack[(r & 0xff) as usize];
+            if ranked.len() < BUCKET_MIN_FIELDS || !self.buckets.order(ranked, stack, order) {
+                ranked.sort_unstable();
+                for (o, &r) in order.iter_mut().zip(ranked.iter()) {
+                    *o = stack[(r & 0xff) as usize];
+                }
             }
         } else {
             order.copy_from_slice(stack);
@@ -1126,6 +1289,91 @@ mod tests {
             assert_eq!(reused, infer(d.as_bytes()), "{d}");
         }
         assert!(scanner.keys.rank(0).is_some());
+    }
+
+    #[test]
+    fn wide_objects_ordered_through_rank_buckets_match_fresh_ones() {
+        // Objects of 16 to 64 fields (some keys repeated) in random order:
+        // once the keys are ranked, a reused scanner orders them through
+        // `RankBuckets`, and the shapes stay those of a fresh scanner.
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut scanner = SkeletonScanner::default();
+        for _ in 0..300 {
+            let n = 16 + (next() % 49) as usize;
+            let mut d = String::from("{");
+            for i in 0..n {
+                let k = next() % 300;
+                d.push_str(&format!("\"k{k}_{}\":{i},", k % 7));
+            }
+            d.push_str("\"end\":true}");
+            let reused = rendered(&mut scanner, d.as_bytes());
+            let fresh = rendered(&mut SkeletonScanner::default(), d.as_bytes());
+            assert_eq!(reused, fresh, "{d}");
+        }
+        assert!(scanner.keys.rank(0).is_some());
+    }
+
+    #[test]
+    fn rank_buckets_order_by_rank_or_decline() {
+        let stack: Vec<(u32, NodeId)> = (0..20).map(|i| (i, 100 + i)).collect();
+        // Ranks in reverse order of the offsets, spread over 1 000 ranks.
+        let ranked: Vec<u32> = (0..20u32).map(|i| ((1000 - 50 * i) << 8) | i).collect();
+        let mut order = vec![(0, 0); 20];
+        let mut buckets = RankBuckets::default();
+        assert!(buckets.order(&ranked, &stack, &mut order));
+        let expected: Vec<(u32, NodeId)> = stack.iter().rev().copied().collect();
+        assert_eq!(order, expected);
+        assert!(buckets.bits.iter().all(|&w| w == 0), "bits left set");
+        // A span of more than `BUCKET_SPAN` ranks is left to the sort.
+        let wide: Vec<u32> = (0..20u32)
+            .map(|i| ((i * BUCKET_SPAN as u32 / 10) << 8) | i)
+            .collect();
+        assert!(!buckets.order(&wide, &stack, &mut order));
+        // So are ranks that are not distinct.
+        let twice: Vec<u32> = (0..20u32).map(|i| ((i / 2) << 8) | i).collect();
+        assert!(!buckets.order(&twice, &stack, &mut order));
+        assert!(buckets.bits.iter().all(|&w| w == 0), "bits left set");
+    }
+
+    #[test]
+    fn repeated_keys_are_found_at_every_depth() {
+        // A repeated key merges into its field, also when an object in
+        // between (at the same depth or deeper) had the key too.
+        let doc = br#"{"a":1,"b":{"a":"x","c":{"a":true},"a":"y"},"d":[{"a":1},{"a":2.5,"a":3}],"a":2.5}"#;
+        let expected = concat!(
+            r#"{"type":"object","fields":{"a":{"type":"number"},"#,
+            r#""b":{"type":"object","fields":{"a":{"type":"string"},"#,
+            r#""c":{"type":"object","fields":{"a":{"type":"boolean"}}}}},"#,
+            r#""d":{"type":"array","items":{"type":"object","fields":{"a":{"type":"number"}}}}}}"#,
+        );
+        let mut scanner = SkeletonScanner::default();
+        assert_eq!(rendered(&mut scanner, doc).as_deref(), Some(expected));
+        // Again with the serials about to run out: every entry is
+        // forgotten before a scan that could reach the end, and the
+        // repeats are still found.
+        scanner.seen.serial = SEEN_SERIALS - SEEN_SERIALS_PER_SCAN - 3;
+        for _ in 0..3 {
+            assert_eq!(rendered(&mut scanner, doc).as_deref(), Some(expected));
+        }
+        assert!(scanner.seen.serial < 20, "{}", scanner.seen.serial);
+        // New keys make the tables grow while an object is open; the
+        // entries before are kept.
+        let first: String = (0..40).map(|i| format!("\"p{i}\":0,")).collect();
+        rendered(&mut scanner, format!("{{{first}\"end\":0}}").as_bytes());
+        let middle: String = (0..62).map(|i| format!("\"k{i}\":0,")).collect();
+        let doc = format!("{{\"a\":1,{middle}\"a\":2.5}}");
+        let reused = rendered(&mut scanner, doc.as_bytes()).unwrap();
+        assert!(reused.contains(r#""a":{"type":"number"}"#), "{reused}");
+        assert_eq!(
+            Some(reused),
+            rendered(&mut SkeletonScanner::default(), doc.as_bytes())
+        );
     }
 
     #[test]

@@ -218,16 +218,13 @@ const HIGH: u64 = ONES * 0x80;
 
 /// The OR of `marks` over `bytes` read as little-endian words: eight bytes
 /// at a time, the last word overlapping the one before; input shorter than
-/// a word is padded with `a` (printable, lower-case: never marked).
+/// a word is read as one word of its bytes ([`short_word`]). Bytes may be
+/// read twice, so this answers "is any byte marked", not where.
 #[inline]
 pub(crate) fn word_marks(bytes: &[u8], marks: impl Fn(u64) -> u64) -> u64 {
     let word = |b: &[u8]| <[u8; 8]>::try_from(b).map_or(0, u64::from_le_bytes);
     if bytes.len() < 8 {
-        let mut w = [b'a'; 8];
-        for (slot, &c) in w.iter_mut().zip(bytes) {
-            *slot = c;
-        }
-        return marks(u64::from_le_bytes(w));
+        return marks(short_word(bytes));
     }
     let mut words = bytes.chunks_exact(8);
     let mut acc = 0;
@@ -238,6 +235,27 @@ pub(crate) fn word_marks(bytes: &[u8], marks: impl Fn(u64) -> u64) -> u64 {
         acc |= marks(word(bytes.get(bytes.len() - 8..).unwrap_or(bytes)));
     }
     acc
+}
+
+/// A word holding every byte of `b` (shorter than eight bytes), built in
+/// registers: from four bytes up, the first four and the last four
+/// (overlapping); below four, the first, middle and last byte, the rest
+/// `a` (printable, lower-case: never marked). A byte-wise copy into a
+/// padded buffer cost a `memcpy` call and a stalled reload of the word.
+#[inline]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    let half = |at: usize| {
+        b.get(at..at + 4)
+            .and_then(|w| <[u8; 4]>::try_from(w).ok())
+            .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+    };
+    let byte = |at: usize| b.get(at).map_or(u64::from(b'a'), |&c| u64::from(c));
+    match n {
+        0 => ONES * u64::from(b'a'),
+        1..=3 => byte(0) | byte(n / 2) << 8 | byte(n - 1) << 16 | (ONES * u64::from(b'a')) << 24,
+        _ => half(0) | half(n - 4) << 32,
+    }
 }
 
 /// The high bit of each byte of `w` that is not printable ASCII (not in
