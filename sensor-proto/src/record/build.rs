@@ -929,13 +929,7 @@ mod tests {
     /// (the same text from serde and from `write_json`).
     #[test]
     fn random_exchanges_never_panic() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::record::xorshift(0x9E37_79B9_7F4A_7C15u64);
         const ALPHABET: &[u8] = b"/?&=%+;:@.,[]{}\"\\ \t\x00\xffaZ09-_eyJ";
         let mut noise = |len: usize| -> Vec<u8> {
             (0..len)

@@ -450,3 +450,14 @@ pub struct Flags {
 fn is_false(b: &bool) -> bool {
     !*b
 }
+
+/// Deterministic xorshift64 noise for the record tests.
+#[cfg(test)]
+pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}

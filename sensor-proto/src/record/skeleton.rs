@@ -1296,13 +1296,7 @@ mod tests {
         // Objects of 16 to 64 fields (some keys repeated) in random order:
         // once the keys are ranked, a reused scanner orders them through
         // `RankBuckets`, and the shapes stay those of a fresh scanner.
-        let mut state = 0x2545_F491_4F6C_DD1D_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::record::xorshift(0x2545_F491_4F6C_DD1D_u64);
         let mut scanner = SkeletonScanner::default();
         for _ in 0..300 {
             let n = 16 + (next() % 49) as usize;
