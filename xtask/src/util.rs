@@ -90,6 +90,24 @@ pub(crate) fn run_checked(cmd: &mut Command) -> Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// Bytes available to this user on the filesystem holding `dir` (or its nearest existing
+/// ancestor), read with POSIX `df -Pk`; `None` when df is missing or prints something else.
+pub(crate) fn available_bytes(dir: &Path) -> Option<u64> {
+    let existing = dir.ancestors().find(|d| d.exists())?;
+    let output = Command::new("df").arg("-Pk").arg(existing).output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    parse_df_available(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// The "Available" column (1024-byte blocks) of the one data line of `df -Pk`, in bytes.
+pub(crate) fn parse_df_available(text: &str) -> Option<u64> {
+    let line = text.lines().nth(1)?;
+    let kib: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// Formats a duration as seconds with one decimal.
 pub(crate) fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
@@ -111,6 +129,16 @@ mod tests {
         let mut cmd = Command::new("tshark");
         cmd.args(["-Y", "http.request", "a b", ""]);
         assert_eq!(display_cmd(&cmd), "tshark -Y http.request 'a b' ''");
+    }
+
+    #[test]
+    fn df_available_is_the_fourth_column() {
+        let text = "Filesystem     1024-blocks     Used Available Capacity Mounted on\n\
+                    /dev/vda         263174212 30294228 222863600      12% /\n";
+        assert_eq!(parse_df_available(text), Some(222_863_600 * 1024));
+        assert_eq!(parse_df_available("Filesystem 1024-blocks\n"), None);
+        assert_eq!(parse_df_available(""), None);
+        assert!(available_bytes(Path::new("/")).is_some_and(|b| b > 0));
     }
 
     #[test]
