@@ -23,14 +23,14 @@ pub struct Analysis {
 /// Templates `observations` (sorted by key), maps services to contracts and
 /// computes the findings.
 pub fn analyze(
-    observations: &[(ObservationKey, Stats)],
+    observations: Vec<(ObservationKey, Stats)>,
     names: FieldNames,
     set: &ContractSet,
 ) -> Analysis {
     let mut covering = ServiceContracts::new();
     if !set.is_empty() {
         let mut paths: BTreeMap<&str, Vec<Vec<KeySegment>>> = BTreeMap::new();
-        for (k, _) in observations {
+        for (k, _) in &observations {
             paths
                 .entry(&k.service)
                 .or_default()

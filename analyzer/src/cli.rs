@@ -291,7 +291,7 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
             merged.into_iter().map(|(k, s, _)| (k, s)).collect()
         }
     };
-    let analysis = analysis::analyze(&observations, names, &set);
+    let analysis = analysis::analyze(observations, names, &set);
     let inputs = ingested
         .inputs
         .iter()

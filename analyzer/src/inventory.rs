@@ -61,12 +61,22 @@ impl Inventory {
     /// merges their statistics per endpoint. `contracts` gives the contract
     /// paths of a service, if it has any.
     pub fn build<'c>(
-        observations: &[(ObservationKey, Stats)],
+        mut observations: Vec<(ObservationKey, Stats)>,
         names: FieldNames,
         contracts: &dyn Fn(&str) -> Option<&'c dyn ContractPaths>,
     ) -> Inventory {
-        let counted: Vec<(&ObservationKey, u64)> =
-            observations.iter().map(|(k, s)| (k, s.count)).collect();
+        // The keys are moved out, the statistics stay where they are: an
+        // endpoint takes its first member's statistics over instead of
+        // copying them (see `build_endpoint`).
+        let keys: Vec<ObservationKey> = observations
+            .iter_mut()
+            .map(|(k, _)| std::mem::take(k))
+            .collect();
+        let counted: Vec<(&ObservationKey, u64)> = keys
+            .iter()
+            .zip(&observations)
+            .map(|(k, (_, s))| (k, s.count))
+            .collect();
         let templates = template::template_observations(&counted, contracts);
         let mut templates_by_key = rustc_hash::FxHashMap::default();
         // (service, template, method) → members.
@@ -74,7 +84,7 @@ impl Inventory {
         for (ti, t) in templates.iter().enumerate() {
             let rendered = t.render();
             for &i in &t.members {
-                let k = &observations[i].0;
+                let k = &keys[i];
                 templates_by_key.insert(k.clone(), rendered.clone());
                 groups
                     .entry((&k.service, rendered.clone(), &k.method))
@@ -91,7 +101,8 @@ impl Inventory {
                 rendered,
                 &templates[ti],
                 &members,
-                observations,
+                &keys,
+                &mut observations,
             );
             match services.last_mut() {
                 Some(s) if s.name == service => s.endpoints.push(endpoint),
@@ -123,13 +134,16 @@ fn build_endpoint(
     rendered: String,
     t: &template::Template,
     members: &[usize],
-    observations: &[(ObservationKey, Stats)],
+    keys: &[ObservationKey],
+    observations: &mut [(ObservationKey, Stats)],
 ) -> Endpoint {
-    let mut stats = Stats::default();
+    // The first member's statistics are taken over (merging them into empty
+    // statistics would copy them unchanged, schemas and all); the others
+    // are merged in. Each observation belongs to one endpoint.
+    let mut stats: Option<Stats> = None;
     let mut sketches: BTreeMap<usize, DistinctSketch> = BTreeMap::new();
     for &i in members {
-        let (key, s) = &observations[i];
-        stats.merge(s);
+        let (key, s) = (&keys[i], &mut observations[i].1);
         for (pos, seg) in key_segments(&key.path).iter().enumerate() {
             if !t.segments.get(pos).is_some_and(TemplateSegment::is_param) {
                 continue;
@@ -144,7 +158,12 @@ fn build_endpoint(
                 }
             }
         }
+        match &mut stats {
+            Some(merged) => merged.merge(s),
+            None => stats = Some(std::mem::take(s)),
+        }
     }
+    let stats = stats.unwrap_or_default();
     let segments: Vec<SegmentEvidence> = t
         .segments
         .iter()
@@ -165,5 +184,70 @@ fn build_endpoint(
         path_keys: members.len(),
         contract: t.contract,
         stats,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::Observations;
+    use shadowtap_proto::{ExchangeRecord, Timestamp};
+
+    /// `GET path` at second `t` answered `status` with a JSON body whose
+    /// shape has the fields `keys` (all strings).
+    fn rec(t: u64, path: &str, status: u16, keys: &[&str]) -> ExchangeRecord {
+        let fields: Vec<String> = keys
+            .iter()
+            .map(|k| format!(r#""{k}":{{"type":"string"}}"#))
+            .collect();
+        let shape = format!(r#"{{"type":"object","fields":{{{}}}}}"#, fields.join(","));
+        let t = Timestamp(t * 1_000_000_000);
+        let json = format!(
+            r#"{{"schema":1,"ts":"{t}","client":"10.0.0.1:4000","server":"10.0.0.2:80",
+            "host":"api","method":"GET","path":"{path}","version":"1.1","status":{status},
+            "request":{{"headers":[],"body":{{"framing":"none","wire_bytes":0,"bytes":0,"decoded_bytes":0}}}},
+            "response":{{"headers":[],"content_type":"application/json","body":{{"framing":"content_length",
+            "wire_bytes":40,"bytes":40,"decoded_bytes":40,"shape":{shape}}}}},
+            "auth":{{"scheme":"none"}},"principal":null,"flags":{{}}}}"#
+        );
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+    }
+
+    /// An endpoint takes its first member's statistics over instead of
+    /// merging them into empty ones: the result must be the same as the
+    /// merge of all its members, whether it has one member or many.
+    #[test]
+    fn endpoints_hold_the_merge_of_their_members() {
+        let mut obs = Observations::default();
+        for i in 0..12u64 {
+            // Twelve rare slugs: one `{slug}` endpoint of twelve path keys.
+            let keys: &[&str] = if i % 2 == 0 { &["a", "b"] } else { &["b", "c"] };
+            obs.add(
+                &rec(i, &format!("/plans/by-slug/plan-{i}"), 200, keys),
+                None,
+            );
+        }
+        for i in 0..5u64 {
+            obs.add(
+                &rec(20 + i, "/users/me", 200 + 200 * (i % 2) as u16, &["id"]),
+                None,
+            );
+        }
+        let (observations, names) = obs.into_sorted();
+        let inventory = Inventory::build(observations.clone(), names, &|_| None);
+        let endpoints: Vec<&Endpoint> = inventory.endpoints().collect();
+        assert_eq!(endpoints.len(), 2, "{endpoints:#?}");
+        for e in endpoints {
+            let mut expected = Stats::default();
+            for (key, stats) in &observations {
+                if inventory.templates_by_key.get(key) == Some(&e.template) {
+                    expected.merge(stats);
+                }
+            }
+            assert!(expected.count > 0);
+            assert_eq!(e.stats, expected, "{}", e.template);
+        }
+        let slug = inventory.endpoints().find(|e| e.path_keys == 12);
+        assert!(slug.is_some_and(|e| e.stats.count == 12 && e.stats.response_schemas.len() == 1));
     }
 }
