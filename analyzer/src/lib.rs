@@ -8,6 +8,8 @@ pub mod anomaly;
 pub mod cli;
 pub mod contracts;
 pub mod findings;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ingest;
 pub mod input;
 pub mod inventory;

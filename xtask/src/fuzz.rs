@@ -21,6 +21,8 @@ pub(crate) const TARGETS: &[&str] = &[
     "reassembly",
     "http",
     "shape",
+    "records",
+    "openapi",
 ];
 
 /// Largest capture copied into a corpus as a seed.
@@ -172,10 +174,60 @@ pub(crate) fn write_seeds(corpus: &Path) -> Result<usize> {
             n += 1;
         }
     }
+    n += analyzer_seeds(corpus)?;
     Ok(n)
 }
 
+/// Seeds of the analyzer's targets: the repository's contracts for
+/// `openapi`; for `records` (first byte 0: JSON Lines, 1: HAR) the golden
+/// record files and the HAR test file. Files above [`MAX_SEED_BYTES`] are
+/// cut (records at a line end) or left out (contracts).
+fn analyzer_seeds(corpus: &Path) -> Result<usize> {
+    let mut n = 0;
+    let mut specs = vec![PathBuf::from("samples/demo-api.openapi.yaml")];
+    specs.extend(files_with(
+        Path::new("analyzer/testdata/specs"),
+        &["yaml", "json"],
+    )?);
+    for (i, path) in specs.iter().enumerate() {
+        let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if bytes.len() as u64 <= MAX_SEED_BYTES {
+            fs::write(
+                corpus.join("openapi").join(format!("seed-spec-{i:03}")),
+                &bytes,
+            )?;
+            n += 1;
+        }
+    }
+    let jsonl = files_with(Path::new("tests/fixtures/golden"), &["jsonl"])?;
+    for (i, path) in jsonl.iter().enumerate() {
+        let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut seed = vec![0u8];
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
+            if (seed.len() + line.len()) as u64 > MAX_SEED_BYTES {
+                break;
+            }
+            seed.extend_from_slice(line);
+        }
+        fs::write(
+            corpus.join("records").join(format!("seed-jsonl-{i:03}")),
+            &seed,
+        )?;
+        n += 1;
+    }
+    let har = Path::new("analyzer/testdata/har/two-entries.har");
+    let mut seed = vec![1u8];
+    seed.extend(fs::read(har).with_context(|| format!("reading {}", har.display()))?);
+    fs::write(corpus.join("records").join("seed-har-000"), &seed)?;
+    Ok(n + 1)
+}
+
 fn captures(dir: &Path) -> Result<Vec<PathBuf>> {
+    files_with(dir, &["pcap", "pcapng"])
+}
+
+/// The files under `dir` (recursively) with one of the `extensions`, sorted.
+fn files_with(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -185,7 +237,7 @@ fn captures(dir: &Path) -> Result<Vec<PathBuf>> {
                 stack.push(path);
             } else if path
                 .extension()
-                .is_some_and(|x| x == "pcap" || x == "pcapng")
+                .is_some_and(|x| extensions.iter().any(|e| x == *e))
             {
                 out.push(path);
             }

@@ -120,13 +120,22 @@ pub fn read_har(
     }
     let mut text = Vec::new();
     file.take(MAX_HAR_BYTES).read_to_end(&mut text)?;
-    let har: Har = serde_json::from_slice(&text).map_err(|e| {
+    har_records(&text, key, sink)
+}
+
+/// [`read_har`] on the bytes of a HAR file (at most [`MAX_HAR_BYTES`] of
+/// them are the caller's to enforce).
+pub fn har_records(
+    text: &[u8],
+    key: &FingerprintKey,
+    sink: &mut dyn FnMut(&ExchangeRecord),
+) -> io::Result<HarReport> {
+    let har: Har = serde_json::from_slice(text).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("not a valid HAR file: {e}"),
         )
     })?;
-    drop(text);
     let mut report = HarReport::default();
     for entry in &har.log.entries {
         match entry_record(entry, key) {

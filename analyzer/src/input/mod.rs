@@ -12,7 +12,7 @@ use shadowtap_proto::ExchangeRecord;
 
 mod har;
 
-pub use har::{read_har, MAX_HAR_BYTES};
+pub use har::{har_records, read_har, MAX_HAR_BYTES};
 
 /// The kind of an input file, detected from its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +148,15 @@ pub fn read_records(
     path: &Path,
     sink: &mut dyn FnMut(&ExchangeRecord),
 ) -> io::Result<RecordsReport> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    records_from(reader, sink)
+}
+
+/// [`read_records`] on any buffered reader.
+pub fn records_from(
+    mut reader: impl BufRead,
+    sink: &mut dyn FnMut(&ExchangeRecord),
+) -> io::Result<RecordsReport> {
     let mut report = RecordsReport::default();
     let mut line = Vec::new();
     let mut number = 0u64;
