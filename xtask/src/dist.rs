@@ -79,7 +79,7 @@ pub(crate) fn run(args: &DistArgs) -> Result<()> {
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let built = if args.no_pgo {
         banner("dist: release build (no PGO)");
-        let dir = target_dir();
+        let dir = plain_target(args);
         release_build(&dir, None, args)?;
         dir.join("release")
     } else {
@@ -115,6 +115,16 @@ pub(crate) fn run(args: &DistArgs) -> Result<()> {
         secs(started.elapsed())
     );
     Ok(())
+}
+
+/// The target directory of a `--no-pgo` build: the ordinary one (its release build is the
+/// same), or one of its own when features are asked for, so that they do not change what a
+/// later plain `cargo build --release` finds there.
+fn plain_target(args: &DistArgs) -> PathBuf {
+    match &args.features {
+        None => target_dir(),
+        Some(_) => target_dir().join("pgo").join("plain"),
+    }
 }
 
 /// The three PGO steps; returns the directory holding the optimised binaries.
@@ -332,4 +342,22 @@ fn rustc_version() -> Result<String> {
         .context("running `rustc -vV`")?;
     ensure!(out.status.success(), "`rustc -vV` failed ({})", out.status);
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_build_with_features_keeps_out_of_the_release_directory() {
+        let plain = DistArgs::plain(true);
+        assert_eq!(plain_target(&plain), target_dir());
+        let with_pcap = DistArgs {
+            no_pgo: true,
+            features: Some("libpcap".to_owned()),
+        };
+        let dir = plain_target(&with_pcap);
+        assert_ne!(dir, target_dir());
+        assert!(dir.starts_with(target_dir()));
+    }
 }
