@@ -120,7 +120,10 @@ pub fn read_har(
     }
     let mut text = Vec::new();
     file.take(MAX_HAR_BYTES).read_to_end(&mut text)?;
-    har_records(&text, key, sink)
+    let har = parse(&text)?;
+    // The text is not needed while the records are built.
+    drop(text);
+    Ok(records_of(&har, key, sink))
 }
 
 /// [`read_har`] on the bytes of a HAR file (at most [`MAX_HAR_BYTES`] of
@@ -130,12 +133,19 @@ pub fn har_records(
     key: &FingerprintKey,
     sink: &mut dyn FnMut(&ExchangeRecord),
 ) -> io::Result<HarReport> {
-    let har: Har = serde_json::from_slice(text).map_err(|e| {
+    Ok(records_of(&parse(text)?, key, sink))
+}
+
+fn parse(text: &[u8]) -> io::Result<Har> {
+    serde_json::from_slice(text).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("not a valid HAR file: {e}"),
         )
-    })?;
+    })
+}
+
+fn records_of(har: &Har, key: &FingerprintKey, sink: &mut dyn FnMut(&ExchangeRecord)) -> HarReport {
     let mut report = HarReport::default();
     for entry in &har.log.entries {
         match entry_record(entry, key) {
@@ -146,7 +156,7 @@ pub fn har_records(
             None => report.bad_entries += 1,
         }
     }
-    Ok(report)
+    report
 }
 
 fn entry_record(e: &Entry, key: &FingerprintKey) -> Option<ExchangeRecord> {
