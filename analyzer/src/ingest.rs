@@ -2,10 +2,12 @@
 //! process), record files and HAR files through [`crate::input`].
 
 use std::path::PathBuf;
+use std::sync::mpsc;
 
+use anyhow::anyhow;
 use shadowtap_proto::engine::{Counters, Engine, EngineConfig};
-use shadowtap_proto::record::FingerprintKey;
-use shadowtap_sensor::runtime::{read_captures, ReadOptions};
+use shadowtap_proto::record::{ExchangeRecord, FingerprintKey};
+use shadowtap_sensor::runtime::{read_captures, InputReport, ReadOptions};
 
 use crate::anomaly::Detectors;
 use crate::input::{self, InputIdentity, InputKind};
@@ -100,25 +102,23 @@ pub fn ingest(
             .iter()
             .map(|&i| out.inputs[i].path.clone())
             .collect();
-        // Records go straight into the observations: shapes in their flat
-        // form, which the schema statistics walk.
-        let mut config = EngineConfig::new(key.clone());
-        config.flat_shapes = true;
-        let mut engine = Engine::new(config);
-        let observations = &mut out.observations;
-        let read = read_captures(
+        let mut engine = Engine::new({
+            // Shapes in their flat form, which the schema statistics walk.
+            let mut config = EngineConfig::new(key.clone());
+            config.flat_shapes = true;
+            config
+        });
+        let options = ReadOptions {
+            program: "shadowtap",
+            progress,
+        };
+        let read = read_captures_into(
             &files,
             &mut engine,
-            &ReadOptions {
-                program: "shadowtap",
-                progress,
-            },
-            &mut |records| {
-                for r in records.drain(..) {
-                    observations.add(&r, detectors.as_deref_mut());
-                }
-                Ok(())
-            },
+            &options,
+            &mut out.observations,
+            detectors,
+            Pipeline::for_this_machine(),
         );
         match read {
             Ok(report) => {
@@ -147,6 +147,99 @@ pub fn ingest(
         out.sensor = Some(engine.counters());
     }
     out
+}
+
+/// Records handed from the capture reader to the aggregating thread at a
+/// time (see [`Pipeline::Threads`]).
+pub const PIPELINE_BATCH_RECORDS: usize = 256;
+/// Batches in flight between the two threads: with the batch size, what
+/// bounds the records held while the aggregation lags behind the reader.
+pub const PIPELINE_BATCHES: usize = 4;
+
+/// How captures are read into observations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pipeline {
+    /// One thread: each packet's records are added before the next packet
+    /// is read.
+    Inline,
+    /// Two threads: this one reads the captures through the engine
+    /// (decoding, reassembly, HTTP, records and their shapes), a second one
+    /// adds the records to the observations and detectors, in the order
+    /// they were made, so the result is the same as `Inline`'s. The records
+    /// go across in batches of this many ([`PIPELINE_BATCH_RECORDS`]).
+    Threads(usize),
+}
+
+impl Pipeline {
+    /// `Threads` when the process may run on more than one CPU (its
+    /// affinity mask counts: under `taskset -c 1` it is `Inline`).
+    pub fn for_this_machine() -> Self {
+        match std::thread::available_parallelism() {
+            Ok(n) if n.get() > 1 => Pipeline::Threads(PIPELINE_BATCH_RECORDS),
+            _ => Pipeline::Inline,
+        }
+    }
+}
+
+/// Reads capture `files` through `engine` into `observations` (and the
+/// detectors), as `pipeline` says.
+pub fn read_captures_into(
+    files: &[PathBuf],
+    engine: &mut Engine,
+    options: &ReadOptions<'_>,
+    observations: &mut Observations,
+    mut detectors: Option<&mut Detectors>,
+    pipeline: Pipeline,
+) -> anyhow::Result<InputReport> {
+    let batch_records = match pipeline {
+        Pipeline::Threads(n) => n.max(1),
+        Pipeline::Inline => {
+            return read_captures(files, engine, options, &mut |records| {
+                for r in records.drain(..) {
+                    observations.add(&r, detectors.as_deref_mut());
+                }
+                Ok(())
+            })
+        }
+    };
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<ExchangeRecord>>(PIPELINE_BATCHES);
+        // Emptied batches go back to the reader, so their buffers are reused.
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<ExchangeRecord>>();
+        let aggregate = std::thread::Builder::new()
+            .name("shadowtap-aggregate".into())
+            .spawn_scoped(scope, move || {
+                for mut batch in full_rx {
+                    for r in batch.drain(..) {
+                        observations.add(&r, detectors.as_deref_mut());
+                    }
+                    // The reader may have finished: then the buffer just goes.
+                    let _ = empty_tx.send(batch);
+                }
+            })?;
+        let mut pending = Vec::with_capacity(batch_records);
+        let mut read = read_captures(files, engine, options, &mut |records| {
+            pending.append(records);
+            if pending.len() >= batch_records {
+                let next = empty_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(batch_records));
+                full_tx
+                    .send(std::mem::replace(&mut pending, next))
+                    .map_err(|_| anyhow!("the aggregating thread stopped"))?;
+            }
+            Ok(())
+        });
+        if !pending.is_empty() && full_tx.send(pending).is_err() && read.is_ok() {
+            read = Err(anyhow!("the aggregating thread stopped"));
+        }
+        // The aggregating thread ends once it has every batch.
+        drop(full_tx);
+        if let Err(panic) = aggregate.join() {
+            std::panic::resume_unwind(panic);
+        }
+        read
+    })
 }
 
 fn read_records(
@@ -203,5 +296,89 @@ fn read_har(
                 .problems
                 .push(format!("{}: {e}", outcome.path.display()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anomaly::DetectorConfig;
+
+    /// Everything `read_captures_into` leaves behind, spelled out: the
+    /// observations in key order, the field paths, the anomalies and the
+    /// sensor's counters.
+    fn outcome(files: &[PathBuf], pipeline: Pipeline) -> String {
+        let mut engine = Engine::new({
+            let mut config = EngineConfig::new(FingerprintKey::new([7; 32]));
+            config.flat_shapes = true;
+            config
+        });
+        let options = ReadOptions {
+            program: "shadowtap",
+            progress: false,
+        };
+        let mut observations = Observations::default();
+        let mut detectors = Detectors::new(DetectorConfig::default());
+        let report = read_captures_into(
+            files,
+            &mut engine,
+            &options,
+            &mut observations,
+            Some(&mut detectors),
+            pipeline,
+        )
+        .expect("reading the sample");
+        let records = observations.records;
+        let (sorted, names) = observations.into_sorted();
+        let anomalies = detectors.finish();
+        format!(
+            "{records} {sorted:?}\n{names:?}\n{anomalies:?}\n{:?}\n{:?}",
+            engine.counters(),
+            report.errors
+        )
+    }
+
+    fn sample(name: &str) -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples")).join(name)
+    }
+
+    #[test]
+    fn threads_give_what_one_thread_gives() {
+        // The anomalies sample has every detector fire; the demo capture
+        // after it continues in the same engine.
+        let files = [sample("anomalies.pcap.gz"), sample("demo-api.pcap")];
+        let inline = outcome(&files, Pipeline::Inline);
+        assert!(inline.starts_with(|c: char| c.is_ascii_digit() && c != '0'));
+        assert!(
+            inline.contains("Anomaly {"),
+            "the sample's anomalies are found"
+        );
+        // Batches of one record, of a size that leaves a partial last
+        // batch, and the shipped size.
+        for batch in [1, 7, PIPELINE_BATCH_RECORDS] {
+            assert_eq!(
+                outcome(&files, Pipeline::Threads(batch)),
+                inline,
+                "batches of {batch}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_damaged_capture_is_reported_the_same_way_by_threads() {
+        // The demo capture cut in the middle of a packet record.
+        let bytes = std::fs::read(sample("demo-api.pcap")).expect("reading the sample");
+        let dir = std::env::temp_dir().join(format!("shadowtap-ingest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let cut = dir.join("cut.pcap");
+        std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3 + 5]).expect("writing the cut capture");
+        let files = [cut];
+        let inline = outcome(&files, Pipeline::Inline);
+        assert!(
+            inline.contains("cut.pcap"),
+            "the damage is reported: {inline}"
+        );
+        assert_eq!(outcome(&files, Pipeline::Threads(3)), inline);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

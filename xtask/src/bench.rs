@@ -5,6 +5,8 @@
 //!   -> cargo xtask dist: release build with profile-guided optimisation (--no-pgo: without)
 //!   -> warm the page cache (read the file once)
 //!   -> N x  taskset -c 0 shadowtap-sensor -r FILE -w /dev/null --stats-json OUT
+//!   -> N x  taskset -c 0 shadowtap analyze -q FILE  (and with --no-anomalies)
+//!   -> N x  shadowtap analyze -q FILE, not pinned (every CPU: two threads)
 //!   -> M x  taskset -c 0 tshark -r FILE -Y http.request -T fields -e frame.number
 //!   -> table on stdout + target/bench-data/bench-result.json, PASS/FAIL per floor
 //! ```
@@ -163,11 +165,23 @@ pub(crate) fn count_lines(mut reader: impl Read) -> io::Result<u64> {
     Ok(lines)
 }
 
-/// One pinned, timed `shadowtap analyze` of `file` (table to /dev/null, the
-/// default output), returning the wall time.
-fn time_analyze(analyzer: &Path, file: &Path, run: usize, extra: &[&str]) -> Result<f64> {
+/// One timed `shadowtap analyze` of `file` (table to /dev/null, the default
+/// output), returning the wall time. `one_cpu`: pinned to CPU 0 as the
+/// sensor is, else free to use every CPU (captures are then read on one
+/// thread and aggregated on another).
+fn time_analyze(
+    analyzer: &Path,
+    file: &Path,
+    run: usize,
+    extra: &[&str],
+    one_cpu: bool,
+) -> Result<f64> {
     let err = PathBuf::from(format!("{BENCH_DIR}/analyze-{run}.stderr"));
-    let (mut cmd, _) = pinned(analyzer);
+    let mut cmd = if one_cpu {
+        pinned(analyzer).0
+    } else {
+        Command::new(analyzer)
+    };
     cmd.args(["analyze", "-q"]).args(extra).arg(file);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -341,6 +355,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
         sensor.display()
     );
 
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     banner("bench: warm page cache");
     io::copy(&mut File::open(&file)?, &mut io::sink())?;
 
@@ -349,6 +364,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     let mut walls = Vec::new();
     let mut analyze_walls = Vec::new();
     let mut plain_walls = Vec::new();
+    let mut free_walls = Vec::new();
     let mut stats = Vec::new();
     let mut was_pinned = false;
     for i in 1..=args.runs {
@@ -382,19 +398,28 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             // Interleaved with the sensor runs, so both see the same noise,
             // and in alternating order, so neither always runs first.
             let (t, plain) = if i % 2 == 0 {
-                let t = time_analyze(analyzer, &file, i, &[])?;
-                (t, time_analyze(analyzer, &file, i, &["--no-anomalies"])?)
+                let t = time_analyze(analyzer, &file, i, &[], true)?;
+                (
+                    t,
+                    time_analyze(analyzer, &file, i, &["--no-anomalies"], true)?,
+                )
             } else {
-                let plain = time_analyze(analyzer, &file, i, &["--no-anomalies"])?;
-                (time_analyze(analyzer, &file, i, &[])?, plain)
+                let plain = time_analyze(analyzer, &file, i, &["--no-anomalies"], true)?;
+                (time_analyze(analyzer, &file, i, &[], true)?, plain)
             };
-            eprintln!("    run {i}: analyze {t:.3}s wall, {plain:.3}s with --no-anomalies");
+            let free = time_analyze(analyzer, &file, i, &[], false)?;
+            eprintln!(
+                "    run {i}: analyze {t:.3}s wall, {plain:.3}s with --no-anomalies, \
+                 {free:.3}s on {cpus} CPUs"
+            );
             analyze_walls.push(t);
             plain_walls.push(plain);
+            free_walls.push(free);
         }
     }
     let analyze_wall = summarize(&analyze_walls);
     let plain_wall = summarize(&plain_walls);
+    let free_wall = summarize(&free_walls);
     let wall = summarize(&walls).context("no sensor timings")?;
     let sensor_elapsed =
         summarize(&stats.iter().map(|s| s.elapsed_s).collect::<Vec<_>>()).context("elapsed_s")?;
@@ -480,7 +505,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     if let Some(a) = analyze_wall {
         let r = a.median / wall.median;
         checks.push(Check {
-            name: "analyze/sensor",
+            name: "analyze/sensor (1 CPU)",
             measured: Some(r),
             wanted: format!("<= {}x", args.max_analyze_ratio),
             pass: Some(r <= args.max_analyze_ratio),
@@ -553,6 +578,14 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     if let Some(p) = plain_wall {
         timing_row(&format!("--no-anomalies (x{})", plain_walls.len()), &p);
+    }
+    if let Some(f) = free_wall {
+        timing_row(&format!("analyze, {cpus} CPUs (x{})", free_walls.len()), &f);
+        println!(
+            "{:<22} {:>10.2}x  (two threads; not a floor: the sensor has one CPU)",
+            "  / sensor",
+            f.median / wall.median
+        );
     }
     if let Some(c) = paired {
         println!(
@@ -630,6 +663,11 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
             "runs": analyze_walls.len(),
             "wall_s": {"median": a.median, "min": a.min, "max": a.max, "all": analyze_walls},
             "ratio_analyze_over_sensor": a.median / wall.median,
+        })),
+        "analyze_all_cpus": free_wall.map(|f| json!({
+            "cpus": cpus,
+            "wall_s": {"median": f.median, "min": f.min, "max": f.max, "all": free_walls},
+            "ratio_analyze_over_sensor": f.median / wall.median,
         })),
         "analyze_no_anomalies": plain_wall.map(|p| json!({
             "wall_s": {"median": p.median, "min": p.min, "max": p.max, "all": plain_walls},
