@@ -278,7 +278,12 @@ impl<'de> Deserialize<'de> for BodyShape {
 }
 
 /// JSON value shape: types, never values.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Serialised with its kind under `type`; read back by a hand-written
+/// `Deserialize` (`shape.rs`) that takes the keys in any order without
+/// buffering the object first, as serde's internally tagged enums do (at
+/// every level of nesting).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Shape {
     Null,

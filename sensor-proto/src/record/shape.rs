@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{MapAccess, Visitor};
+use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -19,7 +19,7 @@ use super::values::{
     classified_looks_like_value, classify, key_looks_like_value, string_format, MAX_FORMAT_BYTES,
     NOT_PRINTABLE,
 };
-use super::Shape;
+use super::{Shape, StringFormat};
 
 /// Deepest container level described (top level = 1); deeper values are `any`.
 pub const MAX_DEPTH: usize = 8;
@@ -207,6 +207,119 @@ impl<'de> Deserialize<'de> for Fields {
     }
 }
 
+/// The kinds a shape's `type` names.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ShapeType {
+    Null,
+    Boolean,
+    Integer,
+    Number,
+    String,
+    Array,
+    Object,
+    Any,
+}
+
+/// The keys of a shape object; others are skipped.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum ShapeKey {
+    Type,
+    Format,
+    Items,
+    Fields,
+    Truncated,
+    #[serde(other)]
+    Other,
+}
+
+/// Reads a shape object as the serialised form has it (`type` and the
+/// kind's own keys), in one pass in any key order. Keys that the kind does
+/// not have are skipped, as serde's derive would; one that comes before
+/// `type` is read as the kind that has it, so a malformed value there is an
+/// error even when the kind turns out not to use it.
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShapeVisitor;
+        impl<'de> Visitor<'de> for ShapeVisitor {
+            type Value = Shape;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a shape: an object with a `type`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+                let mut kind: Option<ShapeType> = None;
+                let mut format: Option<Option<StringFormat>> = None;
+                let mut items: Option<Option<Box<Shape>>> = None;
+                let mut fields: Option<Fields> = None;
+                let mut truncated: Option<bool> = None;
+                // Whether the kind (once known) has the key: a key it does
+                // not have is skipped unread.
+                let uses = |kind: &Option<ShapeType>, want: fn(&ShapeType) -> bool| {
+                    kind.as_ref().is_none_or(want)
+                };
+                while let Some(key) = map.next_key::<ShapeKey>()? {
+                    match key {
+                        ShapeKey::Type => {
+                            if kind.is_some() {
+                                return Err(de::Error::duplicate_field("type"));
+                            }
+                            kind = Some(map.next_value()?);
+                        }
+                        ShapeKey::Format if uses(&kind, |k| matches!(k, ShapeType::String)) => {
+                            if format.is_some() {
+                                return Err(de::Error::duplicate_field("format"));
+                            }
+                            format = Some(map.next_value()?);
+                        }
+                        ShapeKey::Items if uses(&kind, |k| matches!(k, ShapeType::Array)) => {
+                            if items.is_some() {
+                                return Err(de::Error::duplicate_field("items"));
+                            }
+                            items = Some(map.next_value()?);
+                        }
+                        ShapeKey::Fields if uses(&kind, |k| matches!(k, ShapeType::Object)) => {
+                            if fields.is_some() {
+                                return Err(de::Error::duplicate_field("fields"));
+                            }
+                            fields = Some(map.next_value()?);
+                        }
+                        ShapeKey::Truncated if uses(&kind, |k| matches!(k, ShapeType::Object)) => {
+                            if truncated.is_some() {
+                                return Err(de::Error::duplicate_field("truncated"));
+                            }
+                            truncated = Some(map.next_value()?);
+                        }
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(
+                    match kind.ok_or_else(|| de::Error::missing_field("type"))? {
+                        ShapeType::Null => Shape::Null,
+                        ShapeType::Boolean => Shape::Boolean,
+                        ShapeType::Integer => Shape::Integer,
+                        ShapeType::Number => Shape::Number,
+                        ShapeType::String => Shape::String {
+                            format: format.flatten(),
+                        },
+                        ShapeType::Array => Shape::Array {
+                            items: items.flatten(),
+                        },
+                        ShapeType::Object => Shape::Object {
+                            fields: fields.ok_or_else(|| de::Error::missing_field("fields"))?,
+                            truncated: truncated.unwrap_or(false),
+                        },
+                        ShapeType::Any => Shape::Any,
+                    },
+                )
+            }
+        }
+        deserializer.deserialize_map(ShapeVisitor)
+    }
+}
+
 /// Decodes JSON string escapes (lossy: bad escapes are kept literally, lone
 /// surrogates become U+FFFD). Input is capped at [`KEY_SCAN_BYTES`].
 pub(crate) fn unescape(raw: &[u8]) -> Vec<u8> {
@@ -243,4 +356,146 @@ pub(crate) fn unescape(raw: &[u8]) -> Vec<u8> {
         out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(json: &str) -> Result<Shape, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// A shape with every kind, nested three deep.
+    fn every_kind() -> Shape {
+        let inner: Fields = [
+            ("n", Shape::Null),
+            ("b", Shape::Boolean),
+            ("i", Shape::Integer),
+            ("x", Shape::Number),
+            ("s", Shape::String { format: None }),
+            (
+                "u",
+                Shape::String {
+                    format: Some(StringFormat::Uuid),
+                },
+            ),
+            ("e", Shape::Array { items: None }),
+            ("a", Shape::Any),
+        ]
+        .into_iter()
+        .collect();
+        let middle: Fields = [
+            (
+                "list",
+                Shape::Array {
+                    items: Some(Box::new(Shape::Object {
+                        fields: inner,
+                        truncated: true,
+                    })),
+                },
+            ),
+            ("id", Shape::Integer),
+        ]
+        .into_iter()
+        .collect();
+        Shape::Object {
+            fields: [(
+                "data",
+                Shape::Object {
+                    fields: middle,
+                    truncated: false,
+                },
+            )]
+            .into_iter()
+            .collect(),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn shapes_read_back_in_any_key_order() {
+        let s = every_kind();
+        // As written: `type` first.
+        let written = serde_json::to_string(&s).unwrap();
+        assert!(written.starts_with(r#"{"type":"object""#), "{written}");
+        assert_eq!(shape(&written).unwrap(), s);
+        // Through a `Value`, whose maps sort their keys: `type` comes after
+        // `fields`, `format`, `items` and `truncated`.
+        let sorted = serde_json::to_string(&serde_json::to_value(&s).unwrap()).unwrap();
+        assert!(sorted.starts_with(r#"{"fields":"#), "{sorted}");
+        assert_ne!(sorted, written);
+        assert_eq!(shape(&sorted).unwrap(), s);
+    }
+
+    #[test]
+    fn keys_a_kind_does_not_have_are_skipped() {
+        assert_eq!(
+            shape(r#"{"type":"integer","fields":5,"items":"x","format":[1],"extra":{"a":1}}"#)
+                .unwrap(),
+            Shape::Integer
+        );
+        assert_eq!(
+            shape(r#"{"type":"string","format":"email","truncated":"no"}"#).unwrap(),
+            Shape::String {
+                format: Some(StringFormat::Email)
+            }
+        );
+        assert_eq!(
+            shape(r#"{"items":null,"type":"array"}"#).unwrap(),
+            Shape::Array { items: None }
+        );
+        assert_eq!(
+            shape(r#"{"fields":{},"type":"object"}"#).unwrap(),
+            Shape::Object {
+                fields: Fields::default(),
+                truncated: false
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_shapes_are_errors_that_name_the_problem() {
+        for (json, says) in [
+            (r#"{"format":"uuid"}"#, "missing field `type`"),
+            (r#"{"type":"object"}"#, "missing field `fields`"),
+            (r#"{"type":"tuple"}"#, "unknown variant `tuple`"),
+            (r#"{"type":"null","type":"null"}"#, "duplicate field `type`"),
+            (
+                r#"{"type":"object","fields":{},"fields":{}}"#,
+                "duplicate field `fields`",
+            ),
+            (
+                r#"{"type":"string","format":"colour"}"#,
+                "unknown variant `colour`",
+            ),
+            (
+                r#"{"type":"object","fields":{"a":{}}}"#,
+                "missing field `type`",
+            ),
+            (r#"{"type":"object","fields":[]}"#, "a map of field shapes"),
+            (r#"{"fields":5,"type":"integer"}"#, "a map of field shapes"),
+            (r#""integer""#, "a shape: an object with a `type`"),
+            (
+                r#"{"type":"object","fields":{"a":{"type":"boolean"}}"#,
+                "EOF",
+            ),
+        ] {
+            let e = shape(json).expect_err(json).to_string();
+            assert!(e.contains(says), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_by_the_json_reader() {
+        // serde_json's recursion limit (128) applies through the visitor.
+        let mut json = String::new();
+        for _ in 0..200 {
+            json.push_str(r#"{"type":"array","items":"#);
+        }
+        json.push_str(r#"{"type":"null"}"#);
+        json.push_str(&"}".repeat(200));
+        let e = shape(&json).expect_err("too deep").to_string();
+        assert!(e.contains("recursion limit"), "{e}");
+    }
 }
