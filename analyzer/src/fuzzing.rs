@@ -28,9 +28,9 @@ pub fn records(data: &[u8]) {
         return;
     };
     let mut records = Vec::new();
-    let mut sink = |r: &ExchangeRecord| {
+    let mut sink = |r: ExchangeRecord| {
         if records.len() < MAX_RECORDS {
-            records.push(r.clone());
+            records.push(r);
         }
     };
     // A reader's error (not a HAR file, say) is a clear error to the user,

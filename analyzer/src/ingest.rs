@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use anyhow::anyhow;
 use shadowtap_proto::engine::{Counters, Engine, EngineConfig};
 use shadowtap_proto::record::{ExchangeRecord, FingerprintKey};
 use shadowtap_sensor::runtime::{read_captures, InputReport, ReadOptions};
@@ -51,6 +50,7 @@ pub fn ingest(
 ) -> Ingested {
     let mut out = Ingested::default();
     let mut captures = Vec::new();
+    let pipeline = Pipeline::for_this_machine();
     for path in paths {
         let mut outcome = InputOutcome {
             path: path.clone(),
@@ -83,11 +83,13 @@ pub fn ingest(
                         InputKind::Records => read_records(
                             &mut out.observations,
                             detectors.as_deref_mut(),
+                            pipeline,
                             &mut outcome,
                         ),
                         InputKind::Har => read_har(
                             &mut out.observations,
                             detectors.as_deref_mut(),
+                            pipeline,
                             key,
                             &mut outcome,
                         ),
@@ -118,7 +120,7 @@ pub fn ingest(
             &options,
             &mut out.observations,
             detectors,
-            Pipeline::for_this_machine(),
+            pipeline,
         );
         match read {
             Ok(report) => {
@@ -188,68 +190,95 @@ pub fn read_captures_into(
     engine: &mut Engine,
     options: &ReadOptions<'_>,
     observations: &mut Observations,
-    mut detectors: Option<&mut Detectors>,
+    detectors: Option<&mut Detectors>,
     pipeline: Pipeline,
 ) -> anyhow::Result<InputReport> {
+    aggregate(observations, detectors, pipeline, |push| {
+        read_captures(files, engine, options, &mut |records| {
+            records.drain(..).for_each(&mut *push);
+            Ok(())
+        })
+    })
+}
+
+/// Adds the records `produce` hands to its sink to `observations` (and the
+/// detectors), in the order it hands them, as `pipeline` says; returns what
+/// `produce` returns. With [`Pipeline::Threads`] the records are added on
+/// a second thread while `produce` goes on; if that thread cannot be
+/// started, they are added on this one.
+pub fn aggregate<T>(
+    observations: &mut Observations,
+    mut detectors: Option<&mut Detectors>,
+    pipeline: Pipeline,
+    produce: impl FnOnce(&mut dyn FnMut(ExchangeRecord)) -> T,
+) -> T {
     let batch_records = match pipeline {
         Pipeline::Threads(n) => n.max(1),
         Pipeline::Inline => {
-            return read_captures(files, engine, options, &mut |records| {
-                for r in records.drain(..) {
-                    observations.add(&r, detectors.as_deref_mut());
-                }
-                Ok(())
-            })
+            return produce(&mut |r| observations.add(&r, detectors.as_deref_mut()));
         }
     };
-    std::thread::scope(|scope| {
+    let threaded = std::thread::scope(|scope| {
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<ExchangeRecord>>(PIPELINE_BATCHES);
         // Emptied batches go back to the reader, so their buffers are reused.
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<ExchangeRecord>>();
-        let aggregate = std::thread::Builder::new()
+        let (obs, mut det) = (&mut *observations, detectors.as_deref_mut());
+        let spawned = std::thread::Builder::new()
             .name("shadowtap-aggregate".into())
             .spawn_scoped(scope, move || {
                 for mut batch in full_rx {
                     for r in batch.drain(..) {
-                        observations.add(&r, detectors.as_deref_mut());
+                        obs.add(&r, det.as_deref_mut());
                     }
                     // The reader may have finished: then the buffer just goes.
                     let _ = empty_tx.send(batch);
                 }
-            })?;
+            });
+        let aggregator = match spawned {
+            Ok(handle) => handle,
+            Err(e) => return Err((e, produce)),
+        };
         let mut pending = Vec::with_capacity(batch_records);
-        let mut read = read_captures(files, engine, options, &mut |records| {
-            pending.append(records);
+        let result = produce(&mut |r| {
+            pending.push(r);
             if pending.len() >= batch_records {
                 let next = empty_rx
                     .try_recv()
                     .unwrap_or_else(|_| Vec::with_capacity(batch_records));
-                full_tx
-                    .send(std::mem::replace(&mut pending, next))
-                    .map_err(|_| anyhow!("the aggregating thread stopped"))?;
+                // A send fails only when the aggregating thread has
+                // panicked; joining it below passes the panic on.
+                let _ = full_tx.send(std::mem::replace(&mut pending, next));
             }
-            Ok(())
         });
-        if !pending.is_empty() && full_tx.send(pending).is_err() && read.is_ok() {
-            read = Err(anyhow!("the aggregating thread stopped"));
+        if !pending.is_empty() {
+            let _ = full_tx.send(pending);
         }
         // The aggregating thread ends once it has every batch.
         drop(full_tx);
-        if let Err(panic) = aggregate.join() {
+        if let Err(panic) = aggregator.join() {
             std::panic::resume_unwind(panic);
         }
-        read
-    })
+        Ok(result)
+    });
+    match threaded {
+        Ok(result) => result,
+        Err((e, produce)) => {
+            eprintln!("shadowtap: cannot start a second thread ({e}); aggregating on one");
+            produce(&mut |r| observations.add(&r, detectors.as_deref_mut()))
+        }
+    }
 }
 
 fn read_records(
     observations: &mut Observations,
-    mut detectors: Option<&mut Detectors>,
+    detectors: Option<&mut Detectors>,
+    pipeline: Pipeline,
     outcome: &mut InputOutcome,
 ) {
-    match input::read_records(&outcome.path, &mut |r| {
-        observations.add(r, detectors.as_deref_mut())
-    }) {
+    let read = aggregate(observations, detectors, pipeline, |push| {
+        input::read_records(&outcome.path, push)
+    });
+    match read {
         Ok(report) => {
             if let Some((line, error)) = report.first_error {
                 outcome.damaged = true;
@@ -271,13 +300,15 @@ fn read_records(
 
 fn read_har(
     observations: &mut Observations,
-    mut detectors: Option<&mut Detectors>,
+    detectors: Option<&mut Detectors>,
+    pipeline: Pipeline,
     key: &FingerprintKey,
     outcome: &mut InputOutcome,
 ) {
-    match input::read_har(&outcome.path, key, &mut |r| {
-        observations.add(r, detectors.as_deref_mut())
-    }) {
+    let read = aggregate(observations, detectors, pipeline, |push| {
+        input::read_har(&outcome.path, key, push)
+    });
+    match read {
         Ok(report) => {
             if report.bad_entries > 0 {
                 outcome.damaged = true;
@@ -358,6 +389,52 @@ mod tests {
         for batch in [1, 7, PIPELINE_BATCH_RECORDS] {
             assert_eq!(
                 outcome(&files, Pipeline::Threads(batch)),
+                inline,
+                "batches of {batch}"
+            );
+        }
+    }
+
+    /// Records and HAR files read through [`aggregate`]: observations,
+    /// field paths, anomalies and the reader's report.
+    fn read_outcome(files: &[PathBuf], pipeline: Pipeline) -> String {
+        let mut observations = Observations::default();
+        let mut detectors = Detectors::new(DetectorConfig::default());
+        let mut reports = Vec::new();
+        for file in files {
+            let report = aggregate(&mut observations, Some(&mut detectors), pipeline, |push| {
+                if file.extension().is_some_and(|e| e == "har") {
+                    format!(
+                        "{:?}",
+                        input::read_har(file, &FingerprintKey::new([7; 32]), push)
+                    )
+                } else {
+                    format!("{:?}", input::read_records(file, push))
+                }
+            });
+            reports.push(report);
+        }
+        let records = observations.records;
+        let (sorted, names) = observations.into_sorted();
+        format!(
+            "{records} {sorted:?}\n{names:?}\n{:?}\n{reports:?}",
+            detectors.finish()
+        )
+    }
+
+    #[test]
+    fn record_and_har_files_read_the_same_on_threads() {
+        let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        let files = [
+            root.join("tests/fixtures/golden/demo-api/expected.jsonl"),
+            root.join("analyzer/testdata/har/two-entries.har"),
+            root.join("tests/fixtures/golden/http-packets2/expected.jsonl"),
+        ];
+        let inline = read_outcome(&files, Pipeline::Inline);
+        assert!(inline.starts_with(|c: char| c.is_ascii_digit() && c != '0'));
+        for batch in [1, 5, PIPELINE_BATCH_RECORDS] {
+            assert_eq!(
+                read_outcome(&files, Pipeline::Threads(batch)),
                 inline,
                 "batches of {batch}"
             );

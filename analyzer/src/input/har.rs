@@ -109,7 +109,7 @@ pub struct HarReport {
 pub fn read_har(
     path: &Path,
     key: &FingerprintKey,
-    sink: &mut dyn FnMut(&ExchangeRecord),
+    sink: &mut dyn FnMut(ExchangeRecord),
 ) -> io::Result<HarReport> {
     let file = File::open(path)?;
     if file.metadata()?.len() > MAX_HAR_BYTES {
@@ -131,7 +131,7 @@ pub fn read_har(
 pub fn har_records(
     text: &[u8],
     key: &FingerprintKey,
-    sink: &mut dyn FnMut(&ExchangeRecord),
+    sink: &mut dyn FnMut(ExchangeRecord),
 ) -> io::Result<HarReport> {
     Ok(records_of(&parse(text)?, key, sink))
 }
@@ -145,13 +145,13 @@ fn parse(text: &[u8]) -> io::Result<Har> {
     })
 }
 
-fn records_of(har: &Har, key: &FingerprintKey, sink: &mut dyn FnMut(&ExchangeRecord)) -> HarReport {
+fn records_of(har: &Har, key: &FingerprintKey, sink: &mut dyn FnMut(ExchangeRecord)) -> HarReport {
     let mut report = HarReport::default();
     for entry in &har.log.entries {
         match entry_record(entry, key) {
             Some(r) => {
                 report.records += 1;
-                sink(&r);
+                sink(r);
             }
             None => report.bad_entries += 1,
         }
@@ -364,7 +364,7 @@ mod tests {
         std::fs::write(&path, har).unwrap();
         let mut records = Vec::new();
         let report = read_har(&path, &FingerprintKey::new([7; 32]), &mut |r| {
-            records.push(r.clone())
+            records.push(r)
         })
         .unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

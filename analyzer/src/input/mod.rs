@@ -146,7 +146,7 @@ pub struct RecordsReport {
 /// Bad lines are counted and skipped, never fatal.
 pub fn read_records(
     path: &Path,
-    sink: &mut dyn FnMut(&ExchangeRecord),
+    sink: &mut dyn FnMut(ExchangeRecord),
 ) -> io::Result<RecordsReport> {
     let reader = BufReader::with_capacity(1 << 20, File::open(path)?);
     records_from(reader, sink)
@@ -155,7 +155,7 @@ pub fn read_records(
 /// [`read_records`] on any buffered reader.
 pub fn records_from(
     mut reader: impl BufRead,
-    sink: &mut dyn FnMut(&ExchangeRecord),
+    sink: &mut dyn FnMut(ExchangeRecord),
 ) -> io::Result<RecordsReport> {
     let mut report = RecordsReport::default();
     let mut line = Vec::new();
@@ -186,7 +186,7 @@ pub fn records_from(
         match serde_json::from_slice::<ExchangeRecord>(trimmed) {
             Ok(r) => {
                 report.records += 1;
-                sink(&r);
+                sink(r);
             }
             Err(e) => {
                 report.bad_lines += 1;
