@@ -1,5 +1,6 @@
 //! Reads inputs into observations: captures through the sensor engine (in
-//! process), record files and HAR files through [`crate::input`].
+//! process), record files and HAR files through [`crate::input`]; on two
+//! threads when there are two CPUs ([`Pipeline`], [`aggregate`]).
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -151,22 +152,21 @@ pub fn ingest(
     out
 }
 
-/// Records handed from the capture reader to the aggregating thread at a
-/// time (see [`Pipeline::Threads`]).
+/// Records handed from the reading thread to the aggregating one at a time
+/// (see [`Pipeline::Threads`]).
 pub const PIPELINE_BATCH_RECORDS: usize = 256;
 /// Batches in flight between the two threads: with the batch size, what
 /// bounds the records held while the aggregation lags behind the reader.
 pub const PIPELINE_BATCHES: usize = 4;
 
-/// How captures are read into observations.
+/// How inputs are read into observations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pipeline {
-    /// One thread: each packet's records are added before the next packet
-    /// is read.
+    /// One thread: each record is added before the next is made.
     Inline,
-    /// Two threads: this one reads the captures through the engine
-    /// (decoding, reassembly, HTTP, records and their shapes), a second one
-    /// adds the records to the observations and detectors, in the order
+    /// Two threads: this one reads the input (for a capture: decoding,
+    /// reassembly, HTTP, records and their shapes, through the engine), a
+    /// second one adds the records to the observations and detectors, in the order
     /// they were made, so the result is the same as `Inline`'s. The records
     /// go across in batches of this many ([`PIPELINE_BATCH_RECORDS`]).
     Threads(usize),
