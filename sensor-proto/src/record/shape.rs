@@ -234,6 +234,19 @@ enum ShapeKey {
     Other,
 }
 
+/// Reads the value of the key `name` into `slot`; a second one is an error.
+fn once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    slot: &mut Option<T>,
+    name: &'static str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
 /// Reads a shape object as the serialised form has it (`type` and the
 /// kind's own keys), in one pass in any key order. Keys that the kind does
 /// not have are skipped, as serde's derive would; one that comes before
@@ -260,35 +273,18 @@ impl<'de> Deserialize<'de> for Shape {
                 };
                 while let Some(key) = map.next_key::<ShapeKey>()? {
                     match key {
-                        ShapeKey::Type => {
-                            if kind.is_some() {
-                                return Err(de::Error::duplicate_field("type"));
-                            }
-                            kind = Some(map.next_value()?);
-                        }
+                        ShapeKey::Type => once(&mut map, &mut kind, "type")?,
                         ShapeKey::Format if uses(&kind, |k| matches!(k, ShapeType::String)) => {
-                            if format.is_some() {
-                                return Err(de::Error::duplicate_field("format"));
-                            }
-                            format = Some(map.next_value()?);
+                            once(&mut map, &mut format, "format")?
                         }
                         ShapeKey::Items if uses(&kind, |k| matches!(k, ShapeType::Array)) => {
-                            if items.is_some() {
-                                return Err(de::Error::duplicate_field("items"));
-                            }
-                            items = Some(map.next_value()?);
+                            once(&mut map, &mut items, "items")?
                         }
                         ShapeKey::Fields if uses(&kind, |k| matches!(k, ShapeType::Object)) => {
-                            if fields.is_some() {
-                                return Err(de::Error::duplicate_field("fields"));
-                            }
-                            fields = Some(map.next_value()?);
+                            once(&mut map, &mut fields, "fields")?
                         }
                         ShapeKey::Truncated if uses(&kind, |k| matches!(k, ShapeType::Object)) => {
-                            if truncated.is_some() {
-                                return Err(de::Error::duplicate_field("truncated"));
-                            }
-                            truncated = Some(map.next_value()?);
+                            once(&mut map, &mut truncated, "truncated")?
                         }
                         _ => {
                             map.next_value::<de::IgnoredAny>()?;
