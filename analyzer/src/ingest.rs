@@ -442,6 +442,29 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_while_reading_reaches_the_caller_without_a_hang() {
+        let file = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/golden/demo-api/expected.jsonl"
+        ));
+        let mut records = Vec::new();
+        input::read_records(&file, &mut |r| records.push(r)).expect("reading the records");
+        let mut observations = Observations::default();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            aggregate(&mut observations, None, Pipeline::Threads(2), |push| {
+                // More than the batches in flight, so the aggregating thread
+                // is busy or waiting when the reader fails.
+                for r in records.iter().cycle().take(2 * (PIPELINE_BATCHES + 2) + 1) {
+                    push(r.clone());
+                }
+                panic!("the reader fails");
+            })
+        }));
+        let message = caught.expect_err("the panic is passed on");
+        assert_eq!(message.downcast_ref::<&str>(), Some(&"the reader fails"));
+    }
+
+    #[test]
     fn a_damaged_capture_is_reported_the_same_way_by_threads() {
         // The demo capture cut in the middle of a packet record.
         let bytes = std::fs::read(sample("demo-api.pcap")).expect("reading the sample");
