@@ -234,6 +234,27 @@ enum ShapeKey {
     Other,
 }
 
+impl ShapeKey {
+    /// Whether a shape of `kind` has this key; while the kind is not known
+    /// yet, every key but [`ShapeKey::Other`] may belong to it.
+    fn belongs_to(&self, kind: Option<&ShapeType>) -> bool {
+        matches!(
+            (self, kind),
+            (ShapeKey::Type, _)
+                | (
+                    ShapeKey::Format | ShapeKey::Items | ShapeKey::Fields | ShapeKey::Truncated,
+                    None
+                )
+                | (ShapeKey::Format, Some(ShapeType::String))
+                | (ShapeKey::Items, Some(ShapeType::Array))
+                | (
+                    ShapeKey::Fields | ShapeKey::Truncated,
+                    Some(ShapeType::Object)
+                )
+        )
+    }
+}
+
 /// Reads the value of the key `name` into `slot`; a second one is an error.
 fn once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
     map: &mut A,
@@ -266,27 +287,20 @@ impl<'de> Deserialize<'de> for Shape {
                 let mut items: Option<Option<Box<Shape>>> = None;
                 let mut fields: Option<Fields> = None;
                 let mut truncated: Option<bool> = None;
-                // Whether the kind (once known) has the key: a key it does
-                // not have is skipped unread.
-                let uses = |kind: &Option<ShapeType>, want: fn(&ShapeType) -> bool| {
-                    kind.as_ref().is_none_or(want)
-                };
                 while let Some(key) = map.next_key::<ShapeKey>()? {
+                    // A key the kind (once known) does not have is skipped.
+                    if !key.belongs_to(kind.as_ref()) {
+                        map.next_value::<de::IgnoredAny>()?;
+                        continue;
+                    }
                     match key {
                         ShapeKey::Type => once(&mut map, &mut kind, "type")?,
-                        ShapeKey::Format if uses(&kind, |k| matches!(k, ShapeType::String)) => {
-                            once(&mut map, &mut format, "format")?
-                        }
-                        ShapeKey::Items if uses(&kind, |k| matches!(k, ShapeType::Array)) => {
-                            once(&mut map, &mut items, "items")?
-                        }
-                        ShapeKey::Fields if uses(&kind, |k| matches!(k, ShapeType::Object)) => {
-                            once(&mut map, &mut fields, "fields")?
-                        }
-                        ShapeKey::Truncated if uses(&kind, |k| matches!(k, ShapeType::Object)) => {
-                            once(&mut map, &mut truncated, "truncated")?
-                        }
-                        _ => {
+                        ShapeKey::Format => once(&mut map, &mut format, "format")?,
+                        ShapeKey::Items => once(&mut map, &mut items, "items")?,
+                        ShapeKey::Fields => once(&mut map, &mut fields, "fields")?,
+                        ShapeKey::Truncated => once(&mut map, &mut truncated, "truncated")?,
+                        // Skipped above; read past here too, should that change.
+                        ShapeKey::Other => {
                             map.next_value::<de::IgnoredAny>()?;
                         }
                     }
