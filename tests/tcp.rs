@@ -305,6 +305,34 @@ fn flow_table_cap_evicts_the_oldest() {
     assert_eq!(recs[0].path, "/n/0");
 }
 
+/// A SYN flood of 200 000 sources at the default cap (65 536 flows), all
+/// within the emergency embryonic timeout: the table stays at its cap, each
+/// pass over the full table evicts a batch of the oldest, and the run ends.
+#[test]
+fn a_syn_flood_stays_within_the_default_flow_cap() {
+    const SYNS: u32 = 200_000;
+    let cap = FlowLimits::default().max_flows as u64;
+    let segs: Vec<Seg> = (0..SYNS)
+        .map(|i| {
+            let [_, a, b, c] = i.to_be_bytes();
+            let mut conn = Conn::new(&format!("10.{a}.{b}.{c}:40000"), "10.255.0.1:80", i, 0);
+            // 20 µs apart: 4 s in all, inside the 5 s emergency timeout.
+            conn.now_us += u64::from(i) * 20;
+            conn.raw(true, SYN, b"")
+        })
+        .collect();
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert!(recs.is_empty(), "a SYN alone is no exchange");
+    let f = &counters.flows;
+    assert_eq!(f.flows_created, u64::from(SYNS));
+    assert_eq!(f.peak_flows, cap);
+    assert_eq!(f.flows_timed_out, 0);
+    let batch = cap / 16;
+    let passes = (u64::from(SYNS) - cap).div_ceil(batch);
+    assert_eq!(f.table_full, passes, "one pass per batch of new flows");
+    assert_eq!(f.flows_evicted, passes * batch);
+}
+
 #[test]
 fn a_new_syn_on_a_closed_tuple_is_a_new_connection() {
     let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);

@@ -57,12 +57,13 @@ pub fn render(o: &Outcome) -> String {
     );
     let _ = writeln!(
         s,
-        "  flows: {} ({} mid-stream, {} reset, {} timed out, {} evicted)",
+        "  flows: {} ({} mid-stream, {} reset, {} timed out, {} evicted; table full {} times)",
         c.flows.flows_created,
         c.flows.flows_mid_stream,
         c.flows.flows_reset,
         c.flows.flows_timed_out,
-        c.flows.flows_evicted
+        c.flows.flows_evicted,
+        c.flows.table_full
     );
     let h = &c.http;
     let _ = writeln!(

@@ -9,9 +9,14 @@
 //! well-known or lower port is the server).
 //!
 //! Timeouts run on packet time. The table never holds more than
-//! [`FlowLimits::max_flows`]: at the cap it first expires flows with the
-//! shorter emergency timeouts, then evicts the least recently seen
-//! [`EVICTION_BATCH_DIVISOR`]th of the table in one pass.
+//! [`FlowLimits::max_flows`]: a new flow that finds it full starts one
+//! pass over the table that expires flows with the shorter emergency
+//! timeouts and, if that frees less than an [`EVICTION_BATCH_DIVISOR`]th of
+//! the table, evicts the least recently seen flows until that much is
+//! free. Each such pass, which costs a walk over every flow, so leaves room
+//! for at least that many new flows: however flows come and go, the
+//! walks cost a bounded amount per new flow (not one walk per new flow when
+//! old flows expire one at a time).
 //!
 //! The map is keyed by wire-controlled tuples, so it hashes them with a
 //! keyed hasher ([`KeyedState`], seeded by the caller). Its iteration order
@@ -80,7 +85,8 @@ impl Default for FlowLimits {
     }
 }
 
-/// At the cap, this fraction (1/N) of the table is evicted at once.
+/// At the cap, at least this fraction (1/N) of the table is made free at
+/// once: by emergency timeouts, then by evicting the least recently seen.
 pub const EVICTION_BATCH_DIVISOR: usize = 16;
 /// How often (packet time) idle flows are swept.
 pub const SWEEP_INTERVAL_NS: u64 = secs(1);
@@ -94,6 +100,9 @@ pub struct FlowStats {
     pub flows_reset: u64,
     pub flows_timed_out: u64,
     pub flows_evicted: u64,
+    /// Times a new flow found the table full (each one pass over the
+    /// table: emergency timeouts, then evictions).
+    pub table_full: u64,
     pub flows_reused: u64,
     pub peak_flows: u64,
     pub segments_without_flow: u64,
@@ -567,13 +576,19 @@ impl<H: FlowHandler> FlowTable<H> {
         self.remove_in_order(expired, usize::MAX, Leave::Timeout, out);
     }
 
+    /// Frees at least a batch of slots in a full table (see the module
+    /// docs): flows past their emergency timeouts first, then the least
+    /// recently seen.
     fn make_room(&mut self, out: &mut Vec<H::Event>) {
+        self.stats.table_full += 1;
         self.sweep(true, out);
-        if self.flows.len() < self.limits.max_flows {
+        let batch = (self.limits.max_flows / EVICTION_BATCH_DIVISOR).max(1);
+        let room = self.limits.max_flows.saturating_sub(self.flows.len());
+        if room >= batch || self.flows.is_empty() {
             return;
         }
+        let n = (batch - room).min(self.flows.len());
         let mut ages: Vec<Timestamp> = self.flows.iter().map(|(_, f)| f.last_seen).collect();
-        let n = (self.flows.len() / EVICTION_BATCH_DIVISOR).max(1);
         let (_, cutoff, _) = ages.select_nth_unstable(n - 1);
         let cutoff = *cutoff;
         let victims = self
@@ -776,6 +791,53 @@ mod tests {
         let [_, _, a, b] = v4.octets();
         let i = u32::from(a) << 8 | u32::from(b);
         (i * 7) % SECONDS
+    }
+
+    /// A full table whose oldest flow passes its emergency timeout just as
+    /// each new flow comes: every pass over the table expires exactly one
+    /// flow. Each pass must still leave room for a batch, or a steady
+    /// stream of new flows costs a walk over the whole table each.
+    #[test]
+    fn a_full_table_frees_a_batch_per_pass_when_flows_expire_one_at_a_time() {
+        const CAP: usize = 64;
+        const NEW: u32 = 1000;
+        let limits = FlowLimits {
+            max_flows: CAP,
+            ..FlowLimits::default()
+        };
+        // The cap's flows spread evenly over the emergency timeout.
+        let step = limits.emergency_established_timeout_ns / CAP as u64;
+        let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80);
+        let mut table: FlowTable<Probe> = FlowTable::new(limits, HashSeed::from_bytes([5; 16]));
+        let mut out = Vec::new();
+        for i in 0..CAP as u32 + NEW {
+            let ts = Timestamp(secs(1) + u64::from(i) * step);
+            table.on_segment(ts, &request(client(i), server), &mut out);
+            assert!(table.len() <= CAP);
+        }
+        let stats = table.stats();
+        let batch = (CAP / EVICTION_BATCH_DIVISOR) as u64;
+        assert_eq!(stats.flows_created, u64::from(CAP as u32 + NEW));
+        assert!(
+            stats.table_full <= u64::from(NEW).div_ceil(batch) + 1,
+            "{} passes over the full table for {NEW} new flows",
+            stats.table_full
+        );
+        // Each pass freed one flow by timeout and evicted the rest of a batch.
+        assert_eq!(
+            stats.flows_timed_out + stats.flows_evicted,
+            stats.table_full * batch
+        );
+        assert!(stats.flows_timed_out > 0 && stats.flows_evicted > 0);
+        // Flows left least recently seen first, so those still held are
+        // the newest.
+        let left: Vec<SocketAddr> = out.iter().map(|&(c, _)| c).collect();
+        let oldest: Vec<SocketAddr> = (0..left.len() as u32).map(client).collect();
+        assert_eq!(left, oldest);
+        assert_eq!(
+            left.len() as u64,
+            stats.flows_timed_out + stats.flows_evicted
+        );
     }
 
     #[test]
