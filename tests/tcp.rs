@@ -333,6 +333,74 @@ fn a_syn_flood_stays_within_the_default_flow_cap() {
     assert_eq!(f.flows_evicted, passes * batch);
 }
 
+/// Clients that pipeline requests with large heads and are never answered
+/// hold HTTP state; past the handlers' memcap the least recently seen flows
+/// drop theirs. Every request is still reported once, the dropped ones
+/// flagged `http_memcap`, and the state held never passes the cap by more
+/// than what one segment adds.
+#[test]
+fn http_state_past_its_memcap_is_shed_and_every_request_still_reported() {
+    const FLOWS: u32 = 40;
+    const REQUESTS: usize = 20;
+    const CAP: usize = 256 * 1024;
+    let cookie = format!("Cookie: session={}\r\n", "c".repeat(2000));
+    let mut segs = Vec::new();
+    let mut conns: Vec<Conn> = (0..FLOWS)
+        .map(|i| {
+            let mut c = Conn::new(&format!("10.0.1.{}:40000", i + 1), "10.0.0.2:80", i, 7);
+            // Each request in one segment: no head is half read when a flow
+            // sheds, so no request is lost (a half-read one would be, with
+            // only its connection's `http_memcap` anomaly to count it).
+            c.mss = 4000;
+            c
+        })
+        .collect();
+    for c in &mut conns {
+        segs.extend(c.handshake());
+    }
+    // Round-robin, one request per flow at a time, so that every flow
+    // grows and the earliest flows are the least recently seen.
+    for n in 0..REQUESTS {
+        for c in &mut conns {
+            let req = format!("GET /r/{n} HTTP/1.1\r\nHost: api.test\r\n{cookie}\r\n");
+            segs.extend(c.send(true, req.as_bytes()));
+        }
+    }
+    segs.sort_by_key(|s| s.ts_us);
+    let mut config = EngineConfig::new(test_key());
+    config.flows = FlowLimits {
+        handler_memcap_bytes: CAP,
+        ..FlowLimits::default()
+    };
+    let (recs, counters) = run_capture_with(pcap_of(Link::Ethernet, &segs), config);
+    assert_eq!(recs.len(), FLOWS as usize * REQUESTS, "every request once");
+    assert!(recs
+        .iter()
+        .all(|r| r.status.is_none() && r.flags.unanswered));
+    let shed = recs
+        .iter()
+        .filter(|r| r.anomalies.iter().any(|a| a == "http_memcap"))
+        .count();
+    let f = &counters.flows;
+    assert!(f.handler_memcap_sheds > 0 && shed > 0);
+    assert_eq!(
+        counters.http.anomalies.get("http_memcap").copied(),
+        Some(shed as u64 + 2 * f.handler_memcap_sheds),
+        "each shed exchange, and each shed flow once per direction"
+    );
+    // One segment adds one request of a few KiB.
+    assert!(
+        f.peak_handler_bytes as usize <= CAP + 8 * 1024,
+        "{}",
+        f.peak_handler_bytes
+    );
+    // Without the cap, the same flows hold several times as much.
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(recs.len(), FLOWS as usize * REQUESTS);
+    assert_eq!(counters.flows.handler_memcap_sheds, 0);
+    assert!(counters.flows.peak_handler_bytes as usize > 4 * CAP);
+}
+
 #[test]
 fn a_new_syn_on_a_closed_tuple_is_a_new_connection() {
     let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);

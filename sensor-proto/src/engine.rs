@@ -130,6 +130,16 @@ impl FlowHandler for HttpFlow {
         self.conn.finish(ts, &mut self.scratch);
         self.emit(out);
     }
+
+    #[inline]
+    fn held_bytes(&self) -> usize {
+        self.conn.held_bytes()
+    }
+
+    fn shed(&mut self, ts: Timestamp, out: &mut Vec<FlowEvent>) {
+        self.conn.shed(ts, &mut self.scratch);
+        self.emit(out);
+    }
 }
 
 /// HTTP-level counters.

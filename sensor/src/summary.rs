@@ -57,13 +57,14 @@ pub fn render(o: &Outcome) -> String {
     );
     let _ = writeln!(
         s,
-        "  flows: {} ({} mid-stream, {} reset, {} timed out, {} evicted; table full {} times)",
+        "  flows: {} ({} mid-stream, {} reset, {} timed out, {} evicted; table full {} times; {} shed at the HTTP memcap)",
         c.flows.flows_created,
         c.flows.flows_mid_stream,
         c.flows.flows_reset,
         c.flows.flows_timed_out,
         c.flows.flows_evicted,
-        c.flows.table_full
+        c.flows.table_full,
+        c.flows.handler_memcap_sheds
     );
     let h = &c.http;
     let _ = writeln!(

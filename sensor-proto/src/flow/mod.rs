@@ -5,7 +5,8 @@ mod table;
 use std::net::SocketAddr;
 
 pub use table::{
-    FlowHandler, FlowLimits, FlowStats, FlowTable, EVICTION_BATCH_DIVISOR, SWEEP_INTERVAL_NS,
+    FlowHandler, FlowLimits, FlowStats, FlowTable, EVICTION_BATCH_DIVISOR, HANDLER_MEMCAP_BYTES,
+    SWEEP_INTERVAL_NS,
 };
 
 /// Which way a segment travels, once client and server are known.

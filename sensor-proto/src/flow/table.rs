@@ -53,6 +53,14 @@ pub trait FlowHandler {
     fn close(&mut self, dir: Direction, ts: Timestamp, out: &mut Vec<Self::Event>);
     /// The flow ended (both sides closed, reset, timeout, eviction, end of input).
     fn finish(&mut self, ts: Timestamp, out: &mut Vec<Self::Event>);
+    /// Heap bytes the handler holds, for [`FlowLimits::handler_memcap_bytes`].
+    /// Called after every segment of its flow, so it must be cheap.
+    fn held_bytes(&self) -> usize {
+        0
+    }
+    /// Drops what the handler holds because the handlers of all flows
+    /// together passed their memcap. It may emit what it flushes.
+    fn shed(&mut self, _ts: Timestamp, _out: &mut Vec<Self::Event>) {}
 }
 
 /// Caps and timeouts of the flow table.
@@ -69,6 +77,10 @@ pub struct FlowLimits {
     pub emergency_established_timeout_ns: u64,
     /// Out-of-order bytes across all flows.
     pub ooo_memcap_bytes: usize,
+    /// Bytes the flows' handlers (the HTTP parsers: partial heads, messages
+    /// being read, requests waiting for responses) may hold across all
+    /// flows; see [`FlowTable::on_segment`].
+    pub handler_memcap_bytes: usize,
 }
 
 impl Default for FlowLimits {
@@ -81,9 +93,17 @@ impl Default for FlowLimits {
             emergency_embryonic_timeout_ns: secs(5),
             emergency_established_timeout_ns: secs(100),
             ooo_memcap_bytes: OOO_MEMCAP_BYTES,
+            handler_memcap_bytes: HANDLER_MEMCAP_BYTES,
         }
     }
 }
+
+/// Default of [`FlowLimits::handler_memcap_bytes`]. A connection's HTTP
+/// state is a few KiB in normal traffic, but up to about 7 MiB when it
+/// pipelines [`crate::http::limits::MAX_PENDING_REQUESTS`] requests with
+/// large heads and bodies that are never answered; this bounds what
+/// 65 536 such flows could hold.
+pub const HANDLER_MEMCAP_BYTES: usize = 256 * 1024 * 1024;
 
 /// At the cap, at least this fraction (1/N) of the table is made free at
 /// once: by emergency timeouts, then by evicting the least recently seen.
@@ -103,6 +123,11 @@ pub struct FlowStats {
     /// Times a new flow found the table full (each one pass over the
     /// table: emergency timeouts, then evictions).
     pub table_full: u64,
+    /// Flows whose handler state was dropped because the handlers together
+    /// passed [`FlowLimits::handler_memcap_bytes`].
+    pub handler_memcap_sheds: u64,
+    /// Most bytes the handlers held at once (as they count them).
+    pub peak_handler_bytes: u64,
     pub flows_reused: u64,
     pub peak_flows: u64,
     pub segments_without_flow: u64,
@@ -182,6 +207,8 @@ struct Flow<H> {
     /// Which side is the client, once known.
     client: Option<usize>,
     handler: Option<H>,
+    /// What `handler` held after this flow's last segment.
+    held: usize,
     state: State,
     last_seen: Timestamp,
     mid_stream: bool,
@@ -236,6 +263,18 @@ impl<H> FlowMap<H> {
 
     fn get(&mut self, key: &FlowKey) -> Option<&Flow<H>> {
         self.get_mut(key).map(|f| &*f)
+    }
+
+    /// The flow in `slot`, if one lives there.
+    #[inline]
+    fn at_slot(&mut self, slot: usize) -> Option<&mut Flow<H>> {
+        self.slots.get_mut(slot)?.as_deref_mut()
+    }
+
+    /// The slot of the last key found or inserted.
+    #[inline]
+    fn last_slot(&self) -> Option<usize> {
+        self.last.map(|(_, slot)| slot)
     }
 
     fn contains_key(&mut self, key: &FlowKey) -> bool {
@@ -322,6 +361,8 @@ pub struct FlowTable<H: FlowHandler> {
     reassembly: ReassemblyStats,
     now: Timestamp,
     last_sweep: Timestamp,
+    /// Sum of the flows' `held`.
+    handler_bytes: usize,
 }
 
 impl<H: FlowHandler> FlowTable<H> {
@@ -337,6 +378,7 @@ impl<H: FlowHandler> FlowTable<H> {
             reassembly: ReassemblyStats::default(),
             now: Timestamp(0),
             last_sweep: Timestamp(0),
+            handler_bytes: 0,
         }
     }
 
@@ -362,8 +404,83 @@ impl<H: FlowHandler> FlowTable<H> {
         self.flows.is_empty()
     }
 
+    /// What the flows' handlers hold, as they count it.
+    pub fn handler_bytes(&self) -> usize {
+        self.handler_bytes
+    }
+
     /// Feeds one TCP segment captured at `ts`.
+    ///
+    /// Afterwards the segment's flow tells what its handler holds now. When
+    /// the handlers together pass [`FlowLimits::handler_memcap_bytes`], the
+    /// least recently seen flows holding anything are told to
+    /// [`FlowHandler::shed`] it, in one pass over the table, until a
+    /// sixteenth of the memcap is free again (so the passes cost a bounded
+    /// amount per byte held).
     pub fn on_segment(&mut self, ts: Timestamp, seg: &TcpSegment<'_>, out: &mut Vec<H::Event>) {
+        if let Some(slot) = self.segment(ts, seg, out) {
+            self.account(slot, ts, out);
+        }
+    }
+
+    /// Updates the handlers' total with what `key`'s flow holds now.
+    #[inline]
+    fn account(&mut self, slot: usize, ts: Timestamp, out: &mut Vec<H::Event>) {
+        let Some(flow) = self.flows.at_slot(slot) else {
+            return;
+        };
+        let held = flow.handler.as_ref().map_or(0, H::held_bytes);
+        if held == flow.held {
+            return;
+        }
+        self.handler_bytes = self.handler_bytes - flow.held + held;
+        flow.held = held;
+        self.stats.peak_handler_bytes =
+            self.stats.peak_handler_bytes.max(self.handler_bytes as u64);
+        if self.handler_bytes > self.limits.handler_memcap_bytes {
+            self.shed(ts, out);
+        }
+    }
+
+    /// Sheds the least recently seen flows' handler state until a sixteenth
+    /// of the memcap is free (see [`Self::on_segment`]).
+    #[cold]
+    fn shed(&mut self, ts: Timestamp, out: &mut Vec<H::Event>) {
+        let cap = self.limits.handler_memcap_bytes;
+        let target = cap - cap / EVICTION_BATCH_DIVISOR;
+        let mut holders: Vec<(Timestamp, FlowKey)> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.held > 0)
+            .map(|(k, f)| (f.last_seen, *k))
+            .collect();
+        leave_order(&mut holders);
+        for (_, key) in holders {
+            if self.handler_bytes <= target {
+                break;
+            }
+            let Some(flow) = self.flows.get_mut(&key) else {
+                continue;
+            };
+            let Some(h) = flow.handler.as_mut() else {
+                continue;
+            };
+            h.shed(ts, out);
+            let held = h.held_bytes();
+            self.handler_bytes = self.handler_bytes - flow.held + held;
+            flow.held = held;
+            self.stats.handler_memcap_sheds += 1;
+        }
+    }
+
+    /// [`Self::on_segment`] but the handler accounting; returns the slot of
+    /// the flow the segment went to, if any.
+    fn segment(
+        &mut self,
+        ts: Timestamp,
+        seg: &TcpSegment<'_>,
+        out: &mut Vec<H::Event>,
+    ) -> Option<usize> {
         // Packet time never runs backwards for timeouts.
         self.now = self.now.max(ts);
         if self.now.nanos_since(self.last_sweep) >= SWEEP_INTERVAL_NS {
@@ -397,7 +514,7 @@ impl<H: FlowHandler> FlowTable<H> {
             Some(flow) => flow,
             None if !creates => {
                 self.stats.segments_without_flow += 1;
-                return;
+                return None;
             }
             None => {
                 self.stats.flows_created += 1;
@@ -409,6 +526,7 @@ impl<H: FlowHandler> FlowTable<H> {
                     half: [HalfStream::default(), HalfStream::default()],
                     client: None,
                     handler: None,
+                    held: 0,
                     state: State::Embryonic,
                     last_seen: ts,
                     mid_stream: false,
@@ -418,7 +536,7 @@ impl<H: FlowHandler> FlowTable<H> {
         };
         flow.last_seen = self.now;
         if flow.state == State::Closed {
-            return;
+            return None;
         }
         let side = usize::from(flow.side0_flat != src);
         let other = 1 - side;
@@ -508,7 +626,7 @@ impl<H: FlowHandler> FlowTable<H> {
             }
             release(half, handler, &mut self.budget);
             flow.state = State::Closed;
-            return;
+            return self.flows.last_slot();
         }
         let seq = if flags.syn() {
             seg.seq.wrapping_add(1)
@@ -538,6 +656,7 @@ impl<H: FlowHandler> FlowTable<H> {
             release(half, handler, &mut self.budget);
             flow.state = State::Closed;
         }
+        self.flows.last_slot()
     }
 
     /// Expires idle flows as of `now` (packet time), e.g. between files or
@@ -626,6 +745,8 @@ impl<H: FlowHandler> FlowTable<H> {
     /// Flushes a flow that leaves the table: holes become gaps, pending
     /// messages are flushed, buffers are released.
     fn end_flow(&mut self, flow: &mut Flow<H>, out: &mut Vec<H::Event>) {
+        self.handler_bytes -= flow.held;
+        flow.held = 0;
         if flow.state != State::Closed {
             let now = self.now;
             let client = flow.client;
@@ -840,6 +961,78 @@ mod tests {
         );
     }
 
+    /// Holds every payload byte it is given until told to shed.
+    struct Hoarder {
+        client: SocketAddr,
+        held: usize,
+    }
+
+    impl FlowHandler for Hoarder {
+        /// (client, bytes shed).
+        type Event = (SocketAddr, usize);
+
+        fn new(endpoints: Endpoints, _mid_stream: bool) -> Self {
+            Hoarder {
+                client: endpoints.client,
+                held: 0,
+            }
+        }
+        fn classify(first: &[u8]) -> Option<bool> {
+            Some(first.starts_with(b"GET"))
+        }
+        fn data(&mut self, _: Direction, _: Timestamp, bytes: &[u8], _: &mut Vec<Self::Event>) {
+            self.held += bytes.len();
+        }
+        fn gap(&mut self, _: Direction, _: Timestamp, _: u64, _: &mut Vec<Self::Event>) {}
+        fn close(&mut self, _: Direction, _: Timestamp, _: &mut Vec<Self::Event>) {}
+        fn finish(&mut self, _: Timestamp, _: &mut Vec<Self::Event>) {}
+        fn held_bytes(&self) -> usize {
+            self.held
+        }
+        fn shed(&mut self, _: Timestamp, out: &mut Vec<Self::Event>) {
+            out.push((self.client, self.held));
+            self.held = 0;
+        }
+    }
+
+    #[test]
+    fn handlers_past_their_memcap_shed_the_least_recently_seen_first() {
+        const CAP: usize = 16 * 1024;
+        let limits = FlowLimits {
+            handler_memcap_bytes: CAP,
+            ..FlowLimits::default()
+        };
+        let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80);
+        let mut table: FlowTable<Hoarder> = FlowTable::new(limits, HashSeed::from_bytes([9; 16]));
+        let mut out = Vec::new();
+        let payload = [b'x'; 1000];
+        // 40 flows send 1 000 bytes each, one after another, one second apart.
+        for i in 0..40u32 {
+            let mut seg = request(client(i), server);
+            let mut data = b"GET / HTTP/1.1\r\n".to_vec();
+            data.extend_from_slice(&payload[..1000 - data.len()]);
+            seg.payload = &data;
+            table.on_segment(Timestamp(secs(u64::from(i))), &seg, &mut out);
+            assert!(
+                table.handler_bytes() <= CAP,
+                "never above the cap after a segment"
+            );
+        }
+        let stats = table.stats();
+        // The peak is the first segment that passed the cap, before the shed.
+        assert_eq!(stats.peak_handler_bytes as usize, (CAP / 1000 + 1) * 1000);
+        // Each pass sheds down to 15/16 of the cap, oldest first.
+        let shed: Vec<SocketAddr> = out.iter().map(|&(c, _)| c).collect();
+        let oldest: Vec<SocketAddr> = (0..shed.len() as u32).map(client).collect();
+        assert_eq!(shed, oldest);
+        assert_eq!(stats.handler_memcap_sheds, shed.len() as u64);
+        assert!(out.iter().all(|&(_, n)| n == 1000));
+        assert_eq!(table.handler_bytes(), (40 - shed.len()) * 1000);
+        // Flows leaving the table take their bytes with them: nothing drifts.
+        table.finish(&mut out);
+        assert_eq!(table.handler_bytes(), 0);
+    }
+
     #[test]
     fn flush_order_does_not_follow_the_seed() {
         let (swept_a, finished_a, map_a) = run(HashSeed::from_bytes([1; 16]));
@@ -1004,6 +1197,7 @@ mod tests {
             half: [HalfStream::default(), HalfStream::default()],
             client: None,
             handler: None,
+            held: 0,
             state: State::Embryonic,
             last_seen: Timestamp(0),
             mid_stream: false,

@@ -124,6 +124,11 @@ impl BodyDecoder {
         self.state == State::Done
     }
 
+    /// Heap bytes held: the sample's allocation.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.body.sample.capacity()
+    }
+
     pub(crate) fn is_close_delimited(&self) -> bool {
         self.state == State::Close
     }

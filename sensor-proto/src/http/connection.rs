@@ -63,7 +63,7 @@ use crate::http::detect::{
 use crate::http::events::{AnomalySet, HttpAnomaly};
 use crate::http::limits::MAX_HEADER_BYTES;
 use crate::http::message::{Body, Exchange, Request, Response, ResponseHead, Tunnel};
-use crate::http::pairing::Pairing;
+use crate::http::pairing::{headers_bytes, Pairing};
 use crate::http::request::{list_values, parse_request_head, upgrade_kind, BodyPlan, RequestParse};
 use crate::http::response::{parse_response_head, ResponseParse};
 use crate::time::Timestamp;
@@ -320,6 +320,67 @@ impl HttpConnection {
                 });
                 self.sync_lost(dir, true, true, true, out);
             }
+        }
+    }
+
+    /// Heap bytes this connection holds: partial heads, resync tails, the
+    /// messages being read and the requests waiting for responses. Counted
+    /// from the buffers' sizes (see [`crate::http::limits::ALLOCATION_OVERHEAD_BYTES`]).
+    pub fn held_bytes(&self) -> usize {
+        let sides: usize = self
+            .sides
+            .iter()
+            .map(|s| {
+                s.buf.capacity()
+                    + s.line_tail.capacity()
+                    + match &s.phase {
+                        Phase::Body(b) => {
+                            mem::size_of::<InBody>()
+                                + b.dec.held_bytes()
+                                + match &b.msg {
+                                    InMsg::Request { .. } => 0,
+                                    InMsg::Response { head, .. } => headers_bytes(&head.headers),
+                                }
+                        }
+                        _ => 0,
+                    }
+            })
+            .sum();
+        sides + self.pairing.bytes()
+    }
+
+    /// Drops everything this connection holds, for the flow table's memcap:
+    /// the pending requests come out unanswered (flagged
+    /// [`HttpAnomaly::HttpMemcap`], as is the connection), a message being
+    /// read is lost, and each direction resumes at its next start line.
+    pub fn shed(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        if self.halted() {
+            return;
+        }
+        self.pairing.flush_all_with(HttpAnomaly::HttpMemcap, out);
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            let side = &mut self.sides[dir.index()];
+            side.buf = Vec::new();
+            side.line_tail = Vec::new();
+            match side.phase {
+                Phase::Closed => continue,
+                // Between messages: the next byte starts one.
+                Phase::Idle => {}
+                // Inside a message (or a line): skip to the next start line.
+                // A CONNECT's answer will find no request waiting.
+                Phase::ConnectWait | Phase::Head { .. } | Phase::Body(_) | Phase::Resync { .. } => {
+                    side.closing = false;
+                    side.phase = Phase::Resync {
+                        at_line_start: false,
+                        reported: true,
+                    };
+                }
+            }
+            out.push(HttpEvent::Anomaly {
+                ts,
+                dir,
+                anomaly: HttpAnomaly::HttpMemcap,
+            });
         }
     }
 
@@ -763,23 +824,27 @@ impl HttpConnection {
             None
         };
         if let Some(kind) = tunnel {
-            if let Some(t) = claim.and_then(|id| self.pairing.get_mut(id)) {
-                t.tunnel = Some(kind);
-                t.anomalies = t.anomalies.union(p.anomalies);
-                t.resp = Some(Response {
-                    start,
-                    end: ts,
-                    head: p.head,
-                    body: Body::empty(),
+            if let Some(id) = claim {
+                self.pairing.with_tx(id, |t| {
+                    t.tunnel = Some(kind);
+                    t.anomalies = t.anomalies.union(p.anomalies);
+                    t.resp = Some(Response {
+                        start,
+                        end: ts,
+                        head: p.head,
+                        body: Body::empty(),
+                    });
+                    t.resp_done = true;
                 });
-                t.resp_done = true;
             }
             return self.stop(ts, out);
         }
         if (100..200).contains(&status) {
-            if let Some(t) = claim.and_then(|id| self.pairing.get_mut(id)) {
-                t.interim.push(status);
-                t.anomalies = t.anomalies.union(p.anomalies);
+            if let Some(id) = claim {
+                self.pairing.with_tx(id, |t| {
+                    t.interim.push(status);
+                    t.anomalies = t.anomalies.union(p.anomalies);
+                });
             }
             return;
         }
@@ -847,11 +912,13 @@ impl HttpConnection {
         gap: bool,
         out: &mut Vec<HttpEvent>,
     ) {
-        if let Some(t) = claim.and_then(|id| self.pairing.get_mut(id)) {
-            t.resp = Some(resp);
-            t.resp_done = true;
-            t.gap |= gap;
-            t.anomalies = t.anomalies.union(anomalies);
+        if let Some(id) = claim {
+            self.pairing.with_tx(id, |t| {
+                t.resp = Some(resp);
+                t.resp_done = true;
+                t.gap |= gap;
+                t.anomalies = t.anomalies.union(anomalies);
+            });
         }
         self.pairing.drain_ready(out);
     }
@@ -886,7 +953,7 @@ impl HttpConnection {
         let body = dec.finish(complete);
         match msg {
             InMsg::Request { tx } => {
-                if let Some(t) = self.pairing.get_mut(tx) {
+                self.pairing.with_tx(tx, |t| {
                     if let Some(r) = t.req.as_mut() {
                         r.body = body;
                         r.end = last_ts;
@@ -894,7 +961,7 @@ impl HttpConnection {
                     t.req_done = true;
                     t.gap |= gap;
                     t.anomalies = t.anomalies.union(anomalies);
-                }
+                });
                 self.pairing.drain_ready(out);
             }
             InMsg::Response { head, claim } => {
@@ -986,9 +1053,7 @@ impl HttpConnection {
                     body,
                 };
                 let tx = self.pairing.push(Some(request), true, anomalies, out);
-                if let Some(t) = self.pairing.get_mut(tx) {
-                    t.gap = gap;
-                }
+                self.pairing.with_tx(tx, |t| t.gap = gap);
                 self.pairing.drain_ready(out);
                 true
             }
@@ -1222,6 +1287,122 @@ mod tests {
         c.finish(Timestamp(3), &mut out);
         c.finish(Timestamp(4), &mut out);
         assert_eq!(exchanges(&out).len(), MAX_PENDING_REQUESTS + 1);
+    }
+
+    #[test]
+    fn held_bytes_follow_pending_requests_and_partial_messages() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        assert_eq!(c.held_bytes(), 0);
+        let request = b"GET /p HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer abcdef\r\n\r\n";
+        c.on_data(C2S, Timestamp(1), request, &mut out);
+        let one = c.pairing.bytes();
+        assert!(
+            one > request.len(),
+            "the request and its bookkeeping: {one}"
+        );
+        assert_eq!(c.held_bytes(), one, "a whole head is parsed without a copy");
+        for _ in 0..9 {
+            c.on_data(C2S, Timestamp(1), request, &mut out);
+        }
+        assert_eq!(
+            c.held_bytes(),
+            10 * one,
+            "each pending request counts the same"
+        );
+        // A response head being read, then its body in progress.
+        c.on_data(S2C, Timestamp(2), b"HTTP/1.1 200 OK\r\nContent-", &mut out);
+        let partial_head = c.held_bytes() - 10 * one;
+        assert!(partial_head >= 25, "the partial head: {partial_head}");
+        c.on_data(S2C, Timestamp(2), b"Length: 10\r\n\r\n01234", &mut out);
+        assert!(
+            c.held_bytes() > 10 * one + partial_head,
+            "the head's fields and the sample"
+        );
+        c.on_data(S2C, Timestamp(2), b"56789", &mut out);
+        assert_eq!(exchanges(&out).len(), 1);
+        assert_eq!(c.pairing.bytes(), 9 * one, "the answered request is gone");
+        // What else is held is the head buffer, kept for reuse.
+        let buffers = c.held_bytes() - 9 * one;
+        assert!(buffers >= partial_head && buffers <= MAX_HEADER_BYTES);
+        // Answering the rest leaves nothing held but the buffers' capacity.
+        for _ in 0..9 {
+            c.on_data(
+                S2C,
+                Timestamp(3),
+                b"HTTP/1.1 204 No Content\r\n\r\n",
+                &mut out,
+            );
+        }
+        assert_eq!(exchanges(&out).len(), 10);
+        assert_eq!(c.pairing.bytes(), 0);
+        assert!(c.held_bytes() <= 2 * MAX_HEADER_BYTES);
+    }
+
+    #[test]
+    fn shedding_flushes_pending_requests_and_resumes_at_the_next_message() {
+        let mut c = HttpConnection::new();
+        let mut out = Vec::new();
+        c.on_data(
+            C2S,
+            Timestamp(1),
+            b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n",
+            &mut out,
+        );
+        c.on_data(
+            C2S,
+            Timestamp(1),
+            b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc",
+            &mut out,
+        );
+        c.on_data(
+            S2C,
+            Timestamp(2),
+            b"HTTP/1.1 200 OK\r\nContent-Len",
+            &mut out,
+        );
+        assert!(c.held_bytes() > 0);
+        c.shed(Timestamp(3), &mut out);
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 2, "both requests come out");
+        for e in &x {
+            assert!(e.response.is_none());
+            assert!(e.anomalies.contains(HttpAnomaly::HttpMemcap));
+        }
+        let connection_level = out
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    HttpEvent::Anomaly {
+                        anomaly: HttpAnomaly::HttpMemcap,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(connection_level, 2, "one per direction");
+        assert!(
+            c.held_bytes() <= 2 * MAX_RESYNC_LINE,
+            "only resync tails may remain"
+        );
+        // The rest of the lost messages is skipped; the next exchange parses.
+        c.on_data(
+            C2S,
+            Timestamp(4),
+            b"xyz more body\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n",
+            &mut out,
+        );
+        c.on_data(
+            S2C,
+            Timestamp(5),
+            b"gth: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            &mut out,
+        );
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 3);
+        assert_eq!(&*x[2].request.head.target, b"/c");
+        assert_eq!(x[2].response.as_ref().map(|r| r.head.status), Some(200));
     }
 
     #[test]

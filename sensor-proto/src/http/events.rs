@@ -75,6 +75,12 @@ anomalies! {
     UnsupportedVersion = 20, "unsupported_version";
     /// The `Host` header is missing in an HTTP/1.1 request, or repeated.
     InvalidHost = 21, "invalid_host";
+    /// Not the traffic's fault: the HTTP state of all flows passed its
+    /// memcap ([`crate::flow::FlowLimits::handler_memcap_bytes`]), and this
+    /// connection's state was dropped. Its pending requests came out
+    /// unanswered, a message being read was lost, and parsing resumed at
+    /// the next start line.
+    HttpMemcap = 22, "http_memcap";
 }
 
 impl fmt::Display for HttpAnomaly {

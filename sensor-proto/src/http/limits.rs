@@ -16,3 +16,10 @@ pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
 /// Requests waiting for a response on one connection (pipelining); past
 /// this the oldest is flushed unanswered (`TooManyPendingRequests`).
 pub const MAX_PENDING_REQUESTS: usize = 100;
+/// What the HTTP layer counts for each heap allocation it holds (a header
+/// name, a header value, a sample) on top of its bytes: the allocator's
+/// rounding and bookkeeping, for the flow table's handler memcap
+/// ([`crate::flow::FlowLimits::handler_memcap_bytes`]). mimalloc rounds
+/// small blocks up to its size classes (at most 12.5 % plus 8 bytes);
+/// glibc adds 8 to 16 bytes per block.
+pub const ALLOCATION_OVERHEAD_BYTES: usize = 16;

@@ -9,10 +9,12 @@
 
 use std::collections::VecDeque;
 
+use std::mem::size_of;
+
 use crate::http::connection::HttpEvent;
 use crate::http::events::{AnomalySet, HttpAnomaly};
-use crate::http::limits::MAX_PENDING_REQUESTS;
-use crate::http::message::{Exchange, Request, Response, Tunnel};
+use crate::http::limits::{ALLOCATION_OVERHEAD_BYTES, MAX_PENDING_REQUESTS};
+use crate::http::message::{Body, Exchange, Header, Request, Response, Tunnel};
 
 /// One request (or placeholder) waiting for its response.
 #[derive(Debug)]
@@ -28,6 +30,8 @@ pub(crate) struct Tx {
     pub(crate) tunnel: Option<Tunnel>,
     pub(crate) gap: bool,
     pub(crate) anomalies: AnomalySet,
+    /// What this transaction holds, as last counted ([`tx_bytes`]).
+    bytes: usize,
 }
 
 /// The transaction FIFO of one connection.
@@ -35,6 +39,44 @@ pub(crate) struct Tx {
 pub(crate) struct Pairing {
     txs: VecDeque<Tx>,
     next_id: u64,
+    /// Sum of the queued transactions' `bytes`.
+    bytes: usize,
+}
+
+/// Heap bytes of header fields (names, values, and one allocation each).
+pub(crate) fn headers_bytes(headers: &Vec<Header>) -> usize {
+    headers.capacity() * size_of::<Header>()
+        + headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len() + 2 * ALLOCATION_OVERHEAD_BYTES)
+            .sum::<usize>()
+}
+
+fn body_bytes(body: &Body) -> usize {
+    body.sample.capacity()
+}
+
+/// Heap bytes a request holds.
+pub(crate) fn request_bytes(r: &Request) -> usize {
+    r.head.method.len()
+        + r.head.target.len()
+        + 2 * ALLOCATION_OVERHEAD_BYTES
+        + headers_bytes(&r.head.headers)
+        + body_bytes(&r.body)
+}
+
+/// Heap bytes a response holds.
+pub(crate) fn response_bytes(r: &Response) -> usize {
+    headers_bytes(&r.head.headers) + body_bytes(&r.body)
+}
+
+/// Bytes a queued transaction holds: itself in the queue, its request and
+/// response.
+fn tx_bytes(t: &Tx) -> usize {
+    size_of::<Tx>()
+        + t.req.as_ref().map_or(0, request_bytes)
+        + t.resp.as_ref().map_or(0, response_bytes)
+        + t.interim.capacity() * size_of::<u16>()
 }
 
 impl Pairing {
@@ -48,14 +90,14 @@ impl Pairing {
         out: &mut Vec<HttpEvent>,
     ) -> u64 {
         if self.txs.len() >= MAX_PENDING_REQUESTS {
-            if let Some(mut old) = self.txs.pop_front() {
+            if let Some(mut old) = self.pop_front() {
                 old.anomalies.insert(HttpAnomaly::TooManyPendingRequests);
                 emit(old, out);
             }
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.txs.push_back(Tx {
+        let mut tx = Tx {
             id,
             req,
             req_done,
@@ -65,14 +107,36 @@ impl Pairing {
             tunnel: None,
             gap: false,
             anomalies,
-        });
+            bytes: 0,
+        };
+        tx.bytes = tx_bytes(&tx);
+        self.bytes += tx.bytes;
+        self.txs.push_back(tx);
         id
     }
 
-    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut Tx> {
+    /// Runs `f` on transaction `id` (if it is still queued) and counts
+    /// what it holds again.
+    pub(crate) fn with_tx<R>(&mut self, id: u64, f: impl FnOnce(&mut Tx) -> R) -> Option<R> {
         let front = self.txs.front()?.id;
         let idx = usize::try_from(id.checked_sub(front)?).ok()?;
-        self.txs.get_mut(idx)
+        let t = self.txs.get_mut(idx)?;
+        let r = f(t);
+        let bytes = tx_bytes(t);
+        self.bytes = self.bytes - t.bytes + bytes;
+        t.bytes = bytes;
+        Some(r)
+    }
+
+    /// Bytes the queued transactions hold.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn pop_front(&mut self) -> Option<Tx> {
+        let t = self.txs.pop_front()?;
+        self.bytes -= t.bytes;
+        Some(t)
     }
 
     /// The oldest transaction still waiting for a response.
@@ -95,7 +159,7 @@ impl Pairing {
     /// Emits finished transactions from the front, in order.
     pub(crate) fn drain_ready(&mut self, out: &mut Vec<HttpEvent>) {
         while self.txs.front().is_some_and(|t| t.req_done && t.resp_done) {
-            if let Some(t) = self.txs.pop_front() {
+            if let Some(t) = self.pop_front() {
                 emit(t, out);
             }
         }
@@ -103,7 +167,15 @@ impl Pairing {
 
     /// Emits everything, finished or not (end of the connection).
     pub(crate) fn flush_all(&mut self, out: &mut Vec<HttpEvent>) {
-        while let Some(t) = self.txs.pop_front() {
+        while let Some(t) = self.pop_front() {
+            emit(t, out);
+        }
+    }
+
+    /// Emits everything, each exchange flagged with `anomaly`.
+    pub(crate) fn flush_all_with(&mut self, anomaly: HttpAnomaly, out: &mut Vec<HttpEvent>) {
+        while let Some(mut t) = self.pop_front() {
+            t.anomalies.insert(anomaly);
             emit(t, out);
         }
     }
