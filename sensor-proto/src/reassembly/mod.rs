@@ -132,6 +132,7 @@ pub struct HalfStream {
     /// Stream offset of the FIN, once seen.
     fin: Option<u64>,
     closed: bool,
+    /// Buffered segments by stream offset; they never overlap.
     ooo: BTreeMap<u64, (Timestamp, Vec<u8>)>,
     ooo_bytes: usize,
     history: [Delivered; RETRANSMIT_HISTORY],
@@ -364,32 +365,10 @@ impl HalfStream {
         payload: &[u8],
         cx: &mut Ctx<'_, S>,
     ) {
-        let end = off + payload.len() as u64;
-        // The parts of [off, end) not buffered yet.
-        let mut pieces: Vec<(u64, u64)> = Vec::new();
-        let mut cursor = off;
-        for (&s, (_, d)) in self.ooo.range(..end) {
-            let e = s + d.len() as u64;
-            if e <= off {
-                continue;
-            }
-            if cursor < s {
-                pieces.push((cursor, s));
-            }
-            let (os, oe) = (s.max(off), e.min(end));
-            cx.stats.overlapping_bytes += oe - os;
-            let kept = &d[(os - s) as usize..(oe - s) as usize];
-            let new = &payload[(os - off) as usize..(oe - off) as usize];
-            if kept != new {
-                let differing = kept.iter().zip(new).filter(|(a, b)| a != b).count();
-                cx.stats.overlapping_bytes_differing += differing as u64;
-            }
-            cursor = cursor.max(oe);
-        }
-        if cursor < end {
-            pieces.push((cursor, end));
-        }
-        for (s, e) in pieces {
+        let overlap = self.overlap(off, payload);
+        cx.stats.overlapping_bytes += overlap.overlapping;
+        cx.stats.overlapping_bytes_differing += overlap.differing;
+        for (s, e) in overlap.pieces {
             let len = (e - s) as usize;
             let bytes = &payload[(s - off) as usize..(e - off) as usize];
             loop {
@@ -421,6 +400,42 @@ impl HalfStream {
         }
     }
 
+    /// Compares `[off, off + payload.len())` with the buffered segments.
+    ///
+    /// Buffered segments never overlap one another, so every segment that
+    /// starts before the last one starting at or before `off` also ends by
+    /// then, before `off`: the scan starts at that one (or at `off`) and
+    /// visits only the segments the new one can touch, instead of every
+    /// buffered segment from the lowest offset up.
+    fn overlap(&self, off: u64, payload: &[u8]) -> Overlap {
+        let end = off + payload.len() as u64;
+        let from = self.ooo.range(..=off).next_back().map_or(off, |(&s, _)| s);
+        let mut overlap = Overlap::default();
+        let mut cursor = off;
+        for (&s, (_, d)) in self.ooo.range(from..end) {
+            let e = s + d.len() as u64;
+            if e <= off {
+                continue;
+            }
+            if cursor < s {
+                overlap.pieces.push((cursor, s));
+            }
+            let (os, oe) = (s.max(off), e.min(end));
+            overlap.overlapping += oe - os;
+            let kept = &d[(os - s) as usize..(oe - s) as usize];
+            let new = &payload[(os - off) as usize..(oe - off) as usize];
+            if kept != new {
+                let differing = kept.iter().zip(new).filter(|(a, b)| a != b).count();
+                overlap.differing += differing as u64;
+            }
+            cursor = cursor.max(oe);
+        }
+        if cursor < end {
+            overlap.pieces.push((cursor, end));
+        }
+        overlap
+    }
+
     fn release_all<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>) {
         cx.budget.give(self.ooo_bytes);
         self.ooo_bytes = 0;
@@ -433,6 +448,18 @@ impl HalfStream {
         self.ooo_bytes = 0;
         self.ooo.clear();
     }
+}
+
+/// How a new segment meets the buffered ones.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Overlap {
+    /// The parts of the segment not buffered yet, as `[start, end)` stream
+    /// offsets in increasing order.
+    pieces: Vec<(u64, u64)>,
+    /// Bytes of the segment already buffered.
+    overlapping: u64,
+    /// Of those, the ones whose buffered value differs.
+    differing: u64,
 }
 
 /// A cheap checksum of a segment, to tell a faithful retransmission from

@@ -257,3 +257,58 @@ fn checksum_sees_any_changed_byte_at_any_length() {
         );
     }
 }
+
+/// The overlap scan as it was: from the lowest buffered offset up.
+fn overlap_from_the_first(half: &HalfStream, off: u64, payload: &[u8]) -> Overlap {
+    let end = off + payload.len() as u64;
+    let mut overlap = Overlap::default();
+    let mut cursor = off;
+    for (&s, (_, d)) in half.ooo.range(..end) {
+        let e = s + d.len() as u64;
+        if e <= off {
+            continue;
+        }
+        if cursor < s {
+            overlap.pieces.push((cursor, s));
+        }
+        let (os, oe) = (s.max(off), e.min(end));
+        overlap.overlapping += oe - os;
+        let kept = &d[(os - s) as usize..(oe - s) as usize];
+        let new = &payload[(os - off) as usize..(oe - off) as usize];
+        overlap.differing += kept.iter().zip(new).filter(|(a, b)| a != b).count() as u64;
+        cursor = cursor.max(oe);
+    }
+    if cursor < end {
+        overlap.pieces.push((cursor, end));
+    }
+    overlap
+}
+
+#[test]
+fn overlap_scan_matches_a_scan_from_the_first_segment() {
+    let mut rng = 0xDEAD_BEEF_CAFE_F00Du64;
+    let mut compared = 0;
+    for _ in 0..20 {
+        let mut h = Harness::new(0);
+        for _ in 0..600 {
+            let r = xorshift(&mut rng);
+            // A hole at offset 0 keeps everything buffered.
+            let off = 1 + (r % 3000);
+            let len = 1 + (r >> 16) as usize % 40;
+            let payload: Vec<u8> = (0..len)
+                .map(|_| b'a' + (xorshift(&mut rng) % 3) as u8)
+                .collect();
+            assert_eq!(
+                h.half.overlap(off, &payload),
+                overlap_from_the_first(&h.half, off, &payload),
+                "offset {off} length {len}"
+            );
+            compared += 1;
+            h.seg(1 + off as u32, &payload, false);
+        }
+        assert!(h.stats.overlapping_bytes_differing > 0);
+        h.finish();
+        assert_eq!(h.budget.used(), 0);
+    }
+    assert_eq!(compared, 20 * 600);
+}
