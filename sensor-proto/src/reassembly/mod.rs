@@ -21,9 +21,12 @@
 //!   them (they were sent and will not be resent: the capture lost them),
 //!   when the out-of-order buffer hits a cap (skip ahead to buffered data),
 //!   or when the flow ends.
-//! - **Bounded.** Per direction at most [`limits::OOO_MAX_BYTES`] in
-//!   [`limits::OOO_MAX_SEGMENTS`] segments, and all flows together at most
-//!   the [`Budget`] cap ([`limits::OOO_MEMCAP_BYTES`] by default).
+//! - **Bounded.** Per direction at most [`limits::OOO_MAX_SEGMENTS`]
+//!   segments charged at most [`limits::OOO_MAX_BYTES`], and all flows
+//!   together at most the [`Budget`] cap ([`limits::OOO_MEMCAP_BYTES`] by
+//!   default). A segment is charged its payload plus
+//!   [`limits::SEGMENT_OVERHEAD_BYTES`] (its entry and allocation), so
+//!   many tiny segments cannot hold far more memory than the caps say.
 
 pub mod limits;
 mod seq;
@@ -34,7 +37,9 @@ pub use seq::SeqNumber;
 
 use crate::flow::Direction;
 use crate::time::Timestamp;
-use limits::{MAX_SEQ_JUMP, OOO_MAX_BYTES, OOO_MAX_SEGMENTS, RETRANSMIT_HISTORY};
+use limits::{
+    MAX_SEQ_JUMP, OOO_MAX_BYTES, OOO_MAX_SEGMENTS, RETRANSMIT_HISTORY, SEGMENT_OVERHEAD_BYTES,
+};
 
 /// Receives the reassembled stream of one flow.
 pub trait StreamSink {
@@ -65,7 +70,10 @@ pub struct ReassemblyStats {
     pub data_after_close: u64,
 }
 
-/// Out-of-order bytes buffered across all flows, against a cap.
+/// Memory charged for out-of-order segments across all flows, against a
+/// cap: each buffered segment's payload plus
+/// [`limits::SEGMENT_OVERHEAD_BYTES`], given back in full when the segment
+/// leaves the buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     used: usize,
@@ -82,6 +90,7 @@ impl Budget {
         }
     }
 
+    /// Bytes charged now.
     pub const fn used(&self) -> usize {
         self.used
     }
@@ -132,7 +141,9 @@ pub struct HalfStream {
     /// Stream offset of the FIN, once seen.
     fin: Option<u64>,
     closed: bool,
+    /// Buffered segments by stream offset; they never overlap.
     ooo: BTreeMap<u64, (Timestamp, Vec<u8>)>,
+    /// Payload bytes in `ooo`.
     ooo_bytes: usize,
     history: [Delivered; RETRANSMIT_HISTORY],
     history_at: usize,
@@ -154,9 +165,17 @@ impl HalfStream {
         SeqNumber(self.base).add(self.delivered)
     }
 
-    /// Bytes held in the out-of-order buffer.
+    /// Payload bytes held in the out-of-order buffer.
     pub fn buffered(&self) -> usize {
         self.ooo_bytes
+    }
+
+    /// What the out-of-order buffer is charged against the caps: payload
+    /// plus [`SEGMENT_OVERHEAD_BYTES`] per segment. Every segment is
+    /// charged the same way when it enters and leaves, so this is exactly
+    /// this direction's share of the [`Budget`].
+    fn charged(&self) -> usize {
+        self.ooo_bytes + self.ooo.len() * SEGMENT_OVERHEAD_BYTES
     }
 
     /// Starts the stream at a SYN's initial sequence number (data begins at `isn + 1`).
@@ -345,7 +364,7 @@ impl HalfStream {
             }
             let (ts, data) = entry.remove();
             self.ooo_bytes -= data.len();
-            cx.budget.give(data.len());
+            cx.budget.give(data.len() + SEGMENT_OVERHEAD_BYTES);
             let end = off + data.len() as u64;
             if end <= self.delivered {
                 continue;
@@ -364,32 +383,10 @@ impl HalfStream {
         payload: &[u8],
         cx: &mut Ctx<'_, S>,
     ) {
-        let end = off + payload.len() as u64;
-        // The parts of [off, end) not buffered yet.
-        let mut pieces: Vec<(u64, u64)> = Vec::new();
-        let mut cursor = off;
-        for (&s, (_, d)) in self.ooo.range(..end) {
-            let e = s + d.len() as u64;
-            if e <= off {
-                continue;
-            }
-            if cursor < s {
-                pieces.push((cursor, s));
-            }
-            let (os, oe) = (s.max(off), e.min(end));
-            cx.stats.overlapping_bytes += oe - os;
-            let kept = &d[(os - s) as usize..(oe - s) as usize];
-            let new = &payload[(os - off) as usize..(oe - off) as usize];
-            if kept != new {
-                let differing = kept.iter().zip(new).filter(|(a, b)| a != b).count();
-                cx.stats.overlapping_bytes_differing += differing as u64;
-            }
-            cursor = cursor.max(oe);
-        }
-        if cursor < end {
-            pieces.push((cursor, end));
-        }
-        for (s, e) in pieces {
+        let overlap = self.overlap(off, payload);
+        cx.stats.overlapping_bytes += overlap.overlapping;
+        cx.stats.overlapping_bytes_differing += overlap.differing;
+        for (s, e) in overlap.pieces {
             let len = (e - s) as usize;
             let bytes = &payload[(s - off) as usize..(e - off) as usize];
             loop {
@@ -402,10 +399,15 @@ impl HalfStream {
                     }
                     break;
                 }
+                let charge = len + SEGMENT_OVERHEAD_BYTES;
                 let fits_here =
-                    self.ooo.len() < OOO_MAX_SEGMENTS && self.ooo_bytes + len <= OOO_MAX_BYTES;
-                if fits_here && cx.budget.take(len) {
-                    self.ooo.insert(s, (ts, bytes.to_vec()));
+                    self.ooo.len() < OOO_MAX_SEGMENTS && self.charged() + charge <= OOO_MAX_BYTES;
+                if fits_here && cx.budget.take(charge) {
+                    let replaced = self.ooo.insert(s, (ts, bytes.to_vec()));
+                    debug_assert!(
+                        replaced.is_none(),
+                        "pieces never start at a buffered offset"
+                    );
                     self.ooo_bytes += len;
                     break;
                 }
@@ -421,18 +423,64 @@ impl HalfStream {
         }
     }
 
+    /// Compares `[off, off + payload.len())` with the buffered segments.
+    ///
+    /// Buffered segments never overlap one another, so every segment that
+    /// starts before the last one starting at or before `off` also ends by
+    /// then, before `off`: the scan starts at that one (or at `off`) and
+    /// visits only the segments the new one can touch, instead of every
+    /// buffered segment from the lowest offset up.
+    fn overlap(&self, off: u64, payload: &[u8]) -> Overlap {
+        let end = off + payload.len() as u64;
+        let from = self.ooo.range(..=off).next_back().map_or(off, |(&s, _)| s);
+        let mut overlap = Overlap::default();
+        let mut cursor = off;
+        for (&s, (_, d)) in self.ooo.range(from..end) {
+            let e = s + d.len() as u64;
+            if e <= off {
+                continue;
+            }
+            if cursor < s {
+                overlap.pieces.push((cursor, s));
+            }
+            let (os, oe) = (s.max(off), e.min(end));
+            overlap.overlapping += oe - os;
+            let kept = &d[(os - s) as usize..(oe - s) as usize];
+            let new = &payload[(os - off) as usize..(oe - off) as usize];
+            if kept != new {
+                let differing = kept.iter().zip(new).filter(|(a, b)| a != b).count();
+                overlap.differing += differing as u64;
+            }
+            cursor = cursor.max(oe);
+        }
+        if cursor < end {
+            overlap.pieces.push((cursor, end));
+        }
+        overlap
+    }
+
     fn release_all<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>) {
-        cx.budget.give(self.ooo_bytes);
-        self.ooo_bytes = 0;
-        self.ooo.clear();
+        self.discard(cx.budget);
     }
 
     /// Releases buffers without delivering (the flow is being dropped).
     pub fn discard(&mut self, budget: &mut Budget) {
-        budget.give(self.ooo_bytes);
+        budget.give(self.charged());
         self.ooo_bytes = 0;
         self.ooo.clear();
     }
+}
+
+/// How a new segment meets the buffered ones.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Overlap {
+    /// The parts of the segment not buffered yet, as `[start, end)` stream
+    /// offsets in increasing order.
+    pieces: Vec<(u64, u64)>,
+    /// Bytes of the segment already buffered.
+    overlapping: u64,
+    /// Of those, the ones whose buffered value differs.
+    differing: u64,
 }
 
 /// A cheap checksum of a segment, to tell a faithful retransmission from
