@@ -167,7 +167,8 @@ pub struct Counters {
     pub defrag: DefragStats,
     pub flows: FlowStats,
     pub reassembly: ReassemblyStats,
-    /// Peak out-of-order bytes buffered across all flows.
+    /// Peak out-of-order memory charged across all flows (payload plus
+    /// `reassembly::limits::SEGMENT_OVERHEAD_BYTES` per segment).
     pub reassembly_peak_buffered_bytes: u64,
     pub http: HttpStats,
     /// JSON body shapes.

@@ -390,7 +390,9 @@ impl<H: FlowHandler> FlowTable<H> {
         self.reassembly
     }
 
-    /// Out-of-order buffering across all flows, now and at its peak.
+    /// Out-of-order memory charged across all flows (payload plus
+    /// [`crate::reassembly::limits::SEGMENT_OVERHEAD_BYTES`] per segment),
+    /// now and at its peak.
     pub fn buffered_bytes(&self) -> (usize, usize) {
         (self.budget.used(), self.budget.peak())
     }
