@@ -50,7 +50,26 @@ pub fn fuzz_engine() -> Engine {
 /// control byte picks a direction (bit 0) and an operation (bits 1-2:
 /// data twice as often as gaps; bits 3-7 = 31 means close), followed by a
 /// length byte; data operations take that many following bytes.
+///
+/// The script runs twice: with each data operation fed whole, and with
+/// each cut in two at a point taken from the script's own bytes. What the
+/// parser reports must not depend on how the stream was cut into segments
+/// (reliability target S11); a difference panics.
 pub fn fuzz_http(data: &[u8]) {
+    let whole = run_http_script(data, |_| None);
+    let cut = run_http_script(data, |bytes| {
+        let at = usize::from(*bytes.first()?) % bytes.len().max(1);
+        (at > 0).then_some(at)
+    });
+    assert_eq!(whole, cut, "the events depend on where the data was cut");
+}
+
+/// Runs a [`fuzz_http`] script, feeding each data operation in two calls
+/// when `cut` names a point inside it. Returns every event.
+fn run_http_script(
+    data: &[u8],
+    cut: impl Fn(&[u8]) -> Option<usize>,
+) -> Vec<crate::http::HttpEvent> {
     let mut conn = HttpConnection::new();
     let mut out = Vec::new();
     let mut i = 0;
@@ -70,10 +89,17 @@ pub fn fuzz_http(data: &[u8]) {
             conn.on_gap(dir, Timestamp(ts), len as u64, &mut out);
         } else {
             let end = (i + len).min(data.len());
-            conn.on_data(dir, Timestamp(ts), &data[i..end], &mut out);
+            let bytes = &data[i..end];
+            match cut(bytes) {
+                Some(at) => {
+                    conn.on_data(dir, Timestamp(ts), &bytes[..at], &mut out);
+                    conn.on_data(dir, Timestamp(ts), &bytes[at..], &mut out);
+                }
+                None => conn.on_data(dir, Timestamp(ts), bytes, &mut out),
+            }
             i = end;
         }
-        out.clear();
     }
     conn.finish(Timestamp(ts + 1), &mut out);
+    out
 }

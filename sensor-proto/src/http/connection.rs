@@ -110,9 +110,73 @@ struct Side {
     closing: bool,
     /// While resynchronising: the unfinished line seen so far (its last
     /// [`MAX_RESYNC_LINE`] bytes), searched for a start line once it ends.
-    line_tail: Vec<u8>,
-    /// Time of the first byte in `line_tail`.
-    line_tail_ts: Timestamp,
+    line_tail: LineTail,
+}
+
+/// The unfinished line a resync has seen so far (its last
+/// [`MAX_RESYNC_LINE`] bytes), with the time each part of it arrived, so
+/// that a start line found inside it gets the time of its own first byte
+/// however the line was split into packets.
+#[derive(Default)]
+struct LineTail {
+    bytes: Vec<u8>,
+    /// `(offset in bytes, time)` where bytes of a new time begin, in order;
+    /// the first is at offset 0 while there are bytes. At most one per
+    /// byte, so bounded by [`MAX_RESYNC_LINE`] + 1.
+    marks: Vec<(usize, Timestamp)>,
+}
+
+impl LineTail {
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.marks.clear();
+    }
+
+    /// Heap bytes held.
+    fn capacity_bytes(&self) -> usize {
+        self.bytes.capacity() + self.marks.capacity() * mem::size_of::<(usize, Timestamp)>()
+    }
+
+    /// Appends `more`, which arrived at `ts`, keeping the last
+    /// [`MAX_RESYNC_LINE`] bytes.
+    fn push(&mut self, more: &[u8], ts: Timestamp) {
+        if more.is_empty() {
+            return;
+        }
+        if self.marks.last().is_none_or(|&(_, t)| t != ts) {
+            self.marks.push((self.bytes.len(), ts));
+        }
+        self.bytes.extend_from_slice(more);
+        if self.bytes.len() > MAX_RESYNC_LINE {
+            let excess = self.bytes.len() - MAX_RESYNC_LINE;
+            self.bytes.drain(..excess);
+            // Marks now before the start: the last of them moves to 0.
+            let gone = self.marks.partition_point(|&(o, _)| o <= excess);
+            self.marks.drain(..gone.saturating_sub(1));
+            for m in &mut self.marks {
+                m.0 = m.0.saturating_sub(excess);
+            }
+        }
+    }
+
+    /// When the byte at `pos` arrived, by the `marks` of [`Self::take`].
+    fn ts_at(marks: &[(usize, Timestamp)], pos: usize) -> Option<Timestamp> {
+        let i = marks.partition_point(|&(o, _)| o <= pos);
+        marks.get(i.checked_sub(1)?).map(|&(_, t)| t)
+    }
+
+    /// Takes the bytes and their marks out, leaving the tail empty.
+    fn take(&mut self) -> (Vec<u8>, Vec<(usize, Timestamp)>) {
+        (mem::take(&mut self.bytes), mem::take(&mut self.marks))
+    }
 }
 
 /// Longest tail of an unfinished line kept while resynchronising.
@@ -332,7 +396,7 @@ impl HttpConnection {
             .iter()
             .map(|s| {
                 s.buf.capacity()
-                    + s.line_tail.capacity()
+                    + s.line_tail.capacity_bytes()
                     + match &s.phase {
                         Phase::Body(b) => {
                             mem::size_of::<InBody>()
@@ -361,7 +425,7 @@ impl HttpConnection {
         for dir in [Direction::ToServer, Direction::ToClient] {
             let side = &mut self.sides[dir.index()];
             side.buf = Vec::new();
-            side.line_tail = Vec::new();
+            side.line_tail = LineTail::default();
             match side.phase {
                 Phase::Closed => continue,
                 // Between messages: the next byte starts one.
@@ -490,8 +554,7 @@ impl HttpConnection {
                     let reported = has_non_ws(&side.buf);
                     // What was buffered is the start of the line resync searches.
                     side.line_tail.clear();
-                    side.line_tail_ts = side.head_ts;
-                    side.line_tail.extend_from_slice(&side.buf);
+                    side.line_tail.push(&side.buf, side.head_ts);
                     side.buf.clear();
                     side.phase = Phase::Resync {
                         at_line_start: false,
@@ -610,10 +673,7 @@ impl HttpConnection {
                     garbage = has_non_ws(&side.buf);
                     // Not a start at the line start; the line is still
                     // searched for one in its middle once it ends.
-                    if side.line_tail.is_empty() {
-                        side.line_tail_ts = side.head_ts;
-                    }
-                    side.line_tail.extend_from_slice(&side.buf);
+                    side.line_tail.push(&side.buf, side.head_ts);
                     side.buf.clear();
                     at_line_start = false;
                 }
@@ -647,14 +707,7 @@ impl HttpConnection {
             // lost body). Lines are searched once complete, so the result does
             // not depend on how the stream was split into packets.
             if !eol {
-                if side.line_tail.is_empty() {
-                    side.line_tail_ts = ts;
-                }
-                side.line_tail.extend_from_slice(&rest[..n]);
-                if side.line_tail.len() > MAX_RESYNC_LINE {
-                    let excess = side.line_tail.len() - MAX_RESYNC_LINE;
-                    side.line_tail.drain(..excess);
-                }
+                side.line_tail.push(&rest[..n], ts);
             } else if side.line_tail.is_empty() {
                 if let Some(start) = find_start_in_line(&rest[..n], dir == Direction::ToServer) {
                     garbage = true;
@@ -663,16 +716,17 @@ impl HttpConnection {
                 }
             } else {
                 let tail_len = side.line_tail.len();
-                side.line_tail.extend_from_slice(&rest[..n]);
-                let hit = find_start_in_line(&side.line_tail, dir == Direction::ToServer);
-                let line = mem::take(&mut side.line_tail);
+                let (mut line, marks) = side.line_tail.take();
+                line.extend_from_slice(&rest[..n]);
+                let hit = find_start_in_line(&line, dir == Direction::ToServer);
                 if let Some(start) = hit {
                     garbage = true;
                     if start < tail_len {
-                        // The start line began in an earlier packet.
+                        // The start line began in an earlier packet: it
+                        // starts at the time its first byte came.
+                        ts_override = LineTail::ts_at(&marks, start);
                         side.buf.clear();
                         side.buf.extend_from_slice(&line[start..tail_len]);
-                        ts_override = Some(side.line_tail_ts);
                         found = Some(at);
                     } else {
                         found = Some(at + (start - tail_len));
@@ -1337,6 +1391,39 @@ mod tests {
         assert_eq!(exchanges(&out).len(), 10);
         assert_eq!(c.pairing.bytes(), 0);
         assert!(c.held_bytes() <= 2 * MAX_HEADER_BYTES);
+    }
+
+    /// Found by the `http` fuzz target's split check: a start line found
+    /// inside a resync's unfinished line took the time of the line's first
+    /// byte, so its time depended on where packets cut the line.
+    #[test]
+    fn a_start_line_found_mid_line_keeps_the_time_of_its_first_byte() {
+        let run = |parts: &[(u64, &[u8])]| {
+            let mut c = HttpConnection::new();
+            let mut out = Vec::new();
+            c.on_data(
+                C2S,
+                Timestamp(1),
+                b"\x01\x02 not http\r\njunk without an end",
+                &mut out,
+            );
+            for &(ts, bytes) in parts {
+                c.on_data(C2S, Timestamp(ts), bytes, &mut out);
+            }
+            c.finish(Timestamp(99), &mut out);
+            let x = exchanges(&out);
+            assert_eq!(x.len(), 1);
+            x[0].request.start
+        };
+        let req: &[u8] = b"GET /n HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert_eq!(run(&[(25, req)]), Timestamp(25));
+        assert_eq!(run(&[(25, &req[..15]), (25, &req[15..])]), Timestamp(25));
+        assert_eq!(run(&[(25, &req[..3]), (26, &req[3..])]), Timestamp(25));
+        // Part of the line before it came earlier still.
+        assert_eq!(
+            run(&[(24, b" more junk "), (25, &req[..3]), (26, &req[3..])]),
+            Timestamp(25)
+        );
     }
 
     #[test]
