@@ -128,9 +128,82 @@ pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|&c| c == b'*')
 }
 
+/// Longest wait between two attempts to attach a followed interface that
+/// keeps failing, in scans ([`super::FOLLOW_SCAN_INTERVAL`] each).
+pub(crate) const MAX_FOLLOW_RETRY_SCANS: u64 = 64;
+
+/// Followed interfaces that could not be attached, retried after 1, 2, 4
+/// ... up to [`MAX_FOLLOW_RETRY_SCANS`] scans, so that one that keeps
+/// failing costs neither an attempt nor a log line every scan. Holds at
+/// most one entry per interface that exists (see [`Self::retain`]).
+#[derive(Debug, Default)]
+pub(crate) struct FollowRetries {
+    /// Interface index → (first scan of the next attempt, failures so far).
+    failed: std::collections::HashMap<u32, (u64, u32)>,
+}
+
+impl FollowRetries {
+    /// Whether interface `index` may be tried at scan number `scan`.
+    pub(crate) fn due(&self, index: u32, scan: u64) -> bool {
+        self.failed
+            .get(&index)
+            .is_none_or(|&(next, _)| scan >= next)
+    }
+
+    /// Notes a failed attempt at `scan`; returns how many there have been.
+    pub(crate) fn failed(&mut self, index: u32, scan: u64) -> u32 {
+        let entry = self.failed.entry(index).or_insert((scan, 0));
+        entry.1 = entry.1.saturating_add(1);
+        let wait = 1u64
+            .checked_shl(entry.1 - 1)
+            .unwrap_or(u64::MAX)
+            .min(MAX_FOLLOW_RETRY_SCANS);
+        entry.0 = scan.saturating_add(wait);
+        entry.1
+    }
+
+    /// Forgets `index` (attached at last); returns its failures.
+    pub(crate) fn forget(&mut self, index: u32) -> u32 {
+        self.failed.remove(&index).map_or(0, |(_, n)| n)
+    }
+
+    /// Keeps only the interfaces for which `exists` holds.
+    pub(crate) fn retain(&mut self, mut exists: impl FnMut(u32) -> bool) {
+        self.failed.retain(|&index, _| exists(index));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.failed.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failing_interfaces_are_retried_with_a_growing_wait() {
+        let mut r = FollowRetries::default();
+        let mut attempts = Vec::new();
+        for scan in 0..300u64 {
+            if r.due(7, scan) {
+                attempts.push(scan);
+                r.failed(7, scan);
+            }
+        }
+        // Waits of 1, 2, 4 ... scans, then every 64.
+        assert_eq!(attempts[..9], [0, 1, 3, 7, 15, 31, 63, 127, 191]);
+        assert_eq!(attempts.len(), 9 + (299 - 191) / 64);
+        assert!(r.due(8, 5), "other interfaces are not held back");
+        assert_eq!(r.forget(7), attempts.len() as u32);
+        assert!(r.due(7, 300));
+        r.failed(1, 0);
+        r.failed(2, 0);
+        r.retain(|i| i == 2);
+        assert_eq!(r.len(), 1);
+        assert!(r.due(1, 0), "a vanished interface is forgotten");
+    }
 
     #[test]
     fn globs() {

@@ -170,6 +170,10 @@ pub struct EbpfSource {
     out_of_order: u64,
     follow_failures: u64,
     not_followed: u64,
+    /// Scans of `/sys/class/net` so far, and the followed interfaces that
+    /// failed to attach, waiting to be tried again.
+    scans: u64,
+    retries: interfaces::FollowRetries,
 }
 
 impl EbpfSource {
@@ -305,6 +309,8 @@ impl EbpfSource {
             out_of_order: 0,
             follow_failures: 0,
             not_followed: 0,
+            scans: 0,
+            retries: interfaces::FollowRetries::default(),
         };
         for iface in named {
             if !source.is_attached(iface.index) {
@@ -420,6 +426,8 @@ impl EbpfSource {
         if self.follow.is_empty() {
             return;
         }
+        self.scans += 1;
+        let scan = self.scans;
         let names = match interfaces::list_names() {
             Ok(names) => names,
             Err(error) => {
@@ -441,6 +449,7 @@ impl EbpfSource {
                 self.detach_links(gone.links);
             }
         }
+        let mut present = Vec::new();
         for name in names {
             if !self.follow.iter().any(|p| interfaces::glob_match(p, &name)) {
                 continue;
@@ -448,21 +457,41 @@ impl EbpfSource {
             let Ok(iface) = Interface::by_name(&name) else {
                 continue; // gone already, or a link type we do not capture
             };
-            if self.is_attached(iface.index) {
+            present.push(iface.index);
+            if self.is_attached(iface.index) || !self.retries.due(iface.index, scan) {
                 continue;
             }
             if self.attached.len() >= MAX_ATTACHED_INTERFACES {
                 self.not_followed += 1;
                 continue;
             }
+            let index = iface.index;
             match self.attach(iface) {
-                Ok(()) => tracing::info!(interface = %name, "Following new interface."),
+                Ok(()) => match self.retries.forget(index) {
+                    0 => tracing::info!(interface = %name, "Following new interface."),
+                    failures => tracing::info!(
+                        interface = %name,
+                        failures,
+                        "Following new interface after failed attempts."
+                    ),
+                },
                 Err(error) => {
                     self.follow_failures += 1;
-                    tracing::warn!(%error, interface = %name, "Cannot attach to followed interface.");
+                    // The first failure is logged; the retries, which wait
+                    // longer and longer, only count.
+                    if self.retries.failed(index, scan) == 1 {
+                        tracing::warn!(
+                            %error,
+                            interface = %name,
+                            "Cannot attach to followed interface; will retry with backoff."
+                        );
+                    } else {
+                        tracing::debug!(%error, interface = %name, "Retry failed.");
+                    }
                 }
             }
         }
+        self.retries.retain(|index| present.contains(&index));
     }
 
     /// Fills every empty head with its ring's next well-formed event (its
