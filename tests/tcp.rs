@@ -401,6 +401,36 @@ fn http_state_past_its_memcap_is_shed_and_every_request_still_reported() {
     assert!(counters.flows.peak_handler_bytes as usize > 4 * CAP);
 }
 
+/// Checksum offload (reliability target S13): a capture on the sending
+/// host sees its own packets before the NIC fills in the checksums, and
+/// TSO/GSO hands the capture super-packets whose IPv4 total length is 0.
+/// Neither is dropped: the conversation gives the same exchanges.
+#[test]
+fn offloaded_checksums_and_zero_total_length_are_parsed() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let clean = conversation(&mut c);
+    let mut offloaded = clean.clone();
+    for (i, seg) in offloaded.iter_mut().enumerate() {
+        let ihl = usize::from(seg.ip[0] & 0x0f) * 4;
+        // IPv4 header checksum and TCP checksum: zero on odd packets
+        // (not filled in yet), garbage on even ones.
+        let junk = if i % 2 == 1 { [0, 0] } else { [0xde, 0xad] };
+        seg.ip[10..12].copy_from_slice(&junk);
+        seg.ip[ihl + 16..ihl + 18].copy_from_slice(&junk);
+        if seg.ip.len() > ihl + 20 {
+            // Segments with payload: total length 0, as GSO leaves it.
+            seg.ip[2..4].copy_from_slice(&[0, 0]);
+        }
+    }
+    let (want, want_counters) = run_capture(pcap_of(Link::Ethernet, &clean));
+    let (got, counters) = run_capture(pcap_of(Link::Ethernet, &offloaded));
+    assert_eq!(summarize(&got), TWO);
+    assert_eq!(got, want);
+    assert_eq!(counters.dropped, want_counters.dropped);
+    assert_eq!(counters.packets, want_counters.packets);
+    assert_eq!(counters.reassembly.gaps, 0);
+}
+
 #[test]
 fn a_new_syn_on_a_closed_tuple_is_a_new_connection() {
     let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
