@@ -1035,6 +1035,80 @@ mod tests {
         assert_eq!(table.handler_bytes(), 0);
     }
 
+    /// Each state's idle timeout on packet time (reliability target S4),
+    /// and a flow that times out takes its out-of-order bytes with it.
+    #[test]
+    fn embryonic_closed_and_established_flows_time_out_and_free_their_buffers() {
+        let limits = FlowLimits::default();
+        let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 80);
+        let mut table: FlowTable<Probe> = FlowTable::new(limits, HashSeed::from_bytes([4; 16]));
+        let mut out = Vec::new();
+        let t0 = Timestamp(secs(1));
+        let (embryonic, closed, open) = (client(1), client(2), client(3));
+        let mut syn = request(embryonic, server);
+        syn.flags = TcpFlags(TcpFlags::SYN);
+        syn.payload = b"";
+        table.on_segment(t0, &syn, &mut out);
+        // A request, then a FIN each way.
+        table.on_segment(t0, &request(closed, server), &mut out);
+        let end = 1000 + request(closed, server).payload.len() as u32;
+        let fin = |from: SocketAddr, to: SocketAddr, seq: u32, ack: u32| TcpSegment {
+            src: from.ip(),
+            dst: to.ip(),
+            sport: from.port(),
+            dport: to.port(),
+            seq,
+            ack,
+            flags: TcpFlags(TcpFlags::FIN | TcpFlags::ACK),
+            payload: b"",
+        };
+        table.on_segment(t0, &fin(closed, server, end, 5000), &mut out);
+        table.on_segment(t0, &fin(server, closed, 5000, end + 1), &mut out);
+        // A request, then bytes beyond a hole: buffered out of order.
+        table.on_segment(t0, &request(open, server), &mut out);
+        let mut ahead = request(open, server);
+        ahead.seq = 1000 + 4000;
+        ahead.payload = b"held until the hole is filled";
+        table.on_segment(t0, &ahead, &mut out);
+        assert!(table.buffered_bytes().0 > 0);
+        assert_eq!(table.len(), 3);
+        out.clear();
+
+        let at = |s: u64| Timestamp(t0.0 + secs(s));
+        let limits = FlowLimits::default();
+        table.advance(at(9), &mut out);
+        assert_eq!(table.len(), 3, "nothing is idle long enough yet");
+        table.advance(Timestamp(t0.0 + limits.closed_timeout_ns), &mut out);
+        assert_eq!(table.len(), 2, "the closed flow is gone");
+        assert!(out.is_empty(), "it had finished when it closed");
+        table.advance(Timestamp(t0.0 + limits.embryonic_timeout_ns), &mut out);
+        assert_eq!(table.len(), 1, "the handshake-only flow is gone");
+        table.advance(
+            Timestamp(t0.0 + limits.established_timeout_ns - 1),
+            &mut out,
+        );
+        assert_eq!(table.len(), 1);
+        assert!(table.buffered_bytes().0 > 0);
+        table.advance(Timestamp(t0.0 + limits.established_timeout_ns), &mut out);
+        assert!(table.is_empty());
+        assert_eq!(
+            table.buffered_bytes().0,
+            0,
+            "its out-of-order bytes were freed"
+        );
+        assert_eq!(table.handler_bytes(), 0);
+        // The two that timed out finished then (the SYN already made a handler).
+        assert_eq!(
+            out.iter().map(|&(c, _)| c).collect::<Vec<_>>(),
+            [embryonic, open]
+        );
+        assert_eq!(
+            table.stats().flows_timed_out,
+            2,
+            "embryonic and established"
+        );
+    }
+
     #[test]
     fn flush_order_does_not_follow_the_seed() {
         let (swept_a, finished_a, map_a) = run(HashSeed::from_bytes([1; 16]));
