@@ -244,6 +244,46 @@ fn fin_then_rst_and_reset_mid_response() {
     assert_eq!(counters.flows.rst_with_data, 1);
 }
 
+/// A split handshake (reliability target S8): the server answers the SYN
+/// with a SYN of its own, the client acknowledges it with a SYN-ACK. The
+/// sender of the first SYN stays the client.
+#[test]
+fn split_handshake_keeps_the_first_syn_sender_as_client() {
+    let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let cisn = c.cseq;
+    let mut segs = vec![c.raw(true, SYN, b""), c.raw(false, SYN, b"")];
+    c.cseq = cisn;
+    segs.push(c.raw(true, SYN | ACK, b""));
+    segs.push(c.raw(false, ACK, b""));
+    segs.extend(c.send(true, &get("/split")));
+    segs.extend(c.send(false, &ok("{}")));
+    segs.extend(c.close());
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs), ["GET /split -> 200"]);
+    assert_eq!(recs[0].client.to_string(), "10.0.0.1:40000");
+    assert_eq!(counters.flows.roles_by_syn, 1);
+    assert_eq!(counters.reassembly.gaps, 0);
+}
+
+/// A reset instead of a SYN-ACK (port closed), and a reset before the
+/// request was acknowledged (S8): the first is no exchange, the second an
+/// unanswered request.
+#[test]
+fn resets_before_the_handshake_or_the_request_are_acknowledged() {
+    let mut refused = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
+    let mut segs = vec![refused.raw(true, SYN, b"")];
+    segs.push(refused.raw(false, RST | ACK, b""));
+    let mut dropped = Conn::new("10.0.0.1:40001", "10.0.0.2:80", 7000, 9000);
+    dropped.now_us = refused.now_us;
+    segs.extend(dropped.handshake());
+    segs.push(dropped.raw(true, PSH | ACK, &get("/dropped")));
+    segs.push(dropped.raw(false, RST, b""));
+    let (recs, counters) = run_capture(pcap_of(Link::Ethernet, &segs));
+    assert_eq!(summarize(&recs), ["GET /dropped -> - +unanswered"]);
+    assert_eq!(counters.flows.flows_created, 2);
+    assert_eq!(counters.flows.flows_reset, 2);
+}
+
 #[test]
 fn unanswered_request_at_end_of_capture() {
     let mut c = Conn::new("10.0.0.1:40000", "10.0.0.2:80", 1000, 5000);
