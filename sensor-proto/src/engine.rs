@@ -42,7 +42,71 @@ pub struct EngineConfig {
     pub flat_shapes: bool,
 }
 
+/// Shares of a memory budget, in percent, that [`EngineConfig::fit_memory`]
+/// gives the flows' HTTP state, the flow table, out-of-order segments and
+/// IP fragments. The remaining tenth is for what has no cap of its own to
+/// lower: the record builder's arenas and key table (a few MiB) and the
+/// exchanges on their way out.
+pub const MEMORY_SHARES: MemoryShares = MemoryShares {
+    http_state: 50,
+    flows: 20,
+    out_of_order: 15,
+    fragments: 5,
+};
+
+/// See [`MEMORY_SHARES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryShares {
+    pub http_state: u64,
+    pub flows: u64,
+    pub out_of_order: u64,
+    pub fragments: u64,
+}
+
+/// Least that [`EngineConfig::fit_memory`] leaves each byte cap, however
+/// small the budget: below this the sensor would drop most traffic.
+pub const MIN_MEMCAP_BYTES: usize = 1024 * 1024;
+/// Least flows [`EngineConfig::fit_memory`] leaves the table.
+pub const MIN_FLOWS: usize = 1024;
+
 impl EngineConfig {
+    /// Lowers the caps, never raises them, so that the engine's buffers,
+    /// all at their caps at once, fit in `budget` bytes (by
+    /// [`MEMORY_SHARES`]; see [`Self::memory_at_caps`]), but never below
+    /// [`MIN_MEMCAP_BYTES`] or [`MIN_FLOWS`].
+    pub fn fit_memory(&mut self, budget: u64) {
+        let share = |percent: u64, least: usize| {
+            usize::try_from(budget / 100 * percent)
+                .unwrap_or(usize::MAX)
+                .max(least)
+        };
+        let s = MEMORY_SHARES;
+        let flows = &mut self.flows;
+        flows.handler_memcap_bytes = flows
+            .handler_memcap_bytes
+            .min(share(s.http_state, MIN_MEMCAP_BYTES));
+        flows.ooo_memcap_bytes = flows
+            .ooo_memcap_bytes
+            .min(share(s.out_of_order, MIN_MEMCAP_BYTES));
+        flows.max_flows = flows
+            .max_flows
+            .min((share(s.flows, 0) / FLOW_BYTES).max(MIN_FLOWS));
+        self.defrag.max_bytes = self
+            .defrag
+            .max_bytes
+            .min(share(s.fragments, MIN_MEMCAP_BYTES));
+    }
+
+    /// What the capped buffers can hold together: the flows' HTTP state,
+    /// out-of-order segments and fragments at their memcaps, and a full
+    /// flow table ([`FlowTable::FLOW_BYTES`] per flow).
+    pub fn memory_at_caps(&self) -> u64 {
+        (self.flows.handler_memcap_bytes
+            + self.flows.ooo_memcap_bytes
+            + self.defrag.max_bytes
+            + self.flows.max_flows * FLOW_BYTES) as u64
+    }
+
     pub fn new(fingerprint_key: FingerprintKey) -> Self {
         EngineConfig {
             flows: FlowLimits::default(),
@@ -53,6 +117,9 @@ impl EngineConfig {
         }
     }
 }
+
+/// [`FlowTable::FLOW_BYTES`] of the engine's flows.
+pub const FLOW_BYTES: usize = FlowTable::<HttpFlow>::FLOW_BYTES;
 
 /// A flow's HTTP parser plus what the record builder needs to know of the flow.
 struct HttpFlow {
@@ -320,5 +387,71 @@ impl Engine {
                 HttpEvent::Anomaly { anomaly, .. } => self.anomalies[anomaly as usize] += 1,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn config() -> EngineConfig {
+        EngineConfig::new(FingerprintKey::new([7; 32]))
+    }
+
+    #[test]
+    fn a_large_budget_leaves_the_defaults() {
+        let mut c = config();
+        c.fit_memory(u64::MAX);
+        assert_eq!(c.flows, FlowLimits::default());
+        assert_eq!(c.defrag, DefragLimits::default());
+        assert_eq!(
+            c.memory_at_caps(),
+            (256 + 64 + 32) * MIB + 65_536 * FLOW_BYTES as u64
+        );
+        // A flow's box holds two half streams and the HTTP parser inline.
+        assert!((512..4096).contains(&FLOW_BYTES), "{FLOW_BYTES}");
+    }
+
+    #[test]
+    fn the_caps_fit_a_smaller_budget_by_their_shares() {
+        for budget in [64 * MIB, 300 * MIB, 307 * MIB + 12_345] {
+            let mut c = config();
+            c.fit_memory(budget);
+            let s = MEMORY_SHARES;
+            assert!(
+                c.memory_at_caps()
+                    <= budget / 100 * (s.http_state + s.flows + s.out_of_order + s.fragments)
+            );
+            assert_eq!(
+                c.flows.handler_memcap_bytes as u64,
+                budget / 100 * s.http_state
+            );
+            assert_eq!(
+                c.flows.ooo_memcap_bytes as u64,
+                budget / 100 * s.out_of_order
+            );
+            assert_eq!(c.defrag.max_bytes as u64, budget / 100 * s.fragments);
+            assert_eq!(
+                c.flows.max_flows as u64,
+                budget / 100 * s.flows / FLOW_BYTES as u64
+            );
+            // Only the byte and flow caps change.
+            assert_eq!(
+                c.flows.established_timeout_ns,
+                FlowLimits::default().established_timeout_ns
+            );
+        }
+    }
+
+    #[test]
+    fn a_tiny_budget_keeps_the_least_caps() {
+        let mut c = config();
+        c.fit_memory(MIB);
+        assert_eq!(c.flows.handler_memcap_bytes, MIN_MEMCAP_BYTES);
+        assert_eq!(c.flows.ooo_memcap_bytes, MIN_MEMCAP_BYTES);
+        assert_eq!(c.defrag.max_bytes, MIN_MEMCAP_BYTES);
+        assert_eq!(c.flows.max_flows, MIN_FLOWS);
     }
 }

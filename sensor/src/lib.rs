@@ -14,6 +14,7 @@
 //! eBPF side is in `docs/ebpf.md`, libpcap in `docs/live-capture.md`.
 
 pub mod capture;
+pub mod memory;
 pub mod runtime;
 pub mod summary;
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
+use shadowtap_sensor::memory::MemoryLimit;
 use shadowtap_sensor::runtime::live::{LiveOptions, DEFAULT_STATS_INTERVAL};
 use shadowtap_sensor::runtime::{self, Options, Outcome};
 
@@ -115,6 +116,18 @@ struct Cli {
     /// No progress bar, no counter lines and no summary on standard error.
     #[arg(short = 'q', long)]
     quiet: bool,
+
+    /// Memory the sensor may use: the caps on flows, HTTP state,
+    /// out-of-order segments and fragments are lowered to fit 60 % of it.
+    /// `auto` reads the cgroup's memory.max (a container's limit); `none`
+    /// keeps the default caps; or a size such as 512Mi, 1Gi, 500M.
+    #[arg(
+        long,
+        value_name = "SIZE|auto|none",
+        default_value = "auto",
+        env = "SHADOWTAP_MEMORY_LIMIT"
+    )]
+    memory_limit: MemoryLimit,
 }
 
 /// `30`, `2.5`, `500ms`, `30s`, `5m`, `2h`.
@@ -226,6 +239,7 @@ fn main() -> ExitCode {
             stats_json: cli.stats_json,
             fingerprint_key_file: cli.fingerprint_key_file,
             quiet: cli.quiet,
+            memory_limit: cli.memory_limit,
         };
         runtime::run(&options)
     } else {
@@ -252,6 +266,7 @@ fn live_options(cli: &Cli) -> LiveOptions {
         count: cli.count,
         stats_interval: Some(cli.stats_interval.unwrap_or(DEFAULT_STATS_INTERVAL))
             .filter(|d| !d.is_zero()),
+        memory_limit: cli.memory_limit,
     }
 }
 

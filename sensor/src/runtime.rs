@@ -18,6 +18,7 @@ use shadowtap_proto::record::FingerprintKey;
 use shadowtap_proto::ExchangeRecord;
 
 use crate::capture::{CaptureSource, ErrorKind, FileSource};
+use crate::memory::{self, MemoryFit, MemoryLimit};
 use crate::summary;
 
 /// What the command line asked for.
@@ -28,6 +29,8 @@ pub struct Options {
     pub stats_json: Option<PathBuf>,
     pub fingerprint_key_file: Option<PathBuf>,
     pub quiet: bool,
+    /// What the engine's caps are fitted to (see [`crate::memory`]).
+    pub memory_limit: MemoryLimit,
 }
 
 /// How a run ended.
@@ -43,6 +46,8 @@ pub struct Outcome {
     pub peak_rss_bytes: Option<u64>,
     /// False when no key was given and fingerprints use a per-run key.
     pub fingerprint_key_persistent: bool,
+    /// The memory limit the caps were fitted to, if there was one.
+    pub memory: Option<MemoryFit>,
     /// Live captures only: why it stopped, records written, kernel drops.
     #[serde(flatten)]
     pub live: Option<live::LiveReport>,
@@ -54,7 +59,8 @@ pub struct Outcome {
 pub fn run(options: &Options) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let (key, persistent) = load_key(options.fingerprint_key_file.as_deref())?;
-    let mut engine = Engine::new(engine_config(key)?);
+    let (config, memory) = engine_config(key, options.memory_limit, options.quiet)?;
+    let mut engine = Engine::new(config);
     let mut writer = RecordWriter::open(&options.output)?;
     let inputs = read_captures(
         &options.inputs,
@@ -78,6 +84,7 @@ pub fn run(options: &Options) -> anyhow::Result<Outcome> {
         elapsed_s: started.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes(),
         fingerprint_key_persistent: persistent,
+        memory,
         live: None,
         counters: engine.counters(),
     };
@@ -245,12 +252,22 @@ fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
 /// The engine's configuration: `key` for fingerprints and a random seed, new
 /// for each process, for the hash tables keyed by wire-controlled tuples
 /// (flows, fragments), so that nobody can craft tuples that collide. The
-/// seed never changes the records, only their cost.
-pub fn engine_config(key: FingerprintKey) -> anyhow::Result<EngineConfig> {
+/// seed never changes the records, only their cost. The caps are fitted to
+/// `limit` (see [`crate::memory`]), which is said on standard error unless
+/// `quiet`.
+pub fn engine_config(
+    key: FingerprintKey,
+    limit: MemoryLimit,
+    quiet: bool,
+) -> anyhow::Result<(EngineConfig, Option<MemoryFit>)> {
     let seed = random_bytes().context("reading a random hash-table seed from /dev/urandom")?;
     let mut config = EngineConfig::new(key);
     config.hash_seed = HashSeed::from_bytes(seed);
-    Ok(config)
+    let fit = memory::fit(&mut config, limit);
+    if let (Some(fit), false) = (&fit, quiet) {
+        eprintln!("shadowtap-sensor: {fit}");
+    }
+    Ok((config, fit))
 }
 
 /// Peak resident set size of this process (`VmHWM`), where the OS tells it.

@@ -85,6 +85,52 @@ fn several_inputs_are_read_in_order_and_stats_are_written() {
 }
 
 #[test]
+fn a_memory_limit_lowers_the_caps_and_is_reported() {
+    let stats = tmp("memory-stats.json");
+    let run = |limit: &str| {
+        sensor(&[
+            "-r",
+            fixture(HTTP2).to_str().expect("utf-8 path"),
+            "-w",
+            "/dev/null",
+            "--stats-json",
+            stats.to_str().expect("utf-8 path"),
+            "--memory-limit",
+            limit,
+        ])
+    };
+    let out = run("64Mi");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("memory limit 64 MiB (--memory-limit): caps fitted to 60 % of it"),
+        "{stderr}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
+    let m = &s["memory"];
+    assert_eq!(m["limit_bytes"], 64 << 20);
+    assert!(m["max_flows"].as_u64().is_some_and(|n| n < 65_536), "{m}");
+    assert!(m["http_state_memcap_bytes"]
+        .as_u64()
+        .is_some_and(|n| n < 256 << 20));
+    assert_eq!(
+        s["http"]["exchanges"], 57,
+        "the same traffic, the same records"
+    );
+
+    let out = run("none");
+    assert!(out.status.success());
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("json");
+    assert!(s["memory"].is_null());
+
+    let out = run("12MB");
+    assert_eq!(out.status.code(), Some(2), "a bad size is a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown unit `MB`"));
+}
+
+#[test]
 fn a_truncated_pcap_keeps_what_came_before_and_exits_3() {
     let whole = std::fs::read(fixture(HTTP2)).expect("fixture");
     let cut = tmp("cut.pcap");

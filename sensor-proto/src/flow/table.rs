@@ -366,6 +366,16 @@ pub struct FlowTable<H: FlowHandler> {
 }
 
 impl<H: FlowHandler> FlowTable<H> {
+    /// Memory one tracked flow takes besides its buffers (whose own caps
+    /// count them): its box with the handler inline, and its share of the
+    /// map, counted twice over for the table's and the slot vector's spare
+    /// room as they grow by doubling. An estimate for sizing
+    /// [`FlowLimits::max_flows`] to a memory budget.
+    pub const FLOW_BYTES: usize = std::mem::size_of::<Flow<H>>()
+        + 2 * (std::mem::size_of::<(FlowKey, usize)>() + 1)
+        + 2 * std::mem::size_of::<Option<Box<Flow<H>>>>()
+        + crate::http::limits::ALLOCATION_OVERHEAD_BYTES;
+
     /// An empty table whose hasher is keyed by `seed`: a secret, random one
     /// wherever packets come from untrusted senders (see [`crate::hash`]).
     /// The seed never changes what the table emits, only how fast.

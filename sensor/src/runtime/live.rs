@@ -70,6 +70,8 @@ pub struct LiveOptions {
     pub count: Option<u64>,
     /// Period of the counter line on stderr; `None` for none.
     pub stats_interval: Option<Duration>,
+    /// What the engine's caps are fitted to (see [`crate::memory`]).
+    pub memory_limit: crate::memory::MemoryLimit,
 }
 
 /// Why a live capture stopped.
@@ -141,7 +143,8 @@ pub fn run_live(
     let started = Instant::now();
     let stop = StopSignal::install()?;
     let (key, persistent) = load_key(options.fingerprint_key_file.as_deref())?;
-    let mut engine = Engine::new(engine_config(key)?);
+    let (config, memory) = engine_config(key, options.memory_limit, options.quiet)?;
+    let mut engine = Engine::new(config);
     let mut writer = RecordWriter::open(&options.output)?;
     let mut out = CountedOutput {
         writer: &mut writer,
@@ -251,6 +254,7 @@ pub fn run_live(
         elapsed_s: started.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes(),
         fingerprint_key_persistent: persistent,
+        memory,
         live: Some(LiveReport {
             stopped_by,
             records_written,
@@ -369,6 +373,7 @@ mod tests {
             duration: None,
             count: None,
             stats_interval: None,
+            memory_limit: crate::memory::MemoryLimit::None,
         }
     }
 
