@@ -3,7 +3,7 @@
 //! In a container the kernel kills a process that passes its cgroup's
 //! `memory.max`. The engine's buffers are all capped
 //! (`docs/sensor-core.md`, "Named limits"), but the defaults add up to about
-//! 420 MiB at their caps, more than a small DaemonSet limit. So unless told
+//! 430 MiB at their caps, more than a small DaemonSet limit. So unless told
 //! otherwise (`--memory-limit`), the sensor reads its cgroup's limit at
 //! start and lowers the caps until, all full at once, they fit in
 //! [`ENGINE_MEMORY_PERCENT`] of it
