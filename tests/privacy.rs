@@ -104,6 +104,8 @@ const CANARIES: &[&str] = &[
     "canary-response-ssn-123-45-6789",
     "canary.key.email@example.net",
     "canary-setcookie-value-29",
+    "cAnArY7pAtH9tOkEn2x",
+    "canary.path@example.com",
 ];
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -126,6 +128,7 @@ fn canary_capture() -> Vec<u8> {
         b"GET /v1/session HTTP/1.1\r\nHost: api.canary\r\nCookie: session=canary-cookie-session-6b1f; csrf=canary-csrf-77aa\r\n\r\n".to_vec(),
         b"GET /v1/keyed HTTP/1.1\r\nHost: api.canary\r\nX-API-Key: canary-api-key-header-3d9e\r\n\r\n".to_vec(),
         b"GET /v1/keyed?api_key=canary-api-key-query-0c42 HTTP/1.1\r\nHost: api.canary\r\n\r\n".to_vec(),
+        b"GET /v1/reset/cAnArY7pAtH9tOkEn2x/canary.path@example.com HTTP/1.1\r\nHost: api.canary\r\n\r\n".to_vec(),
         format!("POST /v1/pay HTTP/1.1\r\nHost: api.canary\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json_body}", json_body.len()).into_bytes(),
         b"POST /v1/login HTTP/1.1\r\nHost: api.canary\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 55\r\n\r\nuser=canary.user%40example.org&pw=canary-form-password-x4".to_vec(),
     ];
@@ -167,7 +170,7 @@ fn canary_capture_leaks_no_secret_in_any_encoding() {
         assert!(raw.contains(c), "canary {c:?} not in capture");
     }
     let (records, counters) = run_capture(pcap);
-    assert_eq!(records.len(), 9, "{counters:?}");
+    assert_eq!(records.len(), 10, "{counters:?}");
     let out = jsonl(&records);
     assert_no_leak(&out, CANARIES);
     // Names and shapes are kept.
@@ -180,6 +183,10 @@ fn canary_capture_leaks_no_secret_in_any_encoding() {
         out.contains("\"{key}\""),
         "value-like JSON keys are redacted: {out}"
     );
+    // A token and an address in the path leave as placeholders.
+    assert!(records
+        .iter()
+        .any(|r| r.path == "/v1/reset/{token}/{email}"));
     // The decoded gzip body was seen (its shape has the nested email field).
     let gz = records
         .iter()

@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 
 use shadowtap_proto::hash::bytes_equal;
-use shadowtap_proto::record::{AuthScheme, FlatKind, FlatShape, StringFormat};
+use shadowtap_proto::record::{AuthScheme, FlatKind, FlatShape, PathParam, StringFormat};
 use shadowtap_proto::ExchangeRecord;
 
 use crate::anomaly::Detectors;
@@ -859,13 +859,20 @@ pub fn split_field_path(path: &str) -> Vec<String> {
 pub fn path_key(path: &str) -> (String, Vec<(u8, &str)>) {
     let mut key = String::with_capacity(path.len());
     let mut params = Vec::new();
-    path_key_into(path, &mut key, &mut params);
+    path_key_into(path, &[], &mut key, &mut params);
     (key, params)
 }
 
 /// [`path_key`] into buffers the caller reuses: `key` and `params` are
-/// cleared first.
-pub fn path_key_into<'p>(path: &'p str, key: &mut String, params: &mut Vec<(u8, &'p str)>) {
+/// cleared first. `path_params` are the record's: a segment the sensor
+/// exported as a placeholder (a token, an email address) is that parameter,
+/// with its fingerprint as the value.
+pub fn path_key_into<'p>(
+    path: &'p str,
+    path_params: &'p [PathParam],
+    key: &mut String,
+    params: &mut Vec<(u8, &'p str)>,
+) {
     key.clear();
     params.clear();
     let mut previous: Option<&str> = None;
@@ -879,6 +886,15 @@ pub fn path_key_into<'p>(path: &'p str, key: &mut String, params: &mut Vec<(u8, 
         if i == MAX_PATH_SEGMENTS {
             key.push_str("{…}");
             break;
+        }
+        let redacted = path_params
+            .iter()
+            .find(|p| usize::from(p.index) == i && seg == p.kind.placeholder());
+        if let Some(p) = redacted {
+            key.push_str(p.kind.placeholder());
+            params.push((i as u8, p.fingerprint.as_str()));
+            previous = Some(seg);
+            continue;
         }
         match form::classify(seg, previous) {
             Some(kind) => {
@@ -948,7 +964,7 @@ impl Observations {
     pub fn add(&mut self, r: &ExchangeRecord, detectors: Option<&mut Detectors>) {
         let mut params = Vec::new();
         let key = &mut self.key;
-        path_key_into(&r.path, &mut key.path, &mut params);
+        path_key_into(&r.path, &r.path_params, &mut key.path, &mut params);
         key.service.clear();
         key.service.push_str(&r.host);
         key.method.clear();
@@ -1013,6 +1029,41 @@ impl Observations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sensor exports tokens and email addresses in paths as
+    /// placeholders with fingerprints: they are parameters of their kind,
+    /// and the fingerprint stands for the value (distinct counts, callers'
+    /// ids). A placeholder the record does not describe is literal text.
+    #[test]
+    fn redacted_segments_are_parameters_valued_by_their_fingerprints() {
+        let params = [
+            PathParam {
+                index: 1,
+                kind: ParamKind::Email,
+                fingerprint: "aaaa".into(),
+            },
+            PathParam {
+                index: 3,
+                kind: ParamKind::Token,
+                fingerprint: "bbbb".into(),
+            },
+        ];
+        let (mut key, mut values) = (String::new(), Vec::new());
+        path_key_into(
+            "/users/{email}/reset/{token}/7",
+            &params,
+            &mut key,
+            &mut values,
+        );
+        assert_eq!(key, "/users/{email}/reset/{token}/{integer}");
+        assert_eq!(values, [(1, "aaaa"), (3, "bbbb"), (4, "7")]);
+        // Without its description (a client sent the braces), or at another
+        // index, a placeholder stays text.
+        path_key_into("/users/{email}", &[], &mut key, &mut values);
+        assert_eq!(key, "/users/%7Bemail%7D");
+        path_key_into("/{email}/x", &params, &mut key, &mut values);
+        assert_eq!(key, "/%7Bemail%7D/x");
+    }
 
     #[test]
     fn path_keys_collapse_identifiers_only() {

@@ -54,7 +54,8 @@ pub trait FlowHandler {
     /// The flow ended (both sides closed, reset, timeout, eviction, end of input).
     fn finish(&mut self, ts: Timestamp, out: &mut Vec<Self::Event>);
     /// Heap bytes the handler holds, for [`FlowLimits::handler_memcap_bytes`].
-    /// Called after every segment of its flow, so it must be cheap.
+    /// Called after every segment that gave the handler something, so it
+    /// must be cheap.
     fn held_bytes(&self) -> usize {
         0
     }
@@ -332,21 +333,36 @@ impl<H> FlowMap<H> {
 struct Sink<'a, H: FlowHandler> {
     handler: Option<&'a mut H>,
     out: &'a mut Vec<H::Event>,
+    /// The handler was given something: what it holds may have changed.
+    touched: bool,
+}
+
+impl<'a, H: FlowHandler> Sink<'a, H> {
+    fn new(handler: Option<&'a mut H>, out: &'a mut Vec<H::Event>) -> Self {
+        Sink {
+            handler,
+            out,
+            touched: false,
+        }
+    }
 }
 
 impl<H: FlowHandler> StreamSink for Sink<'_, H> {
     fn data(&mut self, dir: Direction, ts: Timestamp, bytes: &[u8]) {
         if let Some(h) = self.handler.as_deref_mut() {
+            self.touched = true;
             h.data(dir, ts, bytes, self.out);
         }
     }
     fn gap(&mut self, dir: Direction, ts: Timestamp, len: u64) {
         if let Some(h) = self.handler.as_deref_mut() {
+            self.touched = true;
             h.gap(dir, ts, len, self.out);
         }
     }
     fn close(&mut self, dir: Direction, ts: Timestamp) {
         if let Some(h) = self.handler.as_deref_mut() {
+            self.touched = true;
             h.close(dir, ts, self.out);
         }
     }
@@ -423,7 +439,8 @@ impl<H: FlowHandler> FlowTable<H> {
 
     /// Feeds one TCP segment captured at `ts`.
     ///
-    /// Afterwards the segment's flow tells what its handler holds now. When
+    /// Afterwards, if the segment gave its flow's handler anything, the
+    /// handler tells what it holds now. When
     /// the handlers together pass [`FlowLimits::handler_memcap_bytes`], the
     /// least recently seen flows holding anything are told to
     /// [`FlowHandler::shed`] it, in one pass over the table, until a
@@ -486,7 +503,8 @@ impl<H: FlowHandler> FlowTable<H> {
     }
 
     /// [`Self::on_segment`] but the handler accounting; returns the slot of
-    /// the flow the segment went to, if any.
+    /// the flow the segment went to when its handler may hold something
+    /// else now.
     fn segment(
         &mut self,
         ts: Timestamp,
@@ -613,10 +631,7 @@ impl<H: FlowHandler> FlowTable<H> {
         };
         let (dir, other_dir) = (dir_of(side), dir_of(other));
         let Flow { half, handler, .. } = &mut *flow;
-        let mut sink = Sink {
-            handler: handler.as_mut(),
-            out,
-        };
+        let mut sink = Sink::new(handler.as_mut(), out);
 
         if flags.rst() {
             if !seg.payload.is_empty() {
@@ -660,6 +675,9 @@ impl<H: FlowHandler> FlowTable<H> {
             cx.dir = dir;
         }
         half[side].segment(ts, seq, seg.payload, flags.fin(), &mut cx);
+        // Segments that gave the handler nothing (pure ACKs, bytes held
+        // out of order) cannot have changed what it holds.
+        let mut touched = sink.touched;
         if half[0].is_closed() && half[1].is_closed() {
             if let Some(h) = handler.as_mut() {
                 h.finish(ts, out);
@@ -667,8 +685,13 @@ impl<H: FlowHandler> FlowTable<H> {
             self.stats.flows_closed += 1;
             release(half, handler, &mut self.budget);
             flow.state = State::Closed;
+            touched = true;
         }
-        self.flows.last_slot()
+        if touched {
+            self.flows.last_slot()
+        } else {
+            None
+        }
     }
 
     /// Expires idle flows as of `now` (packet time), e.g. between files or
@@ -763,10 +786,7 @@ impl<H: FlowHandler> FlowTable<H> {
             let now = self.now;
             let client = flow.client;
             let Flow { half, handler, .. } = &mut *flow;
-            let mut sink = Sink {
-                handler: handler.as_mut(),
-                out,
-            };
+            let mut sink = Sink::new(handler.as_mut(), out);
             for (side, h) in half.iter_mut().enumerate() {
                 let dir = if Some(side) == client {
                     Direction::ToServer

@@ -177,6 +177,7 @@ fn build_with(
     }
     .unwrap_or_else(|| url::socket_host(flow.server));
 
+    let (path, path_params) = url::redact_path(url::export_path(&target), key);
     let mut query_params = Vec::new();
     if let Some(q) = target.query {
         collect_names(q, &mut query_params, false);
@@ -197,7 +198,8 @@ fn build_with(
         server: flow.server,
         host,
         method,
-        path: url::export_path(&target),
+        path,
+        path_params,
         query_params,
         version: req.head.version,
         status: resp.map(|r| r.head.status),
@@ -421,6 +423,7 @@ mod tests {
     use crate::http::{
         AnomalySet, Framing, HttpVersion, Message, RequestHead, Response, ResponseHead,
     };
+    use crate::record::segment::ParamKind;
     use crate::record::{AuthScheme, KeyLocation, Shape};
     use crate::time::Timestamp;
 
@@ -685,6 +688,64 @@ mod tests {
         let debug = format!("{records:?}");
         for secret in SECRETS {
             assert!(!debug.contains(secret), "Debug leaked {secret}");
+        }
+    }
+
+    /// Tokens and email addresses in the path leave as placeholders with a
+    /// keyed fingerprint; identifiers (integers, UUIDs, hex ids) and words
+    /// stay as sent.
+    #[test]
+    fn secrets_in_the_path_become_placeholders_with_fingerprints() {
+        let path_of = |target: &str| {
+            let e = exchange(
+                request(
+                    "GET",
+                    target.as_bytes(),
+                    vec![hdr("host", "h")],
+                    Body::empty(),
+                ),
+                None,
+            );
+            build(&e, &flow(), &key())
+        };
+        let r = path_of("/v1/users/alice@example.com/reset/Zx8kQ2mP9vL4tR7w?x=1");
+        assert_eq!(r.path, "/v1/users/{email}/reset/{token}");
+        let kinds: Vec<(u16, ParamKind)> =
+            r.path_params.iter().map(|p| (p.index, p.kind)).collect();
+        assert_eq!(kinds, [(2, ParamKind::Email), (4, ParamKind::Token)]);
+        let json = serde_json::to_string(&r).unwrap();
+        for secret in ["alice", "example.com", "Zx8kQ2mP9vL4tR7w"] {
+            assert!(!json.contains(secret), "leaked {secret} in {json}");
+        }
+        // Equal values, equal fingerprints; other values, other ones; and
+        // never a principal's.
+        let again = path_of("/v2/alice@example.com/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln");
+        assert_eq!(again.path, "/v2/{email}/{token}");
+        assert_eq!(
+            again.path_params[0].fingerprint,
+            r.path_params[0].fingerprint
+        );
+        let other = path_of("/v1/users/bob@example.com/reset/Zx8kQ2mP9vL4tR7x");
+        assert_ne!(
+            other.path_params[0].fingerprint,
+            r.path_params[0].fingerprint
+        );
+        assert_ne!(
+            other.path_params[1].fingerprint,
+            r.path_params[1].fingerprint
+        );
+        assert!(r.path_params.iter().all(|p| p.fingerprint.len() == 32));
+        // A percent-encoded address is decoded first, then replaced.
+        assert_eq!(path_of("/u/carol%40example.org").path, "/u/{email}");
+        // Identifiers and words stay.
+        for kept in [
+            "/v1/users/123/orders/d9a1e25f-ca7c-48d4-83db-9009935bab90",
+            "/objects/5f2b7c1e9d3a4b6c8e0f1a2b/2024-03-01",
+            "/plans/by-slug/gold-annual-42/oauth2callback",
+            "/",
+        ] {
+            let r = path_of(kept);
+            assert_eq!((r.path.as_str(), r.path_params.len()), (kept, 0));
         }
     }
 

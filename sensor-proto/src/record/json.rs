@@ -43,6 +43,22 @@ impl ExchangeRecord {
         string(out, &self.method);
         out.extend_from_slice(b",\"path\":");
         string(out, &self.path);
+        if !self.path_params.is_empty() {
+            out.extend_from_slice(b",\"path_params\":[");
+            for (i, p) in self.path_params.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"index\":");
+                int(out, p.index);
+                out.extend_from_slice(b",\"kind\":");
+                quoted(out, p.kind.as_str());
+                out.extend_from_slice(b",\"fingerprint\":");
+                string(out, &p.fingerprint);
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
         if !self.query_params.is_empty() {
             out.extend_from_slice(b",\"query_params\":");
             strings(out, &self.query_params);
@@ -417,7 +433,8 @@ pub(super) fn string(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{JwtInfo, StringFormat};
+    use crate::record::segment::ParamKind;
+    use crate::record::{JwtInfo, PathParam, StringFormat};
 
     fn same_as_serde(r: &ExchangeRecord) {
         let mut ours = Vec::new();
@@ -445,6 +462,19 @@ mod tests {
         r.latency_us = Some(0);
         r.duration_us = Some(u64::MAX);
         r.query_params = vec!["a".into(), "b\"\\\u{1}\u{8}\u{c}\n\r\t\u{1f}é".into()];
+        r.path = "/reset/{token}/{email}".into();
+        r.path_params = vec![
+            PathParam {
+                index: 1,
+                kind: ParamKind::Token,
+                fingerprint: "00ff".into(),
+            },
+            PathParam {
+                index: 2,
+                kind: ParamKind::Email,
+                fingerprint: "ff00".into(),
+            },
+        ];
         r.status = Some(101);
         r.interim = vec![100, 103];
         r.principal = Some("00ff".into());

@@ -28,6 +28,7 @@ mod fingerprint;
 mod flat;
 mod json;
 mod keys;
+pub mod segment;
 mod shape;
 mod skeleton;
 mod url;
@@ -57,6 +58,20 @@ pub use url::{
 /// Version of the record's JSON schema, written in every record as `schema`.
 pub const RECORD_SCHEMA_VERSION: u32 = 1;
 
+/// A path segment exported as its placeholder: where it was, what it looked
+/// like, and a keyed fingerprint of its value, so that distinct values can
+/// still be counted (callers enumerating email addresses, say) without the
+/// values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathParam {
+    /// Index of the segment: 0 is the one after the leading `/`.
+    pub index: u16,
+    pub kind: segment::ParamKind,
+    /// `hex(HMAC(key, "path segment" NUL value))[..32]` with the
+    /// deployment's fingerprint key: equal values, equal fingerprints.
+    pub fingerprint: String,
+}
+
 /// One request/response pair, reduced to what is safe to export.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExchangeRecord {
@@ -75,8 +90,14 @@ pub struct ExchangeRecord {
     /// `Host` header (lower-cased, port kept), else the server address.
     pub host: String,
     pub method: String,
-    /// Percent-decoded path without the query string.
+    /// Percent-decoded path without the query string. Segments that look
+    /// like secrets (tokens, email addresses: [`segment::ParamKind::is_secret`])
+    /// are replaced by their placeholder (`{token}`, `{email}`), and
+    /// described in [`Self::path_params`].
     pub path: String,
+    /// The segments of `path` that were replaced, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path_params: Vec<PathParam>,
     /// Names of the query parameters, percent-decoded, in first-seen order,
     /// without duplicates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -7,7 +7,9 @@
 
 use std::net::SocketAddr;
 
+use super::segment;
 use super::values::key_looks_like_value;
+use super::{FingerprintKey, PathParam};
 
 /// Longest exported path, in bytes (truncated on a character boundary).
 pub const MAX_PATH_BYTES: usize = 2048;
@@ -305,6 +307,66 @@ fn clean_text_slow(bytes: &[u8], cap: usize) -> String {
 pub(crate) fn export_path(t: &Target<'_>) -> String {
     clean_text(&percent_decode(t.path, false), MAX_PATH_BYTES)
 }
+
+/// Replaces the segments of `path` that look like secrets (tokens, email
+/// addresses: [`segment::ParamKind::is_secret`], by the same test the analyzer
+/// templates with) by their placeholder, and describes each with a keyed
+/// fingerprint of its value. A path without such segments is returned as
+/// it is.
+pub(crate) fn redact_path(path: String, key: &FingerprintKey) -> (String, Vec<PathParam>) {
+    let b = path.as_bytes();
+    let first = usize::from(b.first() == Some(&b'/'));
+    let mut params = Vec::new();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut previous = None;
+    let (mut seg_start, mut index) = (first, 0usize);
+    // One pass over the bytes: a segment can only be of a secret kind if
+    // it has an `@` (an email address), starts with `eyJ` (a JWT), or is 8
+    // bytes or longer with at least two digits (any other token: a run of
+    // 8 or more letters and digits with two of each; see
+    // `segment::classify`). Most segments (words, short ids) are ruled out
+    // without the full test.
+    let (mut digits, mut at) = (0u32, false);
+    for i in first..=b.len() {
+        let c = b.get(i).copied().unwrap_or(b'/');
+        if c != b'/' {
+            digits += u32::from(c.is_ascii_digit());
+            at |= c == b'@';
+            continue;
+        }
+        let seg = &path[seg_start..i];
+        let may_be_secret = at || (seg.len() >= 8 && (digits >= 2 || seg.starts_with("eyJ")));
+        let kind = may_be_secret
+            .then(|| segment::classify(seg, previous))
+            .flatten()
+            .filter(|k| k.is_secret());
+        if let Some(kind) = kind {
+            let o = out.get_or_insert_with(|| String::with_capacity(path.len()));
+            o.push_str(&path[copied..seg_start]);
+            o.push_str(kind.placeholder());
+            copied = i;
+            params.push(PathParam {
+                index: u16::try_from(index).unwrap_or(u16::MAX),
+                kind,
+                fingerprint: key.principal(&[PATH_SEGMENT_DOMAIN, seg.as_bytes()]),
+            });
+        }
+        previous = Some(seg);
+        (seg_start, index, digits, at) = (i + 1, index + 1, 0, false);
+    }
+    match out {
+        None => (path, params),
+        Some(mut o) => {
+            o.push_str(&path[copied..]);
+            (o, params)
+        }
+    }
+}
+
+/// First part of a path segment's fingerprint input: no auth scheme has
+/// this name, so a segment's fingerprint never equals a principal's.
+const PATH_SEGMENT_DOMAIN: &[u8] = b"path segment";
 
 /// Adds the decoded names of a `name=value&…` list to `out` (deduplicated,
 /// capped). With `drop_partial_tail`, a last pair without `=` is ignored:
