@@ -42,6 +42,7 @@ pub fn fuzz_engine() -> Engine {
     let mut config = EngineConfig::new(FingerprintKey::new([1; 32]));
     config.flows.max_flows = 8;
     config.flows.ooo_memcap_bytes = 64 * 1024;
+    config.flows.handler_memcap_bytes = 64 * 1024;
     config.defrag.max_trackers = 8;
     Engine::new(config)
 }
