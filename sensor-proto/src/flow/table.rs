@@ -894,6 +894,20 @@ mod tests {
         }
     }
 
+    /// A FIN (with an ACK) from `from` to `to`.
+    fn fin(from: SocketAddr, to: SocketAddr, seq: u32, ack: u32) -> TcpSegment<'static> {
+        TcpSegment {
+            src: from.ip(),
+            dst: to.ip(),
+            sport: from.port(),
+            dport: to.port(),
+            seq,
+            ack,
+            flags: TcpFlags(TcpFlags::FIN | TcpFlags::ACK),
+            payload: b"",
+        }
+    }
+
     /// Finish events: the client and the time.
     type Finished = Vec<(SocketAddr, Timestamp)>;
 
@@ -1082,16 +1096,6 @@ mod tests {
         // A request, then a FIN each way.
         table.on_segment(t0, &request(closed, server), &mut out);
         let end = 1000 + request(closed, server).payload.len() as u32;
-        let fin = |from: SocketAddr, to: SocketAddr, seq: u32, ack: u32| TcpSegment {
-            src: from.ip(),
-            dst: to.ip(),
-            sport: from.port(),
-            dport: to.port(),
-            seq,
-            ack,
-            flags: TcpFlags(TcpFlags::FIN | TcpFlags::ACK),
-            payload: b"",
-        };
         table.on_segment(t0, &fin(closed, server, end, 5000), &mut out);
         table.on_segment(t0, &fin(server, closed, 5000, end + 1), &mut out);
         // A request, then bytes beyond a hole: buffered out of order.
@@ -1204,16 +1208,6 @@ mod tests {
         for i in 0..3 {
             table.on_segment(ts, &request(client(i), server), &mut out);
         }
-        let fin = |from: SocketAddr, to: SocketAddr, seq: u32, ack: u32| TcpSegment {
-            src: from.ip(),
-            dst: to.ip(),
-            sport: from.port(),
-            dport: to.port(),
-            seq,
-            ack,
-            flags: TcpFlags(TcpFlags::FIN | TcpFlags::ACK),
-            payload: b"",
-        };
         let request_end = 1000 + u32::try_from(request(client(0), server).payload.len()).unwrap();
         table.on_segment(ts, &fin(client(0), server, request_end, 5000), &mut out);
         table.on_segment(ts, &fin(server, client(0), 5000, request_end + 1), &mut out);

@@ -431,8 +431,14 @@ impl HalfStream {
     /// visits only the segments the new one can touch, instead of every
     /// buffered segment from the lowest offset up.
     fn overlap(&self, off: u64, payload: &[u8]) -> Overlap {
-        let end = off + payload.len() as u64;
         let from = self.ooo.range(..=off).next_back().map_or(off, |(&s, _)| s);
+        self.overlap_from(from, off, payload)
+    }
+
+    /// [`Self::overlap`], visiting the buffered segments from offset `from`
+    /// up (0: all of them).
+    fn overlap_from(&self, from: u64, off: u64, payload: &[u8]) -> Overlap {
+        let end = off + payload.len() as u64;
         let mut overlap = Overlap::default();
         let mut cursor = off;
         for (&s, (_, d)) in self.ooo.range(from..end) {
