@@ -8,7 +8,6 @@
 //! next request; that response is reported as `ResponseWithoutRequest`.
 
 use std::collections::VecDeque;
-
 use std::mem::size_of;
 
 use crate::http::connection::HttpEvent;
@@ -57,7 +56,7 @@ fn body_bytes(body: &Body) -> usize {
 }
 
 /// Heap bytes a request holds.
-pub(crate) fn request_bytes(r: &Request) -> usize {
+fn request_bytes(r: &Request) -> usize {
     r.head.method.len()
         + r.head.target.len()
         + 2 * ALLOCATION_OVERHEAD_BYTES
@@ -66,7 +65,7 @@ pub(crate) fn request_bytes(r: &Request) -> usize {
 }
 
 /// Heap bytes a response holds.
-pub(crate) fn response_bytes(r: &Response) -> usize {
+fn response_bytes(r: &Response) -> usize {
     headers_bytes(&r.head.headers) + body_bytes(&r.body)
 }
 
