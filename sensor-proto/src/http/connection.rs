@@ -221,6 +221,8 @@ enum InMsg {
     },
     Response {
         head: ResponseHead,
+        /// [`headers_bytes`] of `head`, counted once.
+        head_bytes: usize,
         claim: Option<u64>,
     },
 }
@@ -403,7 +405,7 @@ impl HttpConnection {
                                 + b.dec.held_bytes()
                                 + match &b.msg {
                                     InMsg::Request { .. } => 0,
-                                    InMsg::Response { head, .. } => headers_bytes(&head.headers),
+                                    InMsg::Response { head_bytes, .. } => *head_bytes,
                                 }
                         }
                         _ => 0,
@@ -946,6 +948,7 @@ impl HttpConnection {
                 self.sides[dir.index()].phase = Phase::Body(Box::new(InBody {
                     dec: BodyDecoder::new(kind),
                     msg: InMsg::Response {
+                        head_bytes: headers_bytes(&p.head.headers),
                         head: p.head,
                         claim,
                     },
@@ -1018,7 +1021,7 @@ impl HttpConnection {
                 });
                 self.pairing.drain_ready(out);
             }
-            InMsg::Response { head, claim } => {
+            InMsg::Response { head, claim, .. } => {
                 let resp = Response {
                     start,
                     end: last_ts,

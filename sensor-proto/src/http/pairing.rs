@@ -31,6 +31,8 @@ pub(crate) struct Tx {
     pub(crate) anomalies: AnomalySet,
     /// What this transaction holds, as last counted ([`tx_bytes`]).
     bytes: usize,
+    /// What the request's head holds, counted once: it never changes.
+    req_head_bytes: usize,
 }
 
 /// The transaction FIFO of one connection.
@@ -55,13 +57,12 @@ fn body_bytes(body: &Body) -> usize {
     body.sample.capacity()
 }
 
-/// Heap bytes a request holds.
-fn request_bytes(r: &Request) -> usize {
+/// Heap bytes a request's head holds.
+fn request_head_bytes(r: &Request) -> usize {
     r.head.method.len()
         + r.head.target.len()
         + 2 * ALLOCATION_OVERHEAD_BYTES
         + headers_bytes(&r.head.headers)
-        + body_bytes(&r.body)
 }
 
 /// Heap bytes a response holds.
@@ -73,7 +74,8 @@ fn response_bytes(r: &Response) -> usize {
 /// response.
 fn tx_bytes(t: &Tx) -> usize {
     size_of::<Tx>()
-        + t.req.as_ref().map_or(0, request_bytes)
+        + t.req_head_bytes
+        + t.req.as_ref().map_or(0, |r| body_bytes(&r.body))
         + t.resp.as_ref().map_or(0, response_bytes)
         + t.interim.capacity() * size_of::<u16>()
 }
@@ -107,7 +109,9 @@ impl Pairing {
             gap: false,
             anomalies,
             bytes: 0,
+            req_head_bytes: 0,
         };
+        tx.req_head_bytes = tx.req.as_ref().map_or(0, request_head_bytes);
         tx.bytes = tx_bytes(&tx);
         self.bytes += tx.bytes;
         self.txs.push_back(tx);
