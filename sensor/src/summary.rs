@@ -35,6 +35,25 @@ pub fn live_line(
         for (name, v) in drops {
             let _ = write!(s, " {name}={v}");
         }
+        // Every source's drops count packets the sensor never saw.
+        let lost: u64 = drops.iter().map(|(_, v)| v).sum();
+        if lost > 0 {
+            let share = lost as f64 / (lost + c.packets) as f64;
+            let _ = write!(s, " (loss {:.2} %)", share * 100.0);
+        }
+    }
+    // The engine's own memory caps, once one has been hit.
+    let caps = [
+        ("out_of_order", c.reassembly.memcap_skips),
+        ("http_state", c.flows.handler_memcap_sheds),
+        ("fragments", c.defrag.dropped_memcap),
+        ("flow_table_full", c.flows.table_full),
+    ];
+    if caps.iter().any(|&(_, v)| v > 0) {
+        s.push_str("; memcaps hit:");
+        for (name, v) in caps.iter().filter(|&&(_, v)| v > 0) {
+            let _ = write!(s, " {name}={v}");
+        }
     }
     s
 }
@@ -155,4 +174,32 @@ pub fn render(o: &Outcome) -> String {
         let _ = writeln!(s, "  input error: {e}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_line_gives_the_loss_share_and_the_caps_hit() {
+        let mut c = Counters {
+            packets: 9_900,
+            ..Counters::default()
+        };
+        let t = Duration::from_secs(10);
+        let quiet = live_line(t, &c, 3, 7, &[("ps_drop", 0)]);
+        assert!(quiet.ends_with("capture drops: ps_drop=0"), "{quiet}");
+        let lossy = live_line(t, &c, 3, 7, &[("ps_drop", 60), ("ps_ifdrop", 40)]);
+        assert!(
+            lossy.ends_with("ps_drop=60 ps_ifdrop=40 (loss 1.00 %)"),
+            "{lossy}"
+        );
+        c.flows.handler_memcap_sheds = 2;
+        c.reassembly.memcap_skips = 5;
+        let capped = live_line(t, &c, 3, 7, &[]);
+        assert!(
+            capped.ends_with("; memcaps hit: out_of_order=5 http_state=2"),
+            "{capped}"
+        );
+    }
 }
