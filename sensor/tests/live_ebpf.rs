@@ -325,6 +325,27 @@ fn sigkill_leaves_nothing_attached() {
             "tc filter left on {direction}"
         );
     }
+    // The next start finds nothing in its way (reliability target S24):
+    // it attaches one set of programs, the same as the first, and a
+    // SIGTERM then detaches them.
+    let again = start_ebpf(&fx, "ebpf-again", &["-i", &fx.pair.server_if]);
+    let relinked = wait_attached(&fx, &again);
+    assert_eq!(
+        relinked.len(),
+        links.len(),
+        "{relinked:?} against {links:?}"
+    );
+    assert!(relinked
+        .iter()
+        .all(|l| !links.iter().any(|old| old.link_id == l.link_id)));
+    again.signal(Signal::TERM);
+    let run = again.wait(EXIT_TIMEOUT);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_gone(&relinked, "after SIGTERM on the second start");
 }
 
 /// Sends, from the client's veth, two IPv4 fragments of a TCP segment to
