@@ -122,6 +122,13 @@ pub fn render(o: &Outcome) -> String {
     if !drops.is_empty() {
         let _ = writeln!(s, "  dropped: {}", drops.join(" "));
     }
+    if c.shapes.sampled > 0 {
+        let _ = writeln!(
+            s,
+            "  shapes: {} bodies described from their sample only (longer than it; flagged `sampled`)",
+            c.shapes.sampled
+        );
+    }
     if c.shapes.arena_full > 0 {
         let _ = writeln!(
             s,

@@ -116,6 +116,7 @@ impl RecordBuilder {
     pub fn stats(&self) -> ShapeStats {
         ShapeStats {
             arena_full: self.shapes.arena_full,
+            sampled: self.shapes.sampled,
         }
     }
 }
@@ -127,6 +128,11 @@ pub struct ShapeStats {
     /// [`super::SKELETON_MAX_FIELD_ENTRIES`]): described in part, the rest
     /// `any` and `truncated`.
     pub arena_full: u64,
+    /// Bodies longer than their sample ([`crate::http::limits::BODY_SAMPLE_MAX`]
+    /// on the wire, [`super::MAX_DECODED_BYTES`] decoded) whose shape or form
+    /// keys describe only the sample, flagged `sampled` in their record: how
+    /// often the sample's depth was reached (reliability target S7).
+    pub sampled: u64,
 }
 
 /// Parts of an exchange that [`RecordBuilder::build_consuming`] took out of
@@ -405,10 +411,12 @@ fn body_info(
         let mut keys = Vec::new();
         collect_names(&decoded.data, &mut keys, !full);
         info.sampled = !full;
+        shapes.sampled += u64::from(info.sampled);
         info.form_keys = Some(keys);
     } else if content_type.is_some() || shape::looks_like_json(&decoded.data) {
         info.shape = shapes.infer(&decoded.data);
         info.sampled = info.shape.is_some() && !full;
+        shapes.sampled += u64::from(info.sampled);
     }
     info
 }
@@ -902,6 +910,32 @@ mod tests {
             message_info(&many, &Body::empty()).headers.len(),
             MAX_HEADER_NAMES
         );
+    }
+
+    /// `ShapeStats::sampled` counts exactly the bodies flagged `sampled`:
+    /// JSON and form bodies longer than their sample, not whole ones.
+    #[test]
+    fn bodies_described_from_their_sample_only_are_counted() {
+        let mut scanner = SkeletonScanner::default();
+        let mut count = |ct: &str, sample: &[u8], len: u64| {
+            let mut b = body(sample);
+            b.len = len;
+            b.wire_len = len;
+            let headers = [hdr("content-type", ct)];
+            super::message_info(&mut scanner, &mut Headers::Shared(&headers), &b)
+                .body
+                .sampled
+        };
+        assert!(!count("application/json", br#"{"a":1}"#, 7));
+        assert!(count("application/json", br#"{"a":1,"b":[tru"#, 10_000));
+        assert!(!count("application/x-www-form-urlencoded", b"a=1&b=2", 7));
+        assert!(count(
+            "application/x-www-form-urlencoded",
+            b"a=1&b=2",
+            9_000
+        ));
+        assert!(!count("text/plain", b"hello", 9_000));
+        assert_eq!(scanner.sampled, 2);
     }
 
     #[test]

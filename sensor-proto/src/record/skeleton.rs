@@ -281,6 +281,9 @@ pub(crate) struct SkeletonScanner {
     out: String,
     /// Scans that hit an arena cap.
     pub(crate) arena_full: u64,
+    /// Bodies whose shape or form keys describe only a prefix (counted by
+    /// the record builder, which decides it).
+    pub(crate) sampled: u64,
     /// [`Self::infer`] gives flat shapes ([`FlatShape`]), not rendered JSON.
     pub(crate) flat_shapes: bool,
     /// The buffers flat shapes are written into (at most
