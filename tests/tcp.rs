@@ -608,3 +608,57 @@ fn stray_packets_create_no_flows() {
     assert_eq!(counters.flows.flows_created, 0);
     assert_eq!(counters.flows.segments_without_flow, 3);
 }
+
+/// `EngineConfig::max_records_per_call`: a burst (here the end of input,
+/// which flushes 3 flows × 40 pending requests) comes out in batches of at
+/// most the bound, and `drain_more` gives the rest: the same records, in
+/// the same order, as an unbounded engine gives at once.
+#[test]
+fn a_burst_of_records_comes_out_in_bounded_batches() {
+    use shadowtap_proto::engine::Engine;
+    use shadowtap_sensor::capture::{CaptureSource, FileSource};
+    let mut segs = Vec::new();
+    for i in 0..3 {
+        let mut c = Conn::new(
+            &format!("10.0.0.{}:40000", i + 1),
+            "10.0.0.9:80",
+            1000,
+            5000,
+        );
+        segs.extend(c.handshake());
+        let pipelined: Vec<u8> = (0..40)
+            .flat_map(|n| format!("GET /r/{n} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes())
+            .collect();
+        segs.extend(c.send(true, &pipelined));
+    }
+    let bytes = pcap_of(Link::Ethernet, &segs);
+    let (unbounded, _) = run_capture(bytes.clone());
+    assert_eq!(unbounded.len(), 120);
+
+    let mut config = EngineConfig::new(test_key());
+    config.max_records_per_call = 16;
+    let mut engine = Engine::new(config);
+    let mut source =
+        FileSource::from_reader("test.pcap", Box::new(std::io::Cursor::new(bytes)), None)
+            .expect("capture");
+    let mut out = Vec::new();
+    let mut batches = Vec::new();
+    while let Some(p) = source.next_packet().expect("capture") {
+        engine.on_packet(p.ts, p.link_type, p.data, &mut out);
+        assert!(out.is_empty(), "no request is answered");
+    }
+    engine.finish(&mut out);
+    loop {
+        assert!(out.len() <= 16, "a batch of {}", out.len());
+        batches.push(std::mem::take(&mut out));
+        if engine.backlog() == 0 {
+            break;
+        }
+        engine.drain_more(&mut out);
+    }
+    assert_eq!(batches.len(), 120 / 16 + 1);
+    let bounded: Vec<_> = batches.into_iter().flatten().collect();
+    assert_eq!(summarize(&bounded), summarize(&unbounded));
+    assert_eq!(bounded, unbounded);
+    assert_eq!(engine.counters().http.exchanges, 120);
+}

@@ -109,6 +109,8 @@ pub fn ingest(
             // Shapes in their flat form, which the schema statistics walk.
             let mut config = EngineConfig::new(key.clone());
             config.flat_shapes = true;
+            // Bursts (the end of input) come out in batches.
+            config.max_records_per_call = shadowtap_proto::engine::RECORD_BATCH;
             config
         });
         let options = ReadOptions {

@@ -9,7 +9,7 @@
 //! engine.finish(&mut records);
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
@@ -40,7 +40,20 @@ pub struct EngineConfig {
     /// process; off, they hold the shapes' JSON, which is what writing
     /// records needs.
     pub flat_shapes: bool,
+    /// Records one call of [`Engine::on_packet`], [`Engine::advance`] or
+    /// [`Engine::finish`] gives at most; the exchanges past it wait in the
+    /// engine's backlog for [`Engine::drain_more`]. [`EngineConfig::new`]
+    /// sets no bound. A consumer that writes records out sets one (the
+    /// sensor: [`RECORD_BATCH`]) so that a burst, such as the end of input
+    /// flushing every pending request of every flow at once, never exists as
+    /// records all at once: a record takes several times the memory of the
+    /// request it comes from.
+    pub max_records_per_call: usize,
 }
+
+/// A bound for [`EngineConfig::max_records_per_call`]: 4 096 records are a
+/// few MiB.
+pub const RECORD_BATCH: usize = 4096;
 
 /// Shares of a memory budget, in percent, that [`EngineConfig::fit_memory`]
 /// gives the flows' HTTP state, the flow table, out-of-order segments and
@@ -114,6 +127,7 @@ impl EngineConfig {
             hash_seed: fingerprint_key.derive_hash_seed(),
             fingerprint_key,
             flat_shapes: false,
+            max_records_per_call: usize::MAX,
         }
     }
 }
@@ -200,12 +214,14 @@ impl FlowHandler for HttpFlow {
 
     #[inline]
     fn held_bytes(&self) -> usize {
-        self.conn.held_bytes()
+        self.conn.held_bytes() + self.scratch.capacity() * size_of::<HttpEvent>()
     }
 
     fn shed(&mut self, ts: Timestamp, out: &mut Vec<FlowEvent>) {
         self.conn.shed(ts, &mut self.scratch);
         self.emit(out);
+        // Shedding a long queue grew it: give its buffer back.
+        self.scratch = Vec::new();
     }
 }
 
@@ -249,6 +265,9 @@ pub struct Engine {
     key: FingerprintKey,
     records: RecordBuilder,
     events: Vec<FlowEvent>,
+    /// Exchanges past [`EngineConfig::max_records_per_call`], oldest first.
+    backlog: VecDeque<FlowEvent>,
+    max_records: usize,
     packets: u64,
     bytes: u64,
     not_tcp: u64,
@@ -270,6 +289,8 @@ impl Engine {
                 RecordBuilder::new()
             },
             events: Vec::new(),
+            backlog: VecDeque::new(),
+            max_records: config.max_records_per_call.max(1),
             packets: 0,
             bytes: 0,
             not_tcp: 0,
@@ -367,25 +388,59 @@ impl Engine {
         }
     }
 
-    fn drain(&mut self, out: &mut Vec<ExchangeRecord>) {
-        for FlowEvent { ctx, event } in self.events.drain(..) {
-            match event {
-                HttpEvent::Exchange(mut ex) => {
-                    let rec = self.records.build_consuming(&mut ex, &ctx, &self.key);
-                    let h = &mut self.http;
-                    h.exchanges += 1;
-                    h.responses += u64::from(ex.response.is_some());
-                    h.unanswered += u64::from(rec.flags.unanswered);
-                    h.with_gap += u64::from(rec.flags.gap);
-                    h.truncated += u64::from(rec.flags.truncated);
-                    h.tunnels += u64::from(rec.tunnel.is_some());
-                    for a in ex.anomalies.iter() {
-                        self.anomalies[a as usize] += 1;
-                    }
-                    out.push(rec);
-                }
-                HttpEvent::Anomaly { anomaly, .. } => self.anomalies[anomaly as usize] += 1,
+    /// Exchanges waiting in the backlog (see
+    /// [`EngineConfig::max_records_per_call`]).
+    pub fn backlog(&self) -> usize {
+        self.backlog.len()
+    }
+
+    /// Turns the next batch of the backlog into records; returns whether
+    /// any are left for another call.
+    pub fn drain_more(&mut self, out: &mut Vec<ExchangeRecord>) -> bool {
+        let n = self.backlog.len().min(self.max_records);
+        for _ in 0..n {
+            if let Some(event) = self.backlog.pop_front() {
+                self.record(event, out);
             }
+        }
+        !self.backlog.is_empty()
+    }
+
+    fn drain(&mut self, out: &mut Vec<ExchangeRecord>) {
+        if self.backlog.is_empty() && self.events.len() <= self.max_records {
+            let mut events = std::mem::take(&mut self.events);
+            for event in events.drain(..) {
+                self.record(event, out);
+            }
+            self.events = events;
+            return;
+        }
+        if self.backlog.is_empty() {
+            // Takes the vector's buffer as it is.
+            self.backlog = VecDeque::from(std::mem::take(&mut self.events));
+        } else {
+            self.backlog.extend(self.events.drain(..));
+        }
+        self.drain_more(out);
+    }
+
+    fn record(&mut self, FlowEvent { ctx, event }: FlowEvent, out: &mut Vec<ExchangeRecord>) {
+        match event {
+            HttpEvent::Exchange(mut ex) => {
+                let rec = self.records.build_consuming(&mut ex, &ctx, &self.key);
+                let h = &mut self.http;
+                h.exchanges += 1;
+                h.responses += u64::from(ex.response.is_some());
+                h.unanswered += u64::from(rec.flags.unanswered);
+                h.with_gap += u64::from(rec.flags.gap);
+                h.truncated += u64::from(rec.flags.truncated);
+                h.tunnels += u64::from(rec.tunnel.is_some());
+                for a in ex.anomalies.iter() {
+                    self.anomalies[a as usize] += 1;
+                }
+                out.push(rec);
+            }
+            HttpEvent::Anomaly { anomaly, .. } => self.anomalies[anomaly as usize] += 1,
         }
     }
 }

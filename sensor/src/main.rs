@@ -118,7 +118,8 @@ struct Cli {
     quiet: bool,
 
     /// Memory the sensor may use: the caps on flows, HTTP state,
-    /// out-of-order segments and fragments are lowered to fit 60 % of it.
+    /// out-of-order segments and fragments are lowered to fit 50 % of it
+    /// less 32 MiB.
     /// `auto` reads the cgroup's memory.max (a container's limit); `none`
     /// keeps the default caps; or a size such as 512Mi, 1Gi, 500M.
     #[arg(

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use shadowtap_proto::engine::{Counters, Engine, EngineConfig};
+use shadowtap_proto::engine::{Counters, Engine, EngineConfig, RECORD_BATCH};
 use shadowtap_proto::hash::HashSeed;
 use shadowtap_proto::record::FingerprintKey;
 use shadowtap_proto::ExchangeRecord;
@@ -176,8 +176,8 @@ pub fn read_captures(
             match source.next_packet() {
                 Ok(Some(pkt)) => {
                     engine.on_packet(pkt.ts, pkt.link_type, pkt.data, &mut records);
-                    if !records.is_empty() {
-                        sink(&mut records)?;
+                    if !records.is_empty() || engine.backlog() > 0 {
+                        deliver(engine, &mut records, sink)?;
                     }
                     since_tick += 1;
                     if since_tick == 4096 {
@@ -202,10 +202,27 @@ pub fn read_captures(
         }
     }
     engine.finish(&mut records);
-    if !records.is_empty() {
-        sink(&mut records)?;
-    }
+    deliver(engine, &mut records, sink)?;
     Ok(report)
+}
+
+/// Hands `records` to `sink`, then the engine's backlog batch by batch (see
+/// [`shadowtap_proto::engine::EngineConfig::max_records_per_call`]), so that
+/// a burst of exchanges is never held as records all at once.
+pub(crate) fn deliver(
+    engine: &mut Engine,
+    records: &mut Vec<ExchangeRecord>,
+    sink: &mut dyn FnMut(&mut Vec<ExchangeRecord>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    loop {
+        if !records.is_empty() {
+            sink(records)?;
+        }
+        if engine.backlog() == 0 {
+            return Ok(());
+        }
+        engine.drain_more(records);
+    }
 }
 
 fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
@@ -263,6 +280,7 @@ pub fn engine_config(
     let seed = random_bytes().context("reading a random hash-table seed from /dev/urandom")?;
     let mut config = EngineConfig::new(key);
     config.hash_seed = HashSeed::from_bytes(seed);
+    config.max_records_per_call = RECORD_BATCH;
     let fit = memory::fit(&mut config, limit);
     if let (Some(fit), false) = (&fit, quiet) {
         eprintln!("shadowtap-sensor: {fit}");

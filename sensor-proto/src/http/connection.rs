@@ -1353,34 +1353,46 @@ mod tests {
         assert_eq!(c.held_bytes(), 0);
         let request = b"GET /p HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer abcdef\r\n\r\n";
         c.on_data(C2S, Timestamp(1), request, &mut out);
-        let one = c.pairing.bytes();
+        // The queue's buffer, and what the request holds on the heap.
+        let one = c.pairing.bytes() - c.pairing.buffer_bytes();
         assert!(
             one > request.len(),
             "the request and its bookkeeping: {one}"
         );
-        assert_eq!(c.held_bytes(), one, "a whole head is parsed without a copy");
+        assert!(c.pairing.buffer_bytes() > 0);
+        assert_eq!(
+            c.held_bytes(),
+            c.pairing.bytes(),
+            "a whole head is parsed without a copy"
+        );
         for _ in 0..9 {
             c.on_data(C2S, Timestamp(1), request, &mut out);
         }
+        let queue = c.pairing.buffer_bytes();
+        assert!(queue >= 10 * size_of::<crate::http::pairing::Tx>());
         assert_eq!(
             c.held_bytes(),
-            10 * one,
+            queue + 10 * one,
             "each pending request counts the same"
         );
         // A response head being read, then its body in progress.
         c.on_data(S2C, Timestamp(2), b"HTTP/1.1 200 OK\r\nContent-", &mut out);
-        let partial_head = c.held_bytes() - 10 * one;
+        let partial_head = c.held_bytes() - queue - 10 * one;
         assert!(partial_head >= 25, "the partial head: {partial_head}");
         c.on_data(S2C, Timestamp(2), b"Length: 10\r\n\r\n01234", &mut out);
         assert!(
-            c.held_bytes() > 10 * one + partial_head,
+            c.held_bytes() > queue + 10 * one + partial_head,
             "the head's fields and the sample"
         );
         c.on_data(S2C, Timestamp(2), b"56789", &mut out);
         assert_eq!(exchanges(&out).len(), 1);
-        assert_eq!(c.pairing.bytes(), 9 * one, "the answered request is gone");
+        assert_eq!(
+            c.pairing.bytes(),
+            queue + 9 * one,
+            "the answered request is gone, the queue's buffer stays"
+        );
         // What else is held is the head buffer, kept for reuse.
-        let buffers = c.held_bytes() - 9 * one;
+        let buffers = c.held_bytes() - queue - 9 * one;
         assert!(buffers >= partial_head && buffers <= MAX_HEADER_BYTES);
         // Answering the rest leaves nothing held but the buffers' capacity.
         for _ in 0..9 {
@@ -1392,8 +1404,11 @@ mod tests {
             );
         }
         assert_eq!(exchanges(&out).len(), 10);
+        assert_eq!(c.pairing.bytes(), queue);
+        assert!(c.held_bytes() <= queue + 2 * MAX_HEADER_BYTES);
+        // Shedding gives the queue's buffer back.
+        c.shed(Timestamp(4), &mut out);
         assert_eq!(c.pairing.bytes(), 0);
-        assert!(c.held_bytes() <= 2 * MAX_HEADER_BYTES);
     }
 
     /// Found by the `http` fuzz target's split check: a start line found

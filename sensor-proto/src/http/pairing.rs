@@ -29,7 +29,8 @@ pub(crate) struct Tx {
     pub(crate) tunnel: Option<Tunnel>,
     pub(crate) gap: bool,
     pub(crate) anomalies: AnomalySet,
-    /// What this transaction holds, as last counted ([`tx_bytes`]).
+    /// What this transaction holds outside the queue's own buffer, as last
+    /// counted ([`tx_bytes`]).
     bytes: usize,
     /// What the request's head holds, counted once: it never changes.
     req_head_bytes: usize,
@@ -40,7 +41,8 @@ pub(crate) struct Tx {
 pub(crate) struct Pairing {
     txs: VecDeque<Tx>,
     next_id: u64,
-    /// Sum of the queued transactions' `bytes`.
+    /// Sum of the queued transactions' `bytes` (their heap allocations; the
+    /// queue's buffer is counted by its capacity in [`Pairing::bytes`]).
     bytes: usize,
 }
 
@@ -70,11 +72,10 @@ fn response_bytes(r: &Response) -> usize {
     headers_bytes(&r.head.headers) + body_bytes(&r.body)
 }
 
-/// Bytes a queued transaction holds: itself in the queue, its request and
-/// response.
+/// Heap bytes a queued transaction holds: its request and response (its
+/// slot in the queue is the queue's).
 fn tx_bytes(t: &Tx) -> usize {
-    size_of::<Tx>()
-        + t.req_head_bytes
+    t.req_head_bytes
         + t.req.as_ref().map_or(0, |r| body_bytes(&r.body))
         + t.resp.as_ref().map_or(0, response_bytes)
         + t.interim.capacity() * size_of::<u16>()
@@ -131,9 +132,12 @@ impl Pairing {
         Some(r)
     }
 
-    /// Bytes the queued transactions hold.
+    /// Bytes the queue holds: its buffer, whose capacity stays at the
+    /// largest number of transactions it has held until it is freed
+    /// ([`Self::flush_all`], [`Self::flush_all_with`]), and what the queued
+    /// transactions hold.
     pub(crate) fn bytes(&self) -> usize {
-        self.bytes
+        self.bytes + self.txs.capacity() * size_of::<Tx>()
     }
 
     fn pop_front(&mut self) -> Option<Tx> {
@@ -173,6 +177,7 @@ impl Pairing {
         while let Some(t) = self.pop_front() {
             emit(t, out);
         }
+        self.txs = VecDeque::new();
     }
 
     /// Emits everything, each exchange flagged with `anomaly`.
@@ -181,11 +186,18 @@ impl Pairing {
             t.anomalies.insert(anomaly);
             emit(t, out);
         }
+        self.txs = VecDeque::new();
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.txs.len()
+    }
+
+    /// Bytes of the queue's buffer (see [`Self::bytes`]).
+    #[cfg(test)]
+    pub(crate) fn buffer_bytes(&self) -> usize {
+        self.txs.capacity() * size_of::<Tx>()
     }
 }
 

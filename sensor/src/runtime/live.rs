@@ -27,7 +27,7 @@ use shadowtap_proto::engine::Engine;
 use shadowtap_proto::time::Timestamp;
 use shadowtap_proto::ExchangeRecord;
 
-use super::{engine_config, load_key, peak_rss_bytes, Outcome, RecordWriter};
+use super::{deliver, engine_config, load_key, peak_rss_bytes, Outcome, RecordWriter};
 use crate::capture::CaptureSource;
 use crate::summary;
 
@@ -185,8 +185,8 @@ pub fn run_live(
                 break StopReason::CaptureError;
             }
         };
-        if !records.is_empty() {
-            out.write(&mut records)?;
+        if !records.is_empty() || engine.backlog() > 0 {
+            deliver(&mut engine, &mut records, &mut |r| out.write(r))?;
         }
         if idle || now.duration_since(last_flush) >= FLUSH_INTERVAL {
             out.writer.flush()?;
@@ -230,15 +230,15 @@ pub fn run_live(
                     break;
                 }
             }
-            if !records.is_empty() {
-                out.write(&mut records)?;
+            if !records.is_empty() || engine.backlog() > 0 {
+                deliver(&mut engine, &mut records, &mut |r| out.write(r))?;
             }
         }
     }
     // Every exchange the engine holds comes out now: completed ones
     // were written as they completed; pending requests come out unanswered.
     engine.finish(&mut records);
-    out.write(&mut records)?;
+    deliver(&mut engine, &mut records, &mut |r| out.write(r))?;
     let records_written = out.written;
     writer.finish()?;
 
