@@ -111,6 +111,44 @@ struct Side {
     /// While resynchronising: the unfinished line seen so far (its last
     /// [`MAX_RESYNC_LINE`] bytes), searched for a start line once it ends.
     line_tail: LineTail,
+    /// While `buf` holds bytes a probe could not yet decide on: where the
+    /// bytes of each arrival begin in it, with its time (as [`LineTail`]'s
+    /// marks), so that they keep their times if they join the line tail.
+    probe_marks: Vec<(usize, Timestamp)>,
+}
+
+impl Side {
+    /// Buffers `bytes`, which arrived at `ts`, for a probe that needs more.
+    fn buffer_probe(&mut self, bytes: &[u8], ts: Timestamp) {
+        if self.buf.is_empty() {
+            self.head_ts = ts;
+            self.probe_marks.clear();
+        }
+        if self.probe_marks.last().is_none_or(|&(_, t)| t != ts) {
+            self.probe_marks.push((self.buf.len(), ts));
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Moves what a probe rejected from `buf` to the line tail, each
+    /// arrival with its own time.
+    fn tail_from_probe(&mut self) {
+        if self.probe_marks.first().is_some_and(|&(o, _)| o == 0) {
+            for (k, &(from, t)) in self.probe_marks.iter().enumerate() {
+                let to = self
+                    .probe_marks
+                    .get(k + 1)
+                    .map_or(self.buf.len(), |&(o, _)| o);
+                if let Some(part) = self.buf.get(from..to) {
+                    self.line_tail.push(part, t);
+                }
+            }
+        } else {
+            self.line_tail.push(&self.buf, self.head_ts);
+        }
+        self.buf.clear();
+        self.probe_marks.clear();
+    }
 }
 
 /// The unfinished line a resync has seen so far (its last
@@ -399,6 +437,7 @@ impl HttpConnection {
             .map(|s| {
                 s.buf.capacity()
                     + s.line_tail.capacity_bytes()
+                    + s.probe_marks.capacity() * mem::size_of::<(usize, Timestamp)>()
                     + match &s.phase {
                         Phase::Body(b) => {
                             mem::size_of::<InBody>()
@@ -428,6 +467,7 @@ impl HttpConnection {
             let side = &mut self.sides[dir.index()];
             side.buf = Vec::new();
             side.line_tail = LineTail::default();
+            side.probe_marks = Vec::new();
             match side.phase {
                 Phase::Closed => continue,
                 // Between messages: the next byte starts one.
@@ -549,15 +589,14 @@ impl HttpConnection {
             match probe(&win[..n]) {
                 Probe::Yes => probed = true,
                 Probe::NeedMore => {
-                    side.buf.extend_from_slice(avail);
+                    side.buffer_probe(avail, ts);
                     return data.len();
                 }
                 Probe::No => {
                     let reported = has_non_ws(&side.buf);
                     // What was buffered is the start of the line resync searches.
                     side.line_tail.clear();
-                    side.line_tail.push(&side.buf, side.head_ts);
-                    side.buf.clear();
+                    side.tail_from_probe();
                     side.phase = Phase::Resync {
                         at_line_start: false,
                         reported,
@@ -668,15 +707,14 @@ impl HttpConnection {
                     return pos;
                 }
                 Probe::NeedMore => {
-                    side.buf.extend_from_slice(&data[pos..]);
+                    side.buffer_probe(&data[pos..], ts);
                     return data.len();
                 }
                 Probe::No => {
                     garbage = has_non_ws(&side.buf);
                     // Not a start at the line start; the line is still
                     // searched for one in its middle once it ends.
-                    side.line_tail.push(&side.buf, side.head_ts);
-                    side.buf.clear();
+                    side.tail_from_probe();
                     at_line_start = false;
                 }
             }
@@ -689,8 +727,7 @@ impl HttpConnection {
                         break;
                     }
                     Probe::NeedMore => {
-                        side.head_ts = ts;
-                        side.buf.extend_from_slice(&data[at..]);
+                        side.buffer_probe(&data[at..], ts);
                         at = data.len();
                         break;
                     }
@@ -1409,6 +1446,37 @@ mod tests {
         // Shedding gives the queue's buffer back.
         c.shed(Timestamp(4), &mut out);
         assert_eq!(c.pairing.bytes(), 0);
+    }
+
+    /// Found by the `http` fuzz target's split check (session 15): bytes a
+    /// probe buffered over several arrivals (`_…_PO` could still begin a
+    /// method) all took the first arrival's time when the probe gave up
+    /// and moved them to the resync's line tail, so a start line found
+    /// there began at the wrong time when its first bytes came apart from
+    /// the rest.
+    #[test]
+    fn probe_bytes_keep_their_arrival_times_in_the_line_tail() {
+        let run = |parts: &[(u64, &[u8])]| {
+            let mut c = HttpConnection::new();
+            let mut out = Vec::new();
+            for &(ts, bytes) in parts {
+                c.on_data(C2S, Timestamp(ts), bytes, &mut out);
+            }
+            c.finish(Timestamp(9), &mut out);
+            exchanges(&out)
+                .iter()
+                .map(|e| e.request.start)
+                .collect::<Vec<_>>()
+        };
+        let junk: &[u8] = b"z HTTP/1.1\r\nxx\n__________________";
+        let whole = run(&[(2, junk), (3, b"POST /z HTTP/1.1\r\nHost: h\r\n\r\n")]);
+        assert_eq!(whole, [Timestamp(3)]);
+        let cut = run(&[
+            (2, junk),
+            (3, b"PO"),
+            (3, b"ST /z HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ]);
+        assert_eq!(cut, whole);
     }
 
     /// Found by the `http` fuzz target's split check: a start line found
