@@ -1,5 +1,6 @@
 //! One integration-test binary, built from the modules below.
 //!
+//! - `fuzz_regressions`: the committed fuzz corpora, replayed on stable.
 //! - `support`: capture builders and a runner over the real reader + engine.
 //! - `privacy`: canary captures; no secret survives in any encoding.
 //! - `reassembly`: byte-exact TCP reassembly against PcapPlusPlus outputs.
@@ -10,6 +11,7 @@
     reason = "support items are shared between test modules of this one binary"
 )]
 
+mod fuzz_regressions;
 mod golden;
 mod privacy;
 mod reassembly;

@@ -4,6 +4,12 @@
 //! user's clone has everything needed). Each target runs for `--seconds`
 //! (libFuzzer `-max_total_time`) on the nightly toolchain, which this
 //! command installs with cargo-fuzz when they are missing.
+//!
+//! `--save-regressions` then merges each target's corpus into
+//! `fuzz/regressions/<target>/` (libFuzzer `-merge=1` on edge coverage,
+//! inputs of at most [`REGRESSION_MAX_INPUT_BYTES`]): the small committed
+//! corpus that `cargo test` replays on stable (`tests/fuzz_regressions.rs`),
+//! so every CI run goes through every input that once reached new code.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,6 +35,11 @@ pub(crate) const TARGETS: &[&str] = &[
 const MAX_SEED_BYTES: u64 = 64 * 1024;
 /// Frames taken from each capture as `packet_decoder` seeds.
 const FRAMES_PER_CAPTURE: usize = 40;
+/// Largest corpus input kept in `fuzz/regressions/`: the committed corpus
+/// stays a few MB, and replaying it in `cargo test` takes seconds.
+const REGRESSION_MAX_INPUT_BYTES: u64 = 16 * 1024;
+/// Where the committed regression corpora live, one directory per target.
+pub(crate) const REGRESSIONS_DIR: &str = "fuzz/regressions";
 
 #[derive(Debug, Args)]
 pub(crate) struct FuzzArgs {
@@ -42,9 +53,22 @@ pub(crate) struct FuzzArgs {
     #[arg(long)]
     seeds_only: bool,
     /// Pin the fuzzer to this CPU (taskset), to leave the others free.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jobs")]
     cpu: Option<u32>,
+    /// Run this many targets at once, the i-th of each batch pinned to
+    /// CPU i; their output goes to `fuzz/target/logs/<target>.log`.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// After the runs, merge each target's corpus into the committed
+    /// regression corpus `fuzz/regressions/<target>/` (with `--seconds 0`:
+    /// merge only).
+    #[arg(long)]
+    save_regressions: bool,
 }
+
+/// Seconds each target runs in `cargo xtask test` (reliability target S1:
+/// at least 60 s per target in every CI run).
+pub(crate) const SUITE_SECONDS: u64 = 60;
 
 pub(crate) fn run(args: &FuzzArgs) -> Result<()> {
     let corpus = Path::new("fuzz/corpus");
@@ -56,42 +80,203 @@ pub(crate) fn run(args: &FuzzArgs) -> Result<()> {
     if args.seeds_only {
         return Ok(());
     }
-    ensure_cargo_fuzz()?;
+    ensure_cargo_fuzz(true)?;
     let targets: Vec<&str> = if args.targets.is_empty() {
         TARGETS.to_vec()
     } else {
         args.targets.iter().map(String::as_str).collect()
     };
-    for target in targets {
-        banner(&format!("fuzz {target} for {} s", args.seconds));
-        let mut cmd = match args.cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &cpu.to_string(), "cargo"]);
-                c
-            }
-            None => Command::new("cargo"),
-        };
-        cmd.current_dir("fuzz")
-            .args(["+nightly", "fuzz", "run", "-O", target])
-            .arg(format!("corpus/{target}"))
-            .args([
-                "--",
-                &format!("-max_total_time={}", args.seconds),
-                "-rss_limit_mb=2048",
-                "-timeout=10",
-            ]);
-        run_checked(&mut cmd)
-            .with_context(|| format!("fuzz target {target} failed: {}", display_cmd(&cmd)))?;
+    if args.seconds > 0 {
+        run_targets(&targets, args.seconds, args.jobs, args.cpu)?;
+    }
+    if args.save_regressions {
+        for &target in &targets {
+            save_regressions(target, args.cpu)?;
+        }
     }
     Ok(())
 }
 
-fn ensure_cargo_fuzz() -> Result<()> {
+/// The `cargo xtask test` step: every target for [`SUITE_SECONDS`], as many
+/// at once as there are CPUs, starting from the seeds and the committed
+/// regression corpus. Installs nightly and cargo-fuzz when allowed.
+pub(crate) fn suite_step(allow_install: bool) -> Result<()> {
+    write_seeds(Path::new("fuzz/corpus"))?;
+    ensure_cargo_fuzz(allow_install)?;
+    let jobs = std::thread::available_parallelism().map_or(1, usize::from);
+    run_targets(TARGETS, SUITE_SECONDS, jobs, None)
+}
+
+/// Builds the targets once, then runs each for `seconds` on its corpus and
+/// its regression corpus, `jobs` at a time. A target that fails (a crash,
+/// a leak, a timeout) fails the run after the others of its batch end; the
+/// error names it and its log.
+fn run_targets(targets: &[&str], seconds: u64, jobs: usize, cpu: Option<u32>) -> Result<()> {
+    banner("build the fuzz targets (nightly, sanitizers)");
+    run_checked(
+        fuzz_cargo(cpu)
+            .current_dir("fuzz")
+            .args(["+nightly", "fuzz", "build", "-O"]),
+    )
+    .context("building the fuzz targets failed")?;
+    let command = |target: &str, cpu: Option<u32>| {
+        let mut cmd = fuzz_cargo(cpu);
+        cmd.current_dir("fuzz")
+            .args(["+nightly", "fuzz", "run", "-O", target])
+            .arg(format!("corpus/{target}"))
+            .arg(format!("regressions/{target}"))
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-rss_limit_mb=2048",
+                "-timeout=10",
+                "-print_final_stats=1",
+            ]);
+        cmd
+    };
+    if jobs <= 1 {
+        for &target in targets {
+            banner(&format!("fuzz {target} for {seconds} s"));
+            let mut cmd = command(target, cpu);
+            run_checked(&mut cmd)
+                .with_context(|| format!("fuzz target {target} failed: {}", display_cmd(&cmd)))?;
+        }
+        return Ok(());
+    }
+    let logs = Path::new("fuzz/target/logs");
+    fs::create_dir_all(logs)?;
+    let mut failed = Vec::new();
+    for batch in targets.chunks(jobs) {
+        banner(&format!("fuzz {} for {seconds} s each", batch.join(", ")));
+        let mut running = Vec::new();
+        for (i, &target) in batch.iter().enumerate() {
+            let log_path = logs.join(format!("{target}.log"));
+            let log = fs::File::create(&log_path)?;
+            let mut cmd = command(target, u32::try_from(i).ok());
+            cmd.stdout(log.try_clone()?).stderr(log);
+            eprintln!("    $ {}  > {}", display_cmd(&cmd), log_path.display());
+            let child = cmd
+                .spawn()
+                .with_context(|| format!("cannot start {}", display_cmd(&cmd)))?;
+            running.push((target, log_path, child));
+        }
+        for (target, log_path, mut child) in running {
+            let status = child.wait()?;
+            let text = fs::read_to_string(&log_path).unwrap_or_default();
+            if status.success() {
+                eprintln!("    {target}: {}", final_stats(&text));
+            } else {
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- last lines of {}:", log_path.display());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+                failed.push(format!("{target} ({status}, log {})", log_path.display()));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("fuzz targets failed: {}", failed.join("; "));
+    }
+    Ok(())
+}
+
+/// libFuzzer's closing line ("Done N runs in S second(s)") and figures
+/// (`-print_final_stats=1`).
+fn final_stats(log: &str) -> String {
+    let stat = |name: &str| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map_or("?", str::trim)
+            .to_owned()
+    };
+    let done = log
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("Done "))
+        .unwrap_or("no closing line");
+    format!(
+        "{done}; {} new inputs, peak RSS {} MB",
+        stat("stat::new_units_added:"),
+        stat("stat::peak_rss_mb:")
+    )
+}
+
+/// `cargo`, under `taskset -c CPU` when a CPU is given.
+fn fuzz_cargo(cpu: Option<u32>) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &cpu.to_string(), "cargo"]);
+            c
+        }
+        None => Command::new("cargo"),
+    }
+}
+
+/// Merges `fuzz/corpus/<target>/` into `fuzz/regressions/<target>/`: the
+/// corpus inputs of at most [`REGRESSION_MAX_INPUT_BYTES`] that reach an
+/// edge the regression corpus does not reach yet. Inputs already there
+/// (crash reproducers among them) are kept.
+fn save_regressions(target: &str, cpu: Option<u32>) -> Result<()> {
+    let candidates = PathBuf::from(format!("fuzz/target/regression-candidates/{target}"));
+    if candidates.exists() {
+        fs::remove_dir_all(&candidates)?;
+    }
+    fs::create_dir_all(&candidates)?;
+    let mut offered = 0usize;
+    for entry in fs::read_dir(Path::new("fuzz/corpus").join(target))
+        .with_context(|| format!("no corpus for {target}: run the target first"))?
+    {
+        let entry = entry?;
+        if entry.metadata()?.len() <= REGRESSION_MAX_INPUT_BYTES {
+            fs::copy(entry.path(), candidates.join(entry.file_name()))?;
+            offered += 1;
+        }
+    }
+    let kept = Path::new(REGRESSIONS_DIR).join(target);
+    fs::create_dir_all(&kept)?;
+    let before = fs::read_dir(&kept)?.count();
+    banner(&format!(
+        "merge {offered} {target} inputs into {}",
+        kept.display()
+    ));
+    let mut cmd = fuzz_cargo(cpu);
+    cmd.current_dir("fuzz")
+        .args(["+nightly", "fuzz", "run", "-O", target])
+        .arg(format!("regressions/{target}"))
+        .arg(format!("target/regression-candidates/{target}"))
+        .args([
+            "--",
+            "-merge=1",
+            "-use_counters=0",
+            "-rss_limit_mb=2048",
+            "-timeout=10",
+        ]);
+    run_checked(&mut cmd)
+        .with_context(|| format!("merging {target} failed: {}", display_cmd(&cmd)))?;
+    let (files, bytes) = fs::read_dir(&kept)?.try_fold((0usize, 0u64), |(n, b), e| {
+        e.and_then(|e| e.metadata()).map(|m| (n + 1, b + m.len()))
+    })?;
+    eprintln!(
+        "xtask fuzz: {target}: {files} regression inputs ({} new), {bytes} bytes",
+        files.saturating_sub(before)
+    );
+    fs::remove_dir_all(&candidates)?;
+    Ok(())
+}
+
+/// Installs nightly and cargo-fuzz when missing; without `allow_install`
+/// their absence is an error that says how to get them.
+fn ensure_cargo_fuzz(allow_install: bool) -> Result<()> {
     let nightly = Command::new("rustup")
         .args(["run", "nightly", "rustc", "--version"])
         .output();
-    if !nightly.is_ok_and(|o| o.status.success()) {
+    let has_nightly = nightly.is_ok_and(|o| o.status.success());
+    if !has_nightly && !allow_install {
+        anyhow::bail!("the nightly toolchain is missing: rustup toolchain install nightly");
+    }
+    if !has_nightly {
         run_checked(Command::new("rustup").args([
             "toolchain",
             "install",
@@ -103,7 +288,11 @@ fn ensure_cargo_fuzz() -> Result<()> {
     let has_fuzz = Command::new("cargo")
         .args(["+nightly", "fuzz", "--version"])
         .output();
-    if !has_fuzz.is_ok_and(|o| o.status.success()) {
+    let has_fuzz = has_fuzz.is_ok_and(|o| o.status.success());
+    if !has_fuzz && !allow_install {
+        anyhow::bail!("cargo-fuzz is missing: cargo +nightly install cargo-fuzz --locked");
+    }
+    if !has_fuzz {
         run_checked(Command::new("cargo").args(["+nightly", "install", "cargo-fuzz", "--locked"]))?;
     }
     Ok(())

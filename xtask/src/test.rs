@@ -42,12 +42,9 @@ pub(crate) struct TestArgs {
 pub(crate) enum Action {
     /// `cargo <args>`, run from the repository root.
     Cargo(&'static [&'static str]),
-    /// Any other work; an error fails the run.
-    #[expect(
-        dead_code,
-        reason = "extension point for later steps (netns tests, postgres)"
-    )]
-    Custom(fn() -> Result<()>),
+    /// Any other work, given whether it may install what it needs; an
+    /// error fails the run.
+    Custom(fn(bool) -> Result<()>),
 }
 
 /// One step of the test suite.
@@ -86,6 +83,14 @@ pub(crate) const STEPS: &[Step] = &[
         name: "sensor without libpcap",
         needs: &[],
         action: Action::Cargo(&["test", "-p", "shadowtap-sensor", "--test", "cli"]),
+    },
+    // Every fuzz target for a minute (reliability target S1), from the seeds
+    // and the committed regression corpus, one per CPU at a time. Builds
+    // the targets with nightly and installs cargo-fuzz when missing.
+    Step {
+        name: "fuzz",
+        needs: &[],
+        action: Action::Custom(crate::fuzz::suite_step),
     },
     // Every test, the privileged live capture tests included (they create
     // network namespaces: root, which CI is; without root they skip, but
@@ -182,7 +187,7 @@ pub(crate) fn run(args: &TestArgs) -> Result<ExitCode> {
         let started = Instant::now();
         let result = match step.action {
             Action::Cargo(args) => run_checked(cargo().args(args)).map(drop),
-            Action::Custom(f) => f(),
+            Action::Custom(f) => f(allow_install),
         };
         let elapsed = started.elapsed();
         if let Err(error) = result {
@@ -205,9 +210,10 @@ pub(crate) fn run(args: &TestArgs) -> Result<ExitCode> {
 }
 
 /// Disk a clean `cargo xtask test` needs beyond what the machine already has: target/
-/// (2.5 GB after a clean clone's run on 2026-11-24; over 5 GB with full debug info) plus
-/// the nightly toolchain, bpf-linker's build and the apt packages, with some margin.
-const DISK_NEEDED: u64 = 6 << 30;
+/// (2.5 GB after a clean clone's run on 2026-11-24; over 5 GB with full debug info), the
+/// fuzz targets' build (1.8 GB), the nightly toolchain, bpf-linker's build and the apt
+/// packages, with some margin.
+const DISK_NEEDED: u64 = 8 << 30;
 
 /// Warns, before hours of building, when the target directory's filesystem looks too full
 /// for the suite; the builds would otherwise fail late with "No space left on device".
@@ -270,5 +276,10 @@ mod tests {
         let names: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
         assert_eq!(names.first(), Some(&"format check"));
         assert!(names.contains(&"clippy"));
+    }
+
+    #[test]
+    fn every_fuzz_target_runs_in_the_suite() {
+        assert!(STEPS.iter().any(|s| s.name == "fuzz"));
     }
 }
