@@ -81,6 +81,11 @@ anomalies! {
     /// unanswered, a message being read was lost, and parsing resumed at
     /// the next start line.
     HttpMemcap = 22, "http_memcap";
+    /// A start line longer than [`crate::http::limits::MAX_START_LINE_BYTES`]
+    /// or a header field line longer than
+    /// [`crate::http::limits::MAX_HEADER_LINE_BYTES`]: a probe for parser
+    /// overflows or evasion. The message is still parsed.
+    LineTooLong = 23, "line_too_long";
 }
 
 impl fmt::Display for HttpAnomaly {

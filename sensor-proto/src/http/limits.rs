@@ -6,6 +6,14 @@ pub const MAX_HEADERS: usize = 100;
 /// Largest start line plus header section buffered for one message
 /// (more: `HeaderSectionTooLarge`, the stream resyncs).
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Longest start line (request line or status line) that is not flagged
+/// `LineTooLong`; the message is still parsed (only [`MAX_HEADER_BYTES`]
+/// bounds what is buffered). Reliability target S10; libhtp's default.
+pub const MAX_START_LINE_BYTES: usize = 8 * 1024;
+/// Longest header field line (name, `:`, value) that is not flagged
+/// `LineTooLong`; as for [`MAX_START_LINE_BYTES`], the message is still
+/// parsed.
+pub const MAX_HEADER_LINE_BYTES: usize = 16 * 1024;
 /// Bytes of each body kept for shape inference; the rest is skipped by
 /// framing without being buffered.
 pub const BODY_SAMPLE_MAX: usize = 4 * 1024;

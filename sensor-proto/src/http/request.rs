@@ -4,7 +4,7 @@
 use std::mem::MaybeUninit;
 
 use crate::http::events::{AnomalySet, HttpAnomaly};
-use crate::http::limits::MAX_HEADERS;
+use crate::http::limits::{MAX_HEADERS, MAX_HEADER_LINE_BYTES, MAX_START_LINE_BYTES};
 use crate::http::message::{Header, HttpVersion, RequestHead, Tunnel};
 
 /// How the body after a head is delimited.
@@ -77,6 +77,22 @@ pub(crate) fn capture_headers(raw: &[httparse::Header<'_>]) -> Vec<Header> {
             value: h.value.into(),
         })
         .collect()
+}
+
+/// Whether a parsed head has a start line longer than
+/// [`MAX_START_LINE_BYTES`] or a header field line longer than
+/// [`MAX_HEADER_LINE_BYTES`] (`LineTooLong`). Heads shorter than the start
+/// line cap cannot have either and are not looked at.
+pub(crate) fn has_long_line(head: &[u8], headers: &[Header]) -> bool {
+    if head.len() <= MAX_START_LINE_BYTES {
+        return false;
+    }
+    let start_line = memchr::memchr(b'\n', head).unwrap_or(head.len());
+    start_line > MAX_START_LINE_BYTES
+        || (head.len() > MAX_HEADER_LINE_BYTES
+            && headers
+                .iter()
+                .any(|h| h.name.len() + 1 + h.value.len() > MAX_HEADER_LINE_BYTES))
 }
 
 /// Iterates the comma-separated, OWS-trimmed list elements of every header
@@ -235,6 +251,9 @@ pub(crate) fn parse_request_head(head: &[u8]) -> RequestParse {
     };
     let headers = capture_headers(req.headers);
     let mut anomalies = AnomalySet::EMPTY;
+    if has_long_line(head, &headers) {
+        anomalies.insert(HttpAnomaly::LineTooLong);
+    }
     if !KNOWN_METHODS.contains(&method) {
         anomalies.insert(HttpAnomaly::UnknownMethod);
     }
@@ -319,6 +338,38 @@ mod tests {
         let p = ok(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n");
         assert_eq!(p.plan, BodyPlan::Chunked);
         assert!(p.anomalies.is_empty());
+    }
+
+    /// Reliability target S10: a request line past 8 KiB or a header
+    /// line past 16 KiB is flagged, and the message still parsed.
+    #[test]
+    fn long_lines_are_flagged_and_still_parsed() {
+        let with_target = |len: usize| {
+            let target = format!("/{}", "a".repeat(len - 1));
+            format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes()
+        };
+        // "GET " + target + " HTTP/1.1\r" is the line before its `\n`.
+        let at_cap = with_target(MAX_START_LINE_BYTES - 4 - 10);
+        assert!(ok(&at_cap).anomalies.is_empty());
+        let past = ok(&with_target(MAX_START_LINE_BYTES - 4 - 9));
+        assert!(past.anomalies.contains(HttpAnomaly::LineTooLong));
+        assert_eq!(past.head.target.len(), MAX_START_LINE_BYTES - 13);
+
+        let with_header = |len: usize| {
+            let value = "v".repeat(len - 2);
+            format!("GET / HTTP/1.1\r\nHost: x\r\nX:{value}\r\n\r\n").into_bytes()
+        };
+        assert!(ok(&with_header(MAX_HEADER_LINE_BYTES)).anomalies.is_empty());
+        let p = ok(&with_header(MAX_HEADER_LINE_BYTES + 1));
+        assert!(p.anomalies.contains(HttpAnomaly::LineTooLong));
+        assert_eq!(p.head.headers.len(), 2);
+        // Many lines each within the caps, a long head: nothing to flag.
+        let many: String = (0..90)
+            .map(|i| format!("X-{i}: {}\r\n", "v".repeat(400)))
+            .collect();
+        let head = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+        assert!(head.len() > MAX_HEADER_LINE_BYTES);
+        assert!(ok(head.as_bytes()).anomalies.is_empty());
     }
 
     #[test]

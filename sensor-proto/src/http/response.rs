@@ -6,7 +6,9 @@ use std::mem::MaybeUninit;
 use crate::http::events::{AnomalySet, HttpAnomaly};
 use crate::http::limits::MAX_HEADERS;
 use crate::http::message::{HttpVersion, ResponseHead};
-use crate::http::request::{capture_headers, content_length, transfer_encoding, BodyPlan, Cl, Te};
+use crate::http::request::{
+    capture_headers, content_length, has_long_line, transfer_encoding, BodyPlan, Cl, Te,
+};
 
 /// A parsed response head; framing is decided later, with the request.
 #[derive(Debug)]
@@ -65,6 +67,9 @@ pub(crate) fn parse_response_head(head: &[u8]) -> ResponseParse {
     };
     let headers = capture_headers(resp.headers);
     let mut anomalies = AnomalySet::EMPTY;
+    if has_long_line(head, &headers) {
+        anomalies.insert(HttpAnomaly::LineTooLong);
+    }
     if may_fold(head, headers.len())
         && headers
             .iter()
@@ -141,6 +146,14 @@ mod tests {
             ResponseParse::Ok(p) => p,
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_long_status_line_is_flagged_and_still_parsed() {
+        let reason = "r".repeat(crate::http::limits::MAX_START_LINE_BYTES);
+        let mut p = ok(format!("HTTP/1.1 200 {reason}\r\nContent-Length: 3\r\n\r\n").as_bytes());
+        assert!(p.anomalies.contains(HttpAnomaly::LineTooLong));
+        assert_eq!(p.plan(false), BodyPlan::Length(3));
     }
 
     #[test]
