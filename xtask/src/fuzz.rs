@@ -120,19 +120,15 @@ fn run_targets(targets: &[&str], seconds: u64, jobs: usize, cpu: Option<u32>) ->
     )
     .context("building the fuzz targets failed")?;
     let command = |target: &str, cpu: Option<u32>| {
-        let mut cmd = fuzz_cargo(cpu);
-        cmd.current_dir("fuzz")
-            .args(["+nightly", "fuzz", "run", "-O", target])
-            .arg(format!("corpus/{target}"))
-            .arg(format!("regressions/{target}"))
-            .args([
-                "--",
+        libfuzzer(
+            target,
+            cpu,
+            [format!("corpus/{target}"), format!("regressions/{target}")],
+            &[
                 &format!("-max_total_time={seconds}"),
-                "-rss_limit_mb=2048",
-                "-timeout=10",
                 "-print_final_stats=1",
-            ]);
-        cmd
+            ],
+        )
     };
     if jobs <= 1 {
         for &target in targets {
@@ -202,6 +198,19 @@ fn final_stats(log: &str) -> String {
     )
 }
 
+/// `cargo fuzz run` of `target` on two corpus directories (relative to
+/// `fuzz/`; new inputs go to the first), with libFuzzer's memory and time
+/// limits and `flags`.
+fn libfuzzer(target: &str, cpu: Option<u32>, corpora: [String; 2], flags: &[&str]) -> Command {
+    let mut cmd = fuzz_cargo(cpu);
+    cmd.current_dir("fuzz")
+        .args(["+nightly", "fuzz", "run", "-O", target])
+        .args(corpora)
+        .args(["--", "-rss_limit_mb=2048", "-timeout=10"])
+        .args(flags);
+    cmd
+}
+
 /// `cargo`, under `taskset -c CPU` when a CPU is given.
 fn fuzz_cargo(cpu: Option<u32>) -> Command {
     match cpu {
@@ -241,18 +250,15 @@ fn save_regressions(target: &str, cpu: Option<u32>) -> Result<()> {
         "merge {offered} {target} inputs into {}",
         kept.display()
     ));
-    let mut cmd = fuzz_cargo(cpu);
-    cmd.current_dir("fuzz")
-        .args(["+nightly", "fuzz", "run", "-O", target])
-        .arg(format!("regressions/{target}"))
-        .arg(format!("target/regression-candidates/{target}"))
-        .args([
-            "--",
-            "-merge=1",
-            "-use_counters=0",
-            "-rss_limit_mb=2048",
-            "-timeout=10",
-        ]);
+    let mut cmd = libfuzzer(
+        target,
+        cpu,
+        [
+            format!("regressions/{target}"),
+            format!("target/regression-candidates/{target}"),
+        ],
+        &["-merge=1", "-use_counters=0"],
+    );
     run_checked(&mut cmd)
         .with_context(|| format!("merging {target} failed: {}", display_cmd(&cmd)))?;
     let (files, bytes) = fs::read_dir(&kept)?.try_fold((0usize, 0u64), |(n, b), e| {
