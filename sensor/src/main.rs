@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser};
 
 use shadowtap_sensor::memory::MemoryLimit;
 use shadowtap_sensor::runtime::live::{LiveOptions, DEFAULT_STATS_INTERVAL};
+use shadowtap_sensor::runtime::output::{OutputLimits, OUTPUT_QUEUE_RECORDS};
 use shadowtap_sensor::runtime::{self, Options, Outcome};
 
 /// Many small, short-lived allocations per HTTP message (header names and
@@ -97,6 +98,13 @@ struct Cli {
     /// every SECS seconds (default 10); 0 turns it off.
     #[arg(long, value_name = "SECS", value_parser = parse_secs_or_zero)]
     stats_interval: Option<Duration>,
+
+    /// Live: records waiting for the output at most (also at most 8 MiB of
+    /// them). When the output does not take records as fast as they come
+    /// (a full pipe, a stalled log shipper), the capture goes on and the
+    /// newest records are dropped and counted (`output_queue_full`).
+    #[arg(long, value_name = "RECORDS", value_parser = clap::value_parser!(u64).range(1..))]
+    output_queue: Option<u64>,
 
     /// Write exchange records to OUT as JSON Lines (`-` is standard output, the default).
     #[arg(short = 'w', value_name = "OUT", default_value = "-")]
@@ -202,6 +210,7 @@ impl Cli {
             (self.duration.is_some(), "--duration"),
             (self.count.is_some(), "--count"),
             (self.stats_interval.is_some(), "--stats-interval"),
+            (self.output_queue.is_some(), "--output-queue"),
         ]
         .into_iter()
         .filter_map(|(given, name)| given.then_some(name))
@@ -268,6 +277,12 @@ fn live_options(cli: &Cli) -> LiveOptions {
         stats_interval: Some(cli.stats_interval.unwrap_or(DEFAULT_STATS_INTERVAL))
             .filter(|d| !d.is_zero()),
         memory_limit: cli.memory_limit,
+        output_limits: OutputLimits {
+            records: cli.output_queue.map_or(OUTPUT_QUEUE_RECORDS, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }),
+            ..OutputLimits::default()
+        },
     }
 }
 

@@ -11,7 +11,8 @@
 //! The rest is for what the caps count less than it takes (the allocator's
 //! size classes and free pages: measured, the HTTP state at its cap takes
 //! about 1.6 times what it is charged), the capture buffers (`-B`, the eBPF
-//! rings) and the output. `hostile_traffic_stays_below_80_percent_of_the_memory_limit`
+//! rings) and the output (a live capture's output queue holds at most
+//! [`crate::runtime::output::OUTPUT_QUEUE_BYTES`]). `hostile_traffic_stays_below_80_percent_of_the_memory_limit`
 //! (`sensor/tests/cli.rs`) checks the result against reliability target S17.
 
 use std::fmt;

@@ -2,6 +2,7 @@
 //! sources until a stop condition ([`live::run_live`]).
 
 pub mod live;
+pub mod output;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
@@ -301,7 +302,20 @@ pub const OUTPUT_BUFFER_BYTES: usize = 1 << 20;
 /// Room allocated past [`OUTPUT_BUFFER_BYTES`] for the record that crosses it.
 const OUTPUT_HEADROOM_BYTES: usize = 64 << 10;
 
-/// JSON Lines output: one record per line, nothing else in the stream.
+/// The output `-w` names (`-` is standard output) and its name for errors,
+/// writable from any thread.
+pub(crate) fn open_output(path: &Path) -> anyhow::Result<(Box<dyn Write + Send>, String)> {
+    if path == Path::new("-") {
+        return Ok((Box::new(io::stdout()), "standard output".into()));
+    }
+    let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok((Box::new(f), path.display().to_string()))
+}
+
+/// JSON Lines output of capture files: one record per line, nothing else in
+/// the stream. Written on the reading thread, so a slow output slows the
+/// reading and nothing is lost (a live capture queues instead:
+/// [`output`]).
 pub(crate) struct RecordWriter {
     sink: Box<dyn Write>,
     /// Records not yet written: at most [`OUTPUT_BUFFER_BYTES`] plus one record.
@@ -314,8 +328,8 @@ impl RecordWriter {
         let (sink, name): (Box<dyn Write>, String) = if path == Path::new("-") {
             (Box::new(io::stdout().lock()), "standard output".into())
         } else {
-            let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            (Box::new(f), path.display().to_string())
+            let (sink, name) = open_output(path)?;
+            (sink, name)
         };
         Ok(RecordWriter {
             sink,

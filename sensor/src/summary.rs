@@ -9,7 +9,8 @@ use crate::runtime::Outcome;
 
 /// The periodic counter line of a live capture (one line, no newline):
 /// run time, packets, bytes, flows tracked now, exchanges completed and
-/// written, and the source's own loss counters.
+/// written, records the output queue had no room for, and the source's own
+/// loss counters.
 ///
 /// ```text
 /// shadowtap-sensor: 10.0 s: 1532 packets, 2.1 MB, 3 flows, 85 exchanges, 85 written; capture drops: ps_drop=0 ps_ifdrop=0
@@ -19,6 +20,7 @@ pub fn live_line(
     c: &Counters,
     flows: usize,
     written: u64,
+    output_queue_full: u64,
     drops: &[(&'static str, u64)],
 ) -> String {
     let mut s = format!(
@@ -30,6 +32,9 @@ pub fn live_line(
         c.http.exchanges,
         written
     );
+    if output_queue_full > 0 {
+        let _ = write!(s, ", {output_queue_full} dropped (output queue full)");
+    }
     if !drops.is_empty() {
         s.push_str("; capture drops:");
         for (name, v) in drops {
@@ -150,9 +155,24 @@ pub fn render(o: &Outcome) -> String {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        let mut output = String::new();
+        if live.output_queue_full > 0 {
+            let _ = write!(
+                output,
+                ", {} dropped (output queue full)",
+                live.output_queue_full
+            );
+        }
+        if live.output_unflushed > 0 {
+            let _ = write!(
+                output,
+                ", {} not written (the output did not take them in time)",
+                live.output_unflushed
+            );
+        }
         let _ = writeln!(
             s,
-            "  live: stopped by {}, {} records written; capture drops: {}",
+            "  live: stopped by {}, {} records written{output}; capture drops: {}",
             match live.stopped_by {
                 crate::runtime::live::StopReason::Signal => "signal",
                 crate::runtime::live::StopReason::Duration => "--duration",
@@ -194,16 +214,21 @@ mod tests {
             ..Counters::default()
         };
         let t = Duration::from_secs(10);
-        let quiet = live_line(t, &c, 3, 7, &[("ps_drop", 0)]);
+        let quiet = live_line(t, &c, 3, 7, 0, &[("ps_drop", 0)]);
         assert!(quiet.ends_with("capture drops: ps_drop=0"), "{quiet}");
-        let lossy = live_line(t, &c, 3, 7, &[("ps_drop", 60), ("ps_ifdrop", 40)]);
+        let lossy = live_line(t, &c, 3, 7, 0, &[("ps_drop", 60), ("ps_ifdrop", 40)]);
         assert!(
             lossy.ends_with("ps_drop=60 ps_ifdrop=40 (loss 1.00 %)"),
             "{lossy}"
         );
         c.flows.handler_memcap_sheds = 2;
         c.reassembly.memcap_skips = 5;
-        let capped = live_line(t, &c, 3, 7, &[]);
+        let behind = live_line(t, &c, 3, 7, 12, &[]);
+        assert!(
+            behind.contains(" 7 written, 12 dropped (output queue full); memcaps hit:"),
+            "{behind}"
+        );
+        let capped = live_line(t, &c, 3, 7, 0, &[]);
         assert!(
             capped.ends_with("; memcaps hit: out_of_order=5 http_state=2"),
             "{capped}"

@@ -344,6 +344,8 @@ fn live_options_need_an_interface_and_exclude_files() {
     for args in [
         vec!["-r", file, "--count", "3"],
         vec!["-r", file, "-s", "100"],
+        vec!["-r", file, "--output-queue", "100"],
+        vec!["-i", "lo", "--output-queue", "0"],
         vec!["-r", file, "-i", "lo"],
         vec![],
     ] {

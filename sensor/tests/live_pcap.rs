@@ -13,8 +13,10 @@
 
 mod netns;
 
+use std::io::Read;
 use std::net::SocketAddr;
 use std::process::Command;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use netns::http::{self, Request};
@@ -374,6 +376,114 @@ fn a_missing_capability_is_named() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("capturing on lo needs the CAP_NET_RAW capability"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_stalled_output_is_counted_and_never_stops_the_capture() {
+    // Reliability target S15: the records go to a FIFO whose reader stops
+    // reading. The capture must go on (every exchange parsed, no packet
+    // lost), drop whole records once the pipe and the output queue are
+    // full, count them, and write again once the reader is back.
+    const TEST: &str = "a_stalled_output_is_counted_and_never_stops_the_capture";
+    if !privileged(TEST) || !command_works("mkfifo", &["--version"]) {
+        return;
+    }
+    const FLOOD: usize = 600;
+    const AFTER: usize = 20;
+    let fx = Fixture::new("live-stall");
+    let fifo = fx.path("records.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let stats_path = fx.path("stats.json");
+    // The reader opens the FIFO (the sensor's open waits for that) and then
+    // reads nothing until told to.
+    let (go, wait) = mpsc::channel::<()>();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::open(&fifo).expect("open the FIFO");
+            wait.recv().expect("go");
+            let mut records = Vec::new();
+            f.read_to_end(&mut records).expect("read the FIFO");
+            records
+        })
+    };
+    let mut sensor = fx.sensor(
+        "sensor",
+        &[
+            "-i",
+            &fx.pair.server_if,
+            "-w",
+            path_str(&fifo),
+            "--stats-json",
+            path_str(&stats_path),
+            "--stats-interval",
+            "0.2",
+            "--output-queue",
+            "50",
+        ],
+    );
+    sensor.wait_for_stderr("capturing on", Duration::from_secs(20));
+
+    // About 64 KiB of records fit in the pipe (some 130) and 50 in the
+    // queue: far fewer than the flood's.
+    let addr = fx.addr();
+    let flood = fx
+        .pair
+        .client
+        .spawn(move || {
+            // Connections of ten batches of ten pipelined requests.
+            (0..FLOOD / 100)
+                .map(|_| http::converse(addr, &vec![vec![Request::get("/small"); 10]; 10]).len())
+                .sum::<usize>()
+        })
+        .join()
+        .expect("client");
+    assert_eq!(flood, FLOOD);
+    // While nobody reads, the counter line shows every exchange parsed.
+    sensor.wait_for_stderr(&format!(" {FLOOD} exchanges, "), Duration::from_secs(20));
+    assert!(
+        sensor.stderr().contains("dropped (output queue full)"),
+        "{}",
+        sensor.stderr()
+    );
+
+    // The reader is back: what comes next is written.
+    go.send(()).expect("reader");
+    let after = fx
+        .pair
+        .client
+        .spawn(move || http::converse(addr, &vec![vec![Request::get("/missing")]; AFTER]).len())
+        .join()
+        .expect("client");
+    assert_eq!(after, AFTER);
+    settle();
+    let run = sensor.terminate(EXIT_TIMEOUT);
+    let stderr = assert_clean_exit(&run, "sensor");
+    let records = http::parse_records(&reader.join().expect("reader"));
+
+    let s = stats(&stats_path);
+    assert_eq!(s["http"]["exchanges"], (FLOOD + AFTER) as u64, "{s}");
+    assert_eq!(s["capture_drops"]["ps_drop"], 0, "{s}");
+    assert_eq!(s["output_unflushed"], 0, "{s}");
+    let written = s["records_written"].as_u64().expect("records_written");
+    let dropped = s["output_queue_full"].as_u64().expect("output_queue_full");
+    eprintln!("{TEST}: {written} records written, {dropped} dropped");
+    assert!(dropped > 0, "{s}");
+    assert_eq!(written + dropped, (FLOOD + AFTER) as u64, "{s}");
+    assert_eq!(records.len() as u64, written);
+    // Whole records only, and every one after the reader came back.
+    assert!(records
+        .iter()
+        .all(|r| r["flags"].as_object().is_some_and(|f| f.is_empty())));
+    let missing = records.iter().filter(|r| r["path"] == "/missing").count();
+    assert_eq!(missing, AFTER);
+    assert!(
+        stderr.contains(&format!(
+            "{written} records written, {dropped} dropped (output queue full)"
+        )),
         "{stderr}"
     );
 }

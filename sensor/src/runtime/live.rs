@@ -4,7 +4,8 @@
 //! ```text
 //!  loop ─┬─ next_packet ─ Some(p) ─► engine.on_packet(p.ts, ...)      (engine time = arrival time)
 //!        │              └ None ───► engine.advance(wall clock − lag)   (idle flows expire)
-//!        ├─ records ─► writer (flushed when idle and at least every FLUSH_INTERVAL)
+//!        ├─ records ─► output queue ─► writer thread (handed over when idle and at
+//!        │             least every FLUSH_INTERVAL; dropped and counted when full)
 //!        ├─ every --stats-interval: one counter line on stderr
 //!        └─ stop: SIGINT/SIGTERM, --duration, --count, a capture error
 //!  engine.finish ─► last records ─► summary
@@ -15,6 +16,7 @@
 //! `Ok(None)` after a short poll interval without packets.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,7 +29,8 @@ use shadowtap_proto::engine::Engine;
 use shadowtap_proto::time::Timestamp;
 use shadowtap_proto::ExchangeRecord;
 
-use super::{deliver, engine_config, load_key, peak_rss_bytes, Outcome, RecordWriter};
+use super::output::{OutputLimits, OutputQueue, OutputReport};
+use super::{deliver, engine_config, load_key, open_output, peak_rss_bytes, Outcome};
 use crate::capture::CaptureSource;
 use crate::summary;
 
@@ -72,6 +75,8 @@ pub struct LiveOptions {
     pub stats_interval: Option<Duration>,
     /// What the engine's caps are fitted to (see [`crate::memory`]).
     pub memory_limit: crate::memory::MemoryLimit,
+    /// The output queue's bounds (see [`super::output`]).
+    pub output_limits: OutputLimits,
 }
 
 /// Why a live capture stopped.
@@ -94,6 +99,14 @@ pub struct LiveReport {
     pub stopped_by: StopReason,
     /// Exchange records written to the output (`--count` caps it).
     pub records_written: u64,
+    /// Records dropped because the output queue was full: the output did
+    /// not take them as fast as they came (see [`super::output`]).
+    pub output_queue_full: u64,
+    /// Records still queued when the output had not taken them within
+    /// [`OutputLimits::drain`] of the end.
+    pub output_unflushed: u64,
+    /// Most records the output queue held at once.
+    pub output_queue_peak: usize,
     /// The source's losses outside this process (libpcap: `ps_drop`,
     /// `ps_ifdrop`), totals since it was opened.
     pub capture_drops: BTreeMap<&'static str, u64>,
@@ -136,19 +149,30 @@ impl StopSignal {
 /// Runs a live capture until a stop condition; `what` names the source on
 /// the start line (e.g. `eth0 (EN10MB)`).
 pub fn run_live(
+    source: Box<dyn CaptureSource>,
+    what: &str,
+    options: &LiveOptions,
+) -> anyhow::Result<Outcome> {
+    let (sink, name) = open_output(&options.output)?;
+    run_live_to(source, what, options, sink, name)
+}
+
+/// [`run_live`] with the records written to `sink` (`name` names it in
+/// errors).
+pub(crate) fn run_live_to(
     mut source: Box<dyn CaptureSource>,
     what: &str,
     options: &LiveOptions,
+    sink: Box<dyn Write + Send>,
+    name: String,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let stop = StopSignal::install()?;
     let (key, persistent) = load_key(options.fingerprint_key_file.as_deref())?;
     let (config, memory) = engine_config(key, options.memory_limit, options.quiet)?;
     let mut engine = Engine::new(config);
-    let mut writer = RecordWriter::open(&options.output)?;
     let mut out = CountedOutput {
-        writer: &mut writer,
-        written: 0,
+        queue: OutputQueue::start(sink, name, options.output_limits)?,
         limit: options.count,
     };
     if !options.quiet {
@@ -166,6 +190,9 @@ pub fn run_live(
         }
         if out.full() {
             break StopReason::Count;
+        }
+        if let Some(error) = out.queue.error() {
+            anyhow::bail!("{error}");
         }
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
@@ -189,7 +216,7 @@ pub fn run_live(
             deliver(&mut engine, &mut records, &mut |r| out.write(r))?;
         }
         if idle || now.duration_since(last_flush) >= FLUSH_INTERVAL {
-            out.writer.flush()?;
+            out.queue.flush();
             last_flush = now;
         }
         if let (Some(at), Some(interval)) = (next_stats, options.stats_interval) {
@@ -202,7 +229,8 @@ pub fn run_live(
                             started.elapsed(),
                             &engine.counters(),
                             engine.flow_count(),
-                            out.written,
+                            out.queue.written(),
+                            out.queue.queue_full(),
                             &source.drops()
                         )
                     );
@@ -236,11 +264,13 @@ pub fn run_live(
         }
     }
     // Every exchange the engine holds comes out now: completed ones
-    // were written as they completed; pending requests come out unanswered.
+    // were queued as they completed; pending requests come out unanswered.
     engine.finish(&mut records);
     deliver(&mut engine, &mut records, &mut |r| out.write(r))?;
-    let records_written = out.written;
-    writer.finish()?;
+    let output: OutputReport = match out.queue.finish() {
+        Ok(report) => report,
+        Err((_, error)) => anyhow::bail!("{error}"),
+    };
 
     let mut input_errors = Vec::new();
     if let Some(error) = &capture_error {
@@ -257,7 +287,10 @@ pub fn run_live(
         memory,
         live: Some(LiveReport {
             stopped_by,
-            records_written,
+            records_written: output.written,
+            output_queue_full: output.queue_full,
+            output_unflushed: output.unflushed,
+            output_queue_peak: output.peak_records,
             capture_drops: source.drops().into_iter().collect(),
             capture_counters: source.counters().into_iter().collect(),
         }),
@@ -267,28 +300,26 @@ pub fn run_live(
     Ok(outcome)
 }
 
-/// The writer with `--count`'s cap applied.
-struct CountedOutput<'a> {
-    writer: &'a mut RecordWriter,
-    written: u64,
+/// The output queue with `--count`'s cap applied.
+struct CountedOutput {
+    queue: OutputQueue,
     limit: Option<u64>,
 }
 
-impl CountedOutput<'_> {
+impl CountedOutput {
+    /// True once `--count` records were accepted for output.
     fn full(&self) -> bool {
-        self.limit.is_some_and(|l| self.written >= l)
+        self.limit.is_some_and(|l| self.queue.accepted() >= l)
     }
 
-    /// Writes `records` (up to the cap; the rest are dropped) and drains it.
+    /// Queues `records` (up to the cap; the rest are dropped) and drains it.
     fn write(&mut self, records: &mut Vec<ExchangeRecord>) -> anyhow::Result<()> {
-        let room = self
-            .limit
-            .map_or(usize::MAX, |l| {
-                usize::try_from(l.saturating_sub(self.written)).unwrap_or(usize::MAX)
-            })
-            .min(records.len());
-        self.writer.write_all(&records[..room])?;
-        self.written += room as u64;
+        for r in records.iter() {
+            if self.full() {
+                break;
+            }
+            self.queue.push(r);
+        }
         records.clear();
         Ok(())
     }
@@ -309,6 +340,7 @@ mod tests {
 
     use super::*;
     use crate::capture::{CaptureError, CapturedPacket, FileSource};
+    use crate::runtime::output::test_sinks::Gate;
 
     /// A capture file replayed as a live source: after the file's packets it
     /// idles (`Ok(None)` after a short wait) forever, or fails after
@@ -374,6 +406,7 @@ mod tests {
             count: None,
             stats_interval: None,
             memory_limit: crate::memory::MemoryLimit::None,
+            output_limits: OutputLimits::default(),
         }
     }
 
@@ -422,5 +455,105 @@ mod tests {
         let written = lines(&o.output) as u64;
         assert_eq!(written, live.records_written);
         assert!(written > 0 && written < 57, "{written}");
+    }
+
+    /// The `path` of each JSON line.
+    fn paths(text: &str) -> Vec<String> {
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+                v["path"].as_str().expect("path").to_owned()
+            })
+            .collect()
+    }
+
+    /// Options for a run of `ms` milliseconds; `small_queue` gives it a queue
+    /// of 10 records and a drain limit of 200 ms.
+    fn timed(name: &str, ms: u64, small_queue: bool) -> LiveOptions {
+        let mut o = options(name);
+        o.duration = Some(Duration::from_millis(ms));
+        if small_queue {
+            o.output_limits = OutputLimits {
+                records: 10,
+                bytes: 1 << 20,
+                drain: Duration::from_millis(200),
+            };
+        }
+        o
+    }
+
+    /// A run whose records go to `gate`.
+    fn run_gated(o: &LiveOptions, gate: &Gate) -> Outcome {
+        run_live_to(
+            replay(None),
+            "replay",
+            o,
+            Box::new(gate.clone()),
+            "gate".into(),
+        )
+        .expect("runs")
+    }
+
+    #[test]
+    fn a_stalled_output_never_stops_the_capture() {
+        // Before the output queue, this run never ended: the first write
+        // blocked the capture loop for good.
+        let gate = Gate::default();
+        let started = Instant::now();
+        let outcome = run_gated(&timed("stalled.jsonl", 300, true), &gate);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let live = outcome.live.expect("live report");
+        assert_eq!(live.stopped_by, StopReason::Duration);
+        // Every packet was read and every exchange parsed...
+        let reference = run_live(
+            replay(None),
+            "replay",
+            &timed("stalled-ref.jsonl", 300, false),
+        )
+        .expect("runs");
+        assert_eq!(outcome.counters.packets, reference.counters.packets);
+        assert_eq!(outcome.counters.http.exchanges, 57);
+        // ...and what the queue had no room for is counted, whole records.
+        assert_eq!(live.records_written, 0);
+        assert_eq!(live.output_unflushed, 10);
+        assert_eq!(live.output_queue_full, 47);
+        assert_eq!(live.output_queue_peak, 10);
+        gate.open();
+    }
+
+    #[test]
+    fn the_output_catches_up_when_its_reader_comes_back() {
+        let gate = Gate::default();
+        let opener = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                gate.open();
+            })
+        };
+        let outcome = run_gated(&timed("late-reader.jsonl", 600, true), &gate);
+        opener.join().expect("opener");
+        let live = outcome.live.expect("live report");
+        assert_eq!(live.output_unflushed, 0);
+        assert!(live.output_queue_full > 0);
+        assert_eq!(
+            live.records_written + live.output_queue_full,
+            outcome.counters.http.exchanges
+        );
+        // What was written came in the order of a run that kept up, without
+        // a record cut or repeated, starting with the first ten (the newest
+        // were dropped while the reader was away).
+        let written = paths(&String::from_utf8(gate.bytes()).expect("utf-8"));
+        assert_eq!(written.len() as u64, live.records_written);
+        let r = timed("late-reader-ref.jsonl", 300, false);
+        run_live(replay(None), "replay", &r).expect("runs");
+        let all = paths(&std::fs::read_to_string(&r.output).expect("output"));
+        assert_eq!(all.len(), 57);
+        assert_eq!(written[..10], all[..10]);
+        let mut rest = all.iter();
+        assert!(
+            written.iter().all(|p| rest.any(|q| q == p)),
+            "not in order: {written:?}"
+        );
     }
 }
