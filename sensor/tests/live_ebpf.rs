@@ -12,6 +12,7 @@
 //! Without them each test says why and returns — except under `cargo xtask
 //! test` (`SHADOWTAP_UNDER_XTASK` set), where that is a failure.
 
+mod manifest;
 mod netns;
 
 use std::net::SocketAddr;
@@ -552,4 +553,64 @@ fn a_missing_capability_is_named() {
         assert!(err.contains(&format!("needs {named}")), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
+}
+
+/// The Kubernetes DaemonSet's sensor (`deploy/kubernetes/shadowtap-sensor.yaml`)
+/// captures with nothing more than the manifest gives it: exactly its added
+/// capabilities (every other one dropped from the bounding set, as
+/// `drop: [ALL]` does; no new privileges), its arguments, and the key
+/// through its environment variable. The manifest follows pods' veths by
+/// name; here a `--follow` for the test's veth is added. Records come on
+/// standard output, as in the pod.
+#[test]
+fn the_daemonset_capabilities_and_arguments_capture() {
+    const TEST: &str = "the_daemonset_capabilities_and_arguments_capture";
+    if !ebpf_ready(TEST) {
+        return;
+    }
+    let caps = manifest::added_capabilities();
+    assert!(!caps.is_empty());
+    let only = format!(
+        "-all,{}",
+        caps.iter()
+            .map(|c| format!("+{c}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut fx = Fixture::unlinked("ebpf-daemonset");
+    let pattern = format!("{}*", &fx.pair.server_if[..fx.pair.server_if.len() - 1]);
+    let mut cmd = fx.pair.server.command("setpriv");
+    cmd.args([
+        "--no-new-privs",
+        "--inh-caps",
+        &only,
+        "--bounding-set",
+        &only,
+    ])
+    .arg(SENSOR)
+    .args(manifest::args())
+    .args(["--follow", &pattern])
+    .env("SHADOWTAP_FINGERPRINT_KEY_FILE", fx.key_args()[1]);
+    let mut sensor = Daemon::spawn("daemonset sensor", cmd);
+    sensor.wait_for_stderr("capturing on", Duration::from_secs(20));
+    fx.pair.link();
+    fx.serve(fx.addr());
+    let links = wait_attached(&fx, &sensor);
+    let seen = http::drive(&fx.pair.client, fx.addr(), http::standard_mix());
+    settle();
+    let run = sensor.terminate(EXIT_TIMEOUT);
+    let stderr = assert_clean_exit(&run, "daemonset sensor");
+    assert!(
+        stderr.contains(&format!(
+            "live: stopped by signal, {} records written",
+            seen.len()
+        )),
+        "{stderr}"
+    );
+    assert_gone(&links, "after SIGTERM");
+    let records = without_mid_stream(&run.stdout);
+    http::assert_records_match(&http::parse_records(&records), &seen);
+    // The key came from the environment variable: fingerprints are
+    // persistent (without a key the summary says they are per run).
+    assert!(!stderr.contains("no --fingerprint-key-file"), "{stderr}");
 }

@@ -24,7 +24,7 @@ mod dist;
 mod ebpf;
 mod fuzz;
 mod loadtest;
-mod openapi_validator;
+mod pip_tools;
 mod postgres;
 mod provision;
 mod sample;

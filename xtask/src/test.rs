@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::openapi_validator;
+use crate::pip_tools;
 use crate::postgres;
 use crate::provision::{ensure_rust_components, ensure_tools, Tool};
 
@@ -167,9 +167,14 @@ pub(crate) fn run(args: &TestArgs) -> Result<ExitCode> {
         );
     }
 
-    banner("provision: OpenAPI validator (openapi-spec-validator from PyPI)");
-    if let Some(validator) = openapi_validator::ensure(allow_install) {
-        std::env::set_var(openapi_validator::PATH_VAR, validator);
+    banner("provision: validators from PyPI (openapi-spec-validator, kubernetes-validate)");
+    for tool in [
+        pip_tools::OPENAPI_VALIDATOR,
+        pip_tools::KUBERNETES_VALIDATOR,
+    ] {
+        if let Some(path) = tool.ensure(allow_install) {
+            std::env::set_var(tool.path_var, path);
+        }
     }
 
     let mut timings: Vec<(&str, Option<Duration>)> = Vec::new();
