@@ -24,10 +24,10 @@ use rustix::process::Signal;
 
 use netns::http::{self, Seen};
 use netns::sensor::{
-    assert_clean_exit, path_str, settle, start_tcpdump, stats, stop_tcpdump, tcpdump_available,
-    Fixture, EXIT_TIMEOUT, SENSOR,
+    assert_clean_exit, path_str, settle, start_sensor, start_tcpdump, stats, stop_tcpdump,
+    tcpdump_available, Fixture, EXIT_TIMEOUT, SENSOR,
 };
-use netns::{command_works, privileged, ready, Daemon};
+use netns::{command_works, privileged, ready, Daemon, Routed, TempDir};
 
 /// True when the eBPF tests can run; otherwise prints why (or fails under
 /// xtask).
@@ -613,4 +613,70 @@ fn the_daemonset_capabilities_and_arguments_capture() {
     // The key came from the environment variable: fingerprints are
     // persistent (without a key the summary says they are per run).
     assert!(!stderr.contains("no --fingerprint-key-file"), "{stderr}");
+}
+
+/// Two pods of one node talking through it, as the DaemonSet sees them: the
+/// sensor in the node's namespace follows both pods' veths, so every packet
+/// passes it twice (into the node from one pod, out of it to the other),
+/// with the same addresses and ports. Each exchange must still come out
+/// once, exactly as the client saw it; the second copies are counted as
+/// retransmitted segments.
+#[test]
+fn pod_to_pod_traffic_through_the_node_gives_each_exchange_once() {
+    const TEST: &str = "pod_to_pod_traffic_through_the_node_gives_each_exchange_once";
+    if !ebpf_ready(TEST) {
+        return;
+    }
+    let dir = TempDir::new("ebpf-node");
+    let key = dir.path("fingerprint.key");
+    std::fs::write(&key, b"shadowtap live test fingerprint key").expect("key");
+    let net = Routed::new();
+    let addr = SocketAddr::new(net.server_ip.into(), 8080);
+    let _server = http::start_server(&net.server, &dir.0, addr);
+    let (out, stats_path) = (dir.path("node.jsonl"), dir.path("node-stats.json"));
+    let sensor = start_sensor(
+        &net.node,
+        "node sensor",
+        &[
+            "--fingerprint-key-file",
+            path_str(&key),
+            "--ebpf",
+            "--follow",
+            &net.node_ifs_pattern(),
+            "--stats-interval",
+            "0",
+            "-w",
+            path_str(&out),
+            "--stats-json",
+            path_str(&stats_path),
+        ],
+    );
+    // Ingress and egress on both veths.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tcx_links(sensor.pid()).len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "not attached: {}",
+            sensor.stderr()
+        );
+        sleep(Duration::from_millis(100));
+    }
+    let seen = http::drive(&net.client, addr, http::standard_mix());
+    assert_eq!(seen.len(), 13);
+    settle();
+    let run = sensor.terminate(EXIT_TIMEOUT);
+    assert_clean_exit(&run, "node sensor");
+    let records = std::fs::read(&out).expect("records");
+    http::assert_records_match(&http::parse_records(&without_mid_stream(&records)), &seen);
+    let s = stats(&stats_path);
+    assert_eq!(s["http"]["exchanges"], 13, "{s}");
+    assert_eq!(s["capture_counters"]["ebpf_ringbuf_full"], 0, "{s}");
+    let reassembly = &s["reassembly"];
+    eprintln!("{TEST}: {reassembly}");
+    assert!(
+        reassembly["retransmitted_segments"].as_u64() > Some(0),
+        "{reassembly}"
+    );
+    assert_eq!(reassembly["retransmit_different_data"], 0, "{reassembly}");
+    assert_eq!(reassembly["gaps"], 0, "{reassembly}");
 }

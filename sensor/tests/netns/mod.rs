@@ -399,3 +399,103 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Three namespaces as on a Kubernetes node: two "pods", each with an
+/// `eth0` whose veth peer is in a "node" namespace that routes between them
+/// (forwarding on, the pods' default routes through it).
+///
+/// ```text
+///  netns <tag>-c (client pod)       netns <tag>-n (node)                   netns <tag>-s (server pod)
+///  eth0 198.19.N.2/30 ◄────► <tag>a 198.19.N.1/30  <tag>b 198.19.N.5/30 ◄────► eth0 198.19.N.6/30
+/// ```
+#[derive(Debug)]
+pub struct Routed {
+    pub client: Netns,
+    pub node: Netns,
+    pub server: Netns,
+    /// The node's veth toward the client pod.
+    pub client_side_if: String,
+    /// The node's veth toward the server pod.
+    pub server_side_if: String,
+    pub client_ip: Ipv4Addr,
+    pub server_ip: Ipv4Addr,
+}
+
+impl Routed {
+    pub fn new() -> Routed {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("st{}x{n}", std::process::id() % 100_000);
+        let subnet = (std::process::id() as u8).wrapping_add(n as u8);
+        let at = |host: u8| Ipv4Addr::new(198, 19, subnet, host);
+        let net = Routed {
+            client: Netns::create(format!("{tag}-c")),
+            node: Netns::create(format!("{tag}-n")),
+            server: Netns::create(format!("{tag}-s")),
+            client_side_if: format!("{tag}a"),
+            server_side_if: format!("{tag}b"),
+            client_ip: at(2),
+            server_ip: at(6),
+        };
+        for (pod, node_if, node_ip, pod_ip) in [
+            (&net.client, &net.client_side_if, at(1), at(2)),
+            (&net.server, &net.server_side_if, at(5), at(6)),
+        ] {
+            ip(&[
+                "link",
+                "add",
+                node_if,
+                "netns",
+                &net.node.name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                &pod.name,
+            ]);
+            ip(&[
+                "-n",
+                &net.node.name,
+                "addr",
+                "add",
+                &format!("{node_ip}/30"),
+                "dev",
+                node_if,
+            ]);
+            ip(&["-n", &net.node.name, "link", "set", node_if, "up"]);
+            ip(&[
+                "-n",
+                &pod.name,
+                "addr",
+                "add",
+                &format!("{pod_ip}/30"),
+                "dev",
+                "eth0",
+            ]);
+            ip(&["-n", &pod.name, "link", "set", "eth0", "up"]);
+            ip(&[
+                "-n",
+                &pod.name,
+                "route",
+                "add",
+                "default",
+                "via",
+                &node_ip.to_string(),
+            ]);
+        }
+        let forwarding = net
+            .node
+            .command("sh")
+            .args(["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
+            .status()
+            .expect("sh runs");
+        assert!(forwarding.success(), "ip_forward in {}", net.node.name);
+        net
+    }
+
+    /// A `--follow` pattern for both of the node's veths.
+    pub fn node_ifs_pattern(&self) -> String {
+        format!("{}?", &self.client_side_if[..self.client_side_if.len() - 1])
+    }
+}
