@@ -297,11 +297,12 @@ pub fn analyze(args: &AnalyzeArgs) -> anyhow::Result<Outcome> {
         .iter()
         .map(|i| InputInfo {
             path: i.path.display().to_string(),
-            kind: match &i.identity {
-                Some(id) => Some(id.kind.as_str().to_owned()),
-                None if i.path.as_os_str() == "-" => Some("capture".to_owned()),
-                None => None,
-            },
+            kind: i
+                .identity
+                .as_ref()
+                .map(|id| id.kind)
+                .or(i.stream_kind)
+                .map(|k| k.as_str().to_owned()),
             bytes: i.identity.as_ref().map(|id| id.bytes),
             already_ingested: i.already_ingested,
             problems: i.problems.clone(),

@@ -2,6 +2,7 @@
 //! process), record files and HAR files through [`crate::input`]; on two
 //! threads when there are two CPUs ([`Pipeline`], [`aggregate`]).
 
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::sync::mpsc;
 
@@ -18,8 +19,10 @@ use crate::observe::Observations;
 pub struct InputOutcome {
     pub path: PathBuf,
     /// `None` when the file could not be read or recognised, and for a
-    /// capture streamed on stdin (`-`).
+    /// stream on stdin (`-`).
     pub identity: Option<InputIdentity>,
+    /// For `-`: what the stream's first bytes say it is.
+    pub stream_kind: Option<InputKind>,
     /// The store already holds this input: it was not read again.
     pub already_ingested: bool,
     /// Problems, one line each (unreadable, damaged, bad lines).
@@ -56,15 +59,35 @@ pub fn ingest(
         let mut outcome = InputOutcome {
             path: path.clone(),
             identity: None,
+            stream_kind: None,
             already_ingested: false,
             problems: Vec::new(),
             unreadable: false,
             damaged: false,
         };
-        // `-`: a capture streamed on stdin. A stream has no identity, so it
-        // is read on every run and never recognised as already stored.
+        // `-`: a capture, records or a HAR file streamed on stdin. A stream
+        // has no identity, so it is read on every run and never recognised
+        // as already stored.
         if path.as_os_str() == "-" {
-            captures.push(out.inputs.len());
+            let kind = stdin_kind();
+            outcome.stream_kind = Some(kind);
+            match kind {
+                InputKind::Capture => captures.push(out.inputs.len()),
+                InputKind::Records => read_records(
+                    &mut out.observations,
+                    detectors.as_deref_mut(),
+                    pipeline,
+                    &mut outcome,
+                    |push| input::records_from(std::io::stdin().lock(), push),
+                ),
+                InputKind::Har => read_har(
+                    &mut out.observations,
+                    detectors.as_deref_mut(),
+                    pipeline,
+                    &mut outcome,
+                    |push| stdin_har(key, push),
+                ),
+            }
             out.inputs.push(outcome);
             continue;
         }
@@ -86,13 +109,14 @@ pub fn ingest(
                             detectors.as_deref_mut(),
                             pipeline,
                             &mut outcome,
+                            |push| input::read_records(path, push),
                         ),
                         InputKind::Har => read_har(
                             &mut out.observations,
                             detectors.as_deref_mut(),
                             pipeline,
-                            key,
                             &mut outcome,
+                            |push| input::read_har(path, key, push),
                         ),
                     }
                 }
@@ -271,15 +295,46 @@ pub fn aggregate<T>(
     }
 }
 
+/// What stdin holds, from the first bytes in its buffer. Nothing is
+/// consumed: a capture's reader then takes stdin from its first byte.
+/// Anything not recognised (or too short to tell) is read as a capture,
+/// whose reader says what is wrong with it.
+fn stdin_kind() -> InputKind {
+    let stdin = std::io::stdin();
+    let mut lock = stdin.lock();
+    match lock.fill_buf() {
+        Ok(head) => input::detect(head).unwrap_or(InputKind::Capture),
+        Err(_) => InputKind::Capture,
+    }
+}
+
+/// A HAR document on stdin, read whole (at most [`input::MAX_HAR_BYTES`]).
+fn stdin_har(
+    key: &FingerprintKey,
+    sink: &mut dyn FnMut(ExchangeRecord),
+) -> std::io::Result<input::HarReport> {
+    let mut text = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(input::MAX_HAR_BYTES + 1)
+        .read_to_end(&mut text)?;
+    if text.len() as u64 > input::MAX_HAR_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a HAR file larger than {} bytes", input::MAX_HAR_BYTES),
+        ));
+    }
+    input::har_records(&text, key, sink)
+}
+
 fn read_records(
     observations: &mut Observations,
     detectors: Option<&mut Detectors>,
     pipeline: Pipeline,
     outcome: &mut InputOutcome,
+    read: impl FnOnce(&mut dyn FnMut(ExchangeRecord)) -> std::io::Result<input::RecordsReport>,
 ) {
-    let read = aggregate(observations, detectors, pipeline, |push| {
-        input::read_records(&outcome.path, push)
-    });
+    let read = aggregate(observations, detectors, pipeline, read);
     match read {
         Ok(report) => {
             if let Some((line, error)) = report.first_error {
@@ -304,12 +359,10 @@ fn read_har(
     observations: &mut Observations,
     detectors: Option<&mut Detectors>,
     pipeline: Pipeline,
-    key: &FingerprintKey,
     outcome: &mut InputOutcome,
+    read: impl FnOnce(&mut dyn FnMut(ExchangeRecord)) -> std::io::Result<input::HarReport>,
 ) {
-    let read = aggregate(observations, detectors, pipeline, |push| {
-        input::read_har(&outcome.path, key, push)
-    });
+    let read = aggregate(observations, detectors, pipeline, read);
     match read {
         Ok(report) => {
             if report.bad_entries > 0 {

@@ -12,7 +12,7 @@ use shadowtap_proto::ExchangeRecord;
 
 mod har;
 
-pub use har::{har_records, read_har, MAX_HAR_BYTES};
+pub use har::{har_records, read_har, HarReport, MAX_HAR_BYTES};
 
 /// The kind of an input file, detected from its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +80,10 @@ pub fn identify(path: &Path) -> io::Result<InputIdentity> {
     Ok(InputIdentity { kind, bytes, id })
 }
 
-fn detect(head: &[u8]) -> Option<InputKind> {
+/// The kind of an input whose first bytes are `head` (`None`: none of
+/// them). A records file is recognised by its first line, so `head` should
+/// hold it whole.
+pub fn detect(head: &[u8]) -> Option<InputKind> {
     const PCAP_MAGICS: [[u8; 4]; 5] = [
         [0xd4, 0xc3, 0xb2, 0xa1],
         [0xa1, 0xb2, 0xc3, 0xd4],
