@@ -73,6 +73,11 @@ pub const MODE_PORTS: u32 = 0;
 /// Capture every TCP segment of flows recognised as HTTP by their first
 /// payload bytes (see [`looks_like_http`]), whatever the ports.
 pub const MODE_ALL_PORTS_HTTP: u32 = 1;
+/// As [`MODE_ALL_PORTS_HTTP`], keeping only the flows whose server is on
+/// the far side of the interface ([`server_side`]): on a pod's host-side
+/// veth, the pod's own servers, so that in a cluster each exchange is
+/// captured once, at its server's node.
+pub const MODE_SERVER_SIDE_HTTP: u32 = 2;
 
 /// Classifier for devices with an Ethernet header (Ethernet, veth, `lo`),
 /// ingress side.
@@ -259,8 +264,11 @@ pub const COUNTER_IPV4_FRAGMENTS: u32 = 6;
 /// (hop-by-hop, routing, fragment, destination options, AH, mobility,
 /// HIP, shim6), whatever they carry; not captured.
 pub const COUNTER_IPV6_EXTENSION_HEADERS: u32 = 7;
+/// Counter slot: payloads that start an HTTP/1.x message on the client's
+/// side of the interface, not captured ([`MODE_SERVER_SIDE_HTTP`]).
+pub const COUNTER_CLIENT_SIDE: u32 = 8;
 /// Number of counter slots in [`COUNTERS_MAP`].
-pub const COUNTER_SLOTS: u32 = 8;
+pub const COUNTER_SLOTS: u32 = 9;
 
 /// IPv6 next-header values of extension headers (RFC 8200 and the IANA
 /// registry): hop-by-hop 0, routing 43, fragment 44, AH 51, destination
@@ -401,9 +409,25 @@ pub fn flow_cache_set(words: &[u64; 5]) -> u32 {
 /// eBPF build needs no `memcmp` and the verifier sees straight-line code.
 #[inline(always)]
 pub fn looks_like_http(head: &[u8; DETECT_BYTES], len: usize) -> bool {
+    http_start(head, len) != HTTP_START_NONE
+}
+
+/// What [`http_start`] found: no HTTP/1.x start line.
+pub const HTTP_START_NONE: u8 = 0;
+/// A request line (a method and a space).
+pub const HTTP_START_REQUEST: u8 = 1;
+/// A status line (`HTTP/1.`).
+pub const HTTP_START_STATUS: u8 = 2;
+
+/// Which HTTP/1.x start line, if any, the first payload bytes begin (see
+/// [`looks_like_http`] for `head` and `len`).
+#[inline(always)]
+pub fn http_start(head: &[u8; DETECT_BYTES], len: usize) -> u8 {
     let v = u64::from_le_bytes(*head);
     let m = |p: &Prefix| len >= p.len && v & p.mask == p.value;
-    m(&GET)
+    if m(&STATUS) {
+        HTTP_START_STATUS
+    } else if m(&GET)
         || m(&POST)
         || m(&PUT)
         || m(&HEAD)
@@ -412,7 +436,22 @@ pub fn looks_like_http(head: &[u8; DETECT_BYTES], len: usize) -> bool {
         || m(&OPTIONS)
         || m(&CONNECT)
         || m(&TRACE)
-        || m(&STATUS)
+    {
+        HTTP_START_REQUEST
+    } else {
+        HTTP_START_NONE
+    }
+}
+
+/// Whether a start line `start` ([`http_start`]) seen going `direction`
+/// through an interface says the flow's server is on the interface's far
+/// side: a request going out through it (TC egress: toward the server), or
+/// a response coming in (TC ingress: from the server). On a host-side veth
+/// the far side is the pod.
+#[inline(always)]
+pub const fn server_side(start: u8, direction: u8) -> bool {
+    (start == HTTP_START_REQUEST && direction == DIRECTION_EGRESS)
+        || (start == HTTP_START_STATUS && direction == DIRECTION_INGRESS)
 }
 
 /// A byte prefix as a little-endian 64-bit value and mask.
@@ -601,6 +640,29 @@ mod tests {
         let n = s.len().min(DETECT_BYTES);
         head[..n].copy_from_slice(&s[..n]);
         looks_like_http(&head, n)
+    }
+
+    fn start(s: &[u8]) -> u8 {
+        let mut head = [0u8; DETECT_BYTES];
+        let n = s.len().min(DETECT_BYTES);
+        head[..n].copy_from_slice(&s[..n]);
+        http_start(&head, n)
+    }
+
+    #[test]
+    fn start_lines_and_the_server_side() {
+        assert_eq!(start(b"GET / HTTP/1.1"), HTTP_START_REQUEST);
+        assert_eq!(start(b"PATCH /x"), HTTP_START_REQUEST);
+        assert_eq!(start(b"HTTP/1.1 200 OK"), HTTP_START_STATUS);
+        assert_eq!(start(b"HTTP/2 200"), HTTP_START_NONE);
+        assert_eq!(start(b"\x16\x03\x01"), HTTP_START_NONE);
+        // Requests toward the far side, responses from it.
+        assert!(server_side(HTTP_START_REQUEST, DIRECTION_EGRESS));
+        assert!(server_side(HTTP_START_STATUS, DIRECTION_INGRESS));
+        assert!(!server_side(HTTP_START_REQUEST, DIRECTION_INGRESS));
+        assert!(!server_side(HTTP_START_STATUS, DIRECTION_EGRESS));
+        assert!(!server_side(HTTP_START_NONE, DIRECTION_EGRESS));
+        assert!(!server_side(HTTP_START_NONE, DIRECTION_INGRESS));
     }
 
     #[test]

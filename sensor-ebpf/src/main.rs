@@ -14,6 +14,9 @@
 //!           │ MODE_ALL_PORTS_HTTP: flow in CPU_STATE's cache, else in HTTP_FLOWS
 //!           │                      (then cached), else this payload starts a
 //!           │                      request/status line (then remembered in both)
+//!           │ MODE_SERVER_SIDE_HTTP: the same, but only a request going out
+//!           │                      (egress) or a status line coming in (ingress)
+//!           │                      starts a flow: its server is on the far side
 //!           ▼
 //!  bpf_ringbuf_reserve(EVENTS_<cpu % EVENT_RINGS>,
 //!                      EventHeader + smallest RECORD_CLASSES size ≥ packet)
@@ -47,12 +50,13 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use shadowtap_sensor_common::{
-    flow_cache_set, is_ipv6_extension_header, looks_like_http, CpuState, EventHeader, FlowKey,
-    COUNTER_EVENTS, COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS,
-    COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS,
-    COUNTER_TRUNCATED, DETECT_BYTES, DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES,
-    EVENT_RINGS, FLAG_TRUNCATED, FLOW_CACHE_WAYS, MAX_HTTP_FLOWS, MAX_PACKET_BYTES,
-    MODE_ALL_PORTS_HTTP, MODE_PORTS, PORT_SLOTS, RECORD_CLASSES, RING_BUFFER_BYTES, WAKEUP_BYTES,
+    flow_cache_set, http_start, is_ipv6_extension_header, server_side, CpuState, EventHeader,
+    FlowKey, COUNTER_CLIENT_SIDE, COUNTER_EVENTS, COUNTER_FLOWS_DETECTED,
+    COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS, COUNTER_IPV6_EXTENSION_HEADERS,
+    COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_SLOTS, COUNTER_TRUNCATED, DETECT_BYTES,
+    DIRECTION_EGRESS, DIRECTION_INGRESS, EVENT_HEADER_BYTES, EVENT_RINGS, FLAG_TRUNCATED,
+    FLOW_CACHE_WAYS, HTTP_START_NONE, MAX_HTTP_FLOWS, MAX_PACKET_BYTES, MODE_PORTS,
+    MODE_SERVER_SIDE_HTTP, PORT_SLOTS, RECORD_CLASSES, RING_BUFFER_BYTES, WAKEUP_BYTES,
 };
 
 /// The event rings, `EVENTS_MAPS` in order: CPU `c` writes into ring
@@ -89,8 +93,9 @@ static CPU_STATE: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
 
-/// `MODE_PORTS` or `MODE_ALL_PORTS_HTTP`; the loader sets it (read-only
-/// global, so the verifier prunes the other branch).
+/// `MODE_PORTS`, `MODE_ALL_PORTS_HTTP` or `MODE_SERVER_SIDE_HTTP`; the
+/// loader sets it (read-only global, so the verifier prunes the other
+/// branches).
 #[no_mangle]
 static MODE: u32 = MODE_PORTS;
 
@@ -163,10 +168,10 @@ fn capture(ctx: &TcContext, direction: u8, ethernet: bool) {
     // SAFETY: MODE is a plain `u32` global; the volatile read keeps the
     // compiler from folding its initial value in.
     let mode = unsafe { core::ptr::read_volatile(&MODE) };
-    let selected = if mode == MODE_ALL_PORTS_HTTP {
-        select_http_flow(ctx, &seg, state)
-    } else {
+    let selected = if mode == MODE_PORTS {
         port_selected(seg.key.port_lo) || port_selected(seg.key.port_hi)
+    } else {
+        select_http_flow(ctx, &seg, state, mode == MODE_SERVER_SIDE_HTTP, direction)
     };
     if selected {
         emit(ctx, direction, &seg, state);
@@ -332,8 +337,19 @@ fn words(a: &[u8; 16]) -> (u64, u64) {
 /// should the map forget it, the cache still selects it while it stays in
 /// its set, and after that the flow is recognised again at its next
 /// request.
+///
+/// With `server_only` (`MODE_SERVER_SIDE_HTTP`) a start line only selects
+/// the flow when it says the server is on the interface's far side
+/// (`server_side`); a flow it does not select may still be selected by
+/// another interface it crosses, and is then captured on both.
 #[inline(always)]
-fn select_http_flow(ctx: &TcContext, seg: &Segment, state: *mut CpuState) -> bool {
+fn select_http_flow(
+    ctx: &TcContext,
+    seg: &Segment,
+    state: *mut CpuState,
+    server_only: bool,
+    direction: u8,
+) -> bool {
     let words = seg.key.words();
     // `flow_cache_set` is below FLOW_CACHE_SETS (its top bits), so both
     // indexes are in bounds; the verifier sees the shift's range too.
@@ -369,7 +385,15 @@ fn select_http_flow(ctx: &TcContext, seg: &Segment, state: *mut CpuState) -> boo
     // SAFETY: `head` has DETECT_BYTES bytes and 1 <= n <= DETECT_BYTES.
     let ret =
         unsafe { bpf_skb_load_bytes(ctx.skb.skb.cast(), seg.payload, head.as_mut_ptr().cast(), n) };
-    if ret != 0 || !looks_like_http(&head, n as usize) {
+    if ret != 0 {
+        return false;
+    }
+    let start = http_start(&head, n as usize);
+    if start == HTTP_START_NONE {
+        return false;
+    }
+    if server_only && !server_side(start, direction) {
+        count(COUNTER_CLIENT_SIDE);
         return false;
     }
     if HTTP_FLOWS.insert(seg.key, 1u8, 0).is_ok() {

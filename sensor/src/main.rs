@@ -60,6 +60,14 @@ struct Cli {
     #[arg(long, value_name = "PORT,...", value_delimiter = ',')]
     ports: Vec<u16>,
 
+    /// eBPF, all ports: keep only the connections whose server is on the
+    /// far side of the interface (a request seen going out through it, a
+    /// response coming in). On pods' host-side veths that is the pods' own
+    /// servers: each exchange between two pods is then recorded once, at
+    /// the server's node, instead of at both ends.
+    #[arg(long, conflicts_with = "ports")]
+    server_side: bool,
+
     /// eBPF: also attach to interfaces whose name matches PATTERN (`*` and
     /// `?` wildcards, e.g. 'veth*'), now and as they appear. Repeatable.
     #[arg(long, value_name = "PATTERN")]
@@ -191,6 +199,7 @@ impl Cli {
             let ebpf: Vec<&str> = [
                 (!self.ports.is_empty(), "--ports"),
                 (!self.follow.is_empty(), "--follow"),
+                (self.server_side, "--server-side"),
             ]
             .into_iter()
             .filter_map(|(given, name)| given.then_some(name))
@@ -295,6 +304,7 @@ fn live_ebpf(cli: Cli) -> anyhow::Result<Outcome> {
         interfaces: cli.interface,
         follow: cli.follow,
         ports: cli.ports,
+        server_side: cli.server_side,
     };
     let source = EbpfSource::open(&config)?;
     let mut on = source.interfaces();
@@ -302,7 +312,9 @@ fn live_ebpf(cli: Cli) -> anyhow::Result<Outcome> {
     let what = format!(
         "{} with eBPF ({})",
         on.join(", "),
-        if config.ports.is_empty() {
+        if config.server_side {
+            "all ports, HTTP detection, servers on the far side only".to_owned()
+        } else if config.ports.is_empty() {
             "all ports, HTTP detection".to_owned()
         } else {
             format!("ports {:?}", config.ports)

@@ -75,6 +75,8 @@ fn the_daemonset_runs_with_least_privilege() {
 fn the_daemonset_runs_the_ebpf_sensor_with_a_key_and_flushes_before_it_is_killed() {
     let args = manifest::args();
     assert!(args.iter().any(|a| a == "--ebpf"), "{args:?}");
+    // Each exchange once in a cluster: at the server pod's veth.
+    assert!(args.iter().any(|a| a == "--server-side"), "{args:?}");
     assert!(
         args.windows(2).any(|w| w == ["-w", "-"]),
         "records on stdout: {args:?}"

@@ -559,9 +559,10 @@ fn a_missing_capability_is_named() {
 /// captures with nothing more than the manifest gives it: exactly its added
 /// capabilities (every other one dropped from the bounding set, as
 /// `drop: [ALL]` does; no new privileges), its arguments, and the key
-/// through its environment variable. The manifest follows pods' veths by
-/// name; here a `--follow` for the test's veth is added. Records come on
-/// standard output, as in the pod.
+/// through its environment variable. It runs in a "node" namespace that
+/// routes between two "pods" (`netns::Routed`); the manifest follows pods'
+/// veths by name, and a `--follow` for the test's two is added. Records
+/// come on standard output, as in the pod.
 #[test]
 fn the_daemonset_capabilities_and_arguments_capture() {
     const TEST: &str = "the_daemonset_capabilities_and_arguments_capture";
@@ -577,9 +578,13 @@ fn the_daemonset_capabilities_and_arguments_capture() {
             .collect::<Vec<_>>()
             .join(",")
     );
-    let mut fx = Fixture::unlinked("ebpf-daemonset");
-    let pattern = format!("{}*", &fx.pair.server_if[..fx.pair.server_if.len() - 1]);
-    let mut cmd = fx.pair.server.command("setpriv");
+    let dir = TempDir::new("ebpf-daemonset");
+    let key = dir.path("fingerprint.key");
+    std::fs::write(&key, b"shadowtap live test fingerprint key").expect("key");
+    let net = Routed::new();
+    let addr = SocketAddr::new(net.server_ip.into(), 8080);
+    let _server = http::start_server(&net.server, &dir.0, addr);
+    let mut cmd = net.node.command("setpriv");
     cmd.args([
         "--no-new-privs",
         "--inh-caps",
@@ -589,14 +594,22 @@ fn the_daemonset_capabilities_and_arguments_capture() {
     ])
     .arg(SENSOR)
     .args(manifest::args())
-    .args(["--follow", &pattern])
-    .env("SHADOWTAP_FINGERPRINT_KEY_FILE", fx.key_args()[1]);
+    .args(["--follow", &net.node_ifs_pattern()])
+    .env("SHADOWTAP_FINGERPRINT_KEY_FILE", &key);
     let mut sensor = Daemon::spawn("daemonset sensor", cmd);
     sensor.wait_for_stderr("capturing on", Duration::from_secs(20));
-    fx.pair.link();
-    fx.serve(fx.addr());
-    let links = wait_attached(&fx, &sensor);
-    let seen = http::drive(&fx.pair.client, fx.addr(), http::standard_mix());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut links = tcx_links(sensor.pid());
+    while links.len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "not attached: {}",
+            sensor.stderr()
+        );
+        sleep(Duration::from_millis(100));
+        links = tcx_links(sensor.pid());
+    }
+    let seen = http::drive(&net.client, addr, http::standard_mix());
     settle();
     let run = sensor.terminate(EXIT_TIMEOUT);
     let stderr = assert_clean_exit(&run, "daemonset sensor");
@@ -679,4 +692,95 @@ fn pod_to_pod_traffic_through_the_node_gives_each_exchange_once() {
     );
     assert_eq!(reassembly["retransmit_different_data"], 0, "{reassembly}");
     assert_eq!(reassembly["gaps"], 0, "{reassembly}");
+}
+
+/// `--server-side` on the topology above, as four sensors in the node's
+/// namespace (each with its own programs and maps): one on the client
+/// pod's veth alone (the client's node, when the pods run on two nodes),
+/// one on the server pod's veth alone (the server's node), one on both (one
+/// node), and one on the client pod's veth without `--server-side`. Each
+/// exchange must be recorded by the server's side only: the first records
+/// nothing (and counts what it skipped), the second and third record the
+/// standard mix exactly, as the fourth does without the option.
+#[test]
+fn server_side_records_each_exchange_at_the_server_pod_only() {
+    const TEST: &str = "server_side_records_each_exchange_at_the_server_pod_only";
+    if !ebpf_ready(TEST) {
+        return;
+    }
+    let dir = TempDir::new("ebpf-server-side");
+    let key = dir.path("fingerprint.key");
+    std::fs::write(&key, b"shadowtap live test fingerprint key").expect("key");
+    let net = Routed::new();
+    let addr = SocketAddr::new(net.server_ip.into(), 8080);
+    let _server = http::start_server(&net.server, &dir.0, addr);
+    let pattern = net.node_ifs_pattern();
+    let runs: [(&str, Vec<&str>); 4] = [
+        (
+            "client-node",
+            vec!["--server-side", "-i", &net.client_side_if],
+        ),
+        (
+            "server-node",
+            vec!["--server-side", "-i", &net.server_side_if],
+        ),
+        ("one-node", vec!["--server-side", "--follow", &pattern]),
+        ("client-node-both-sides", vec!["-i", &net.client_side_if]),
+    ];
+    let sensors: Vec<Daemon> = runs
+        .iter()
+        .map(|(name, args)| {
+            let (out, stats) = (
+                dir.path(&format!("{name}.jsonl")),
+                dir.path(&format!("{name}-stats.json")),
+            );
+            let mut all = vec![
+                "--fingerprint-key-file",
+                path_str(&key),
+                "--ebpf",
+                "--stats-interval",
+                "0",
+            ];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&["-w", path_str(&out), "--stats-json", path_str(&stats)]);
+            start_sensor(&net.node, name, &all)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (sensor, want) in sensors.iter().zip([2, 2, 4, 2]) {
+        while tcx_links(sensor.pid()).len() < want {
+            assert!(
+                Instant::now() < deadline,
+                "not attached: {}",
+                sensor.stderr()
+            );
+            sleep(Duration::from_millis(100));
+        }
+    }
+    let seen = http::drive(&net.client, addr, http::standard_mix());
+    assert_eq!(seen.len(), 13);
+    settle();
+    for (sensor, (name, _)) in sensors.into_iter().zip(&runs) {
+        let run = sensor.terminate(EXIT_TIMEOUT);
+        assert_clean_exit(&run, name);
+        let records = std::fs::read(dir.path(&format!("{name}.jsonl"))).expect("records");
+        let s = stats(&dir.path(&format!("{name}-stats.json")));
+        let skipped = s["capture_counters"]["ebpf_client_side_skipped"]
+            .as_u64()
+            .unwrap_or(0);
+        eprintln!(
+            "{TEST}: {name}: {} records, {skipped} client-side starts skipped",
+            http::parse_records(&records).len()
+        );
+        if *name == "client-node" {
+            assert!(
+                records.is_empty(),
+                "{name}: {}",
+                String::from_utf8_lossy(&records)
+            );
+            assert!(skipped > 0, "{name}: {s}");
+        } else {
+            http::assert_records_match(&http::parse_records(&without_mid_stream(&records)), &seen);
+        }
+    }
 }

@@ -72,12 +72,12 @@ use rustix::time::{clock_gettime, ClockId, Timespec};
 use shadowtap_proto::time::Timestamp;
 use shadowtap_proto::wire::LinkType;
 use shadowtap_sensor_common::{
-    cpu_wakeup_shift, ring_bytes, EventHeader, COUNTERS_MAP, COUNTER_EVENTS,
+    cpu_wakeup_shift, ring_bytes, EventHeader, COUNTERS_MAP, COUNTER_CLIENT_SIDE, COUNTER_EVENTS,
     COUNTER_FLOWS_DETECTED, COUNTER_FLOW_INSERT_FAILED, COUNTER_IPV4_FRAGMENTS,
     COUNTER_IPV6_EXTENSION_HEADERS, COUNTER_LOAD_FAILED, COUNTER_RINGBUF_FULL, COUNTER_TRUNCATED,
     EVENTS_MAPS, EVENT_HEADER_BYTES, EVENT_RINGS, MAX_PACKET_BYTES, MAX_PORTS, MODE_ALL_PORTS_HTTP,
-    MODE_GLOBAL, MODE_PORTS, PORTS_MAP, PROG_EGRESS_ETH, PROG_EGRESS_L3, PROG_INGRESS_ETH,
-    PROG_INGRESS_L3, WAKEUP_SHIFT_GLOBAL,
+    MODE_GLOBAL, MODE_PORTS, MODE_SERVER_SIDE_HTTP, PORTS_MAP, PROG_EGRESS_ETH, PROG_EGRESS_L3,
+    PROG_INGRESS_ETH, PROG_INGRESS_L3, WAKEUP_SHIFT_GLOBAL,
 };
 
 use super::{CaptureError, CaptureSource, CapturedPacket};
@@ -126,6 +126,10 @@ pub struct EbpfConfig {
     /// TCP ports to capture. Empty: every port, keeping the flows whose
     /// first payload bytes look like HTTP/1.x.
     pub ports: Vec<u16>,
+    /// Every port (`ports` empty), keeping only the flows whose server is
+    /// on the far side of the interface (`--server-side`): a request seen
+    /// going out through it, or a response coming in.
+    pub server_side: bool,
 }
 
 /// Whether this binary carries the eBPF object.
@@ -201,10 +205,12 @@ impl EbpfSource {
             .map(|n| Interface::by_name(n))
             .collect::<Result<Vec<_>, _>>()?;
 
-        let mode = if config.ports.is_empty() {
-            MODE_ALL_PORTS_HTTP
-        } else {
+        let mode = if !config.ports.is_empty() {
             MODE_PORTS
+        } else if config.server_side {
+            MODE_SERVER_SIDE_HTTP
+        } else {
+            MODE_ALL_PORTS_HTTP
         };
         // Each CPU wakes the sensor once per its share of WAKEUP_BYTES written;
         // one CPU's share when the count is unknown (wakeups then come later).
@@ -666,6 +672,7 @@ impl CaptureSource for EbpfSource {
                 "ebpf_ipv6_extension_headers_skipped",
                 k(COUNTER_IPV6_EXTENSION_HEADERS),
             ),
+            ("ebpf_client_side_skipped", k(COUNTER_CLIENT_SIDE)),
             ("ebpf_malformed_events", self.malformed_events),
             ("ebpf_events_out_of_order", self.out_of_order),
             ("ebpf_follow_attach_failed", self.follow_failures),
