@@ -68,59 +68,56 @@ pub fn ingest(
         // `-`: a capture, records or a HAR file streamed on stdin. A stream
         // has no identity, so it is read on every run and never recognised
         // as already stored.
-        if path.as_os_str() == "-" {
+        let stream = path.as_os_str() == "-";
+        let kind = if stream {
             let kind = stdin_kind();
             outcome.stream_kind = Some(kind);
-            match kind {
-                InputKind::Capture => captures.push(out.inputs.len()),
-                InputKind::Records => read_records(
-                    &mut out.observations,
-                    detectors.as_deref_mut(),
-                    pipeline,
-                    &mut outcome,
-                    |push| input::records_from(std::io::stdin().lock(), push),
-                ),
-                InputKind::Har => read_har(
-                    &mut out.observations,
-                    detectors.as_deref_mut(),
-                    pipeline,
-                    &mut outcome,
-                    |push| stdin_har(key, push),
-                ),
-            }
-            out.inputs.push(outcome);
-            continue;
-        }
-        match input::identify(path) {
-            Err(e) => {
-                outcome.unreadable = e.kind() != std::io::ErrorKind::InvalidData;
-                outcome.damaged = !outcome.unreadable;
-                outcome.problems.push(format!("{}: {e}", path.display()));
-            }
-            Ok(id) => {
-                outcome.already_ingested = known(&id);
-                let kind = id.kind;
-                outcome.identity = Some(id);
-                if !outcome.already_ingested {
-                    match kind {
-                        InputKind::Capture => captures.push(out.inputs.len()),
-                        InputKind::Records => read_records(
-                            &mut out.observations,
-                            detectors.as_deref_mut(),
-                            pipeline,
-                            &mut outcome,
-                            |push| input::read_records(path, push),
-                        ),
-                        InputKind::Har => read_har(
-                            &mut out.observations,
-                            detectors.as_deref_mut(),
-                            pipeline,
-                            &mut outcome,
-                            |push| input::read_har(path, key, push),
-                        ),
-                    }
+            Some(kind)
+        } else {
+            match input::identify(path) {
+                Err(e) => {
+                    outcome.unreadable = e.kind() != std::io::ErrorKind::InvalidData;
+                    outcome.damaged = !outcome.unreadable;
+                    outcome.problems.push(format!("{}: {e}", path.display()));
+                    None
+                }
+                Ok(id) => {
+                    outcome.already_ingested = known(&id);
+                    let kind = id.kind;
+                    outcome.identity = Some(id);
+                    (!outcome.already_ingested).then_some(kind)
                 }
             }
+        };
+        match kind {
+            None => {}
+            Some(InputKind::Capture) => captures.push(out.inputs.len()),
+            Some(InputKind::Records) => read_records(
+                &mut out.observations,
+                detectors.as_deref_mut(),
+                pipeline,
+                &mut outcome,
+                |push| {
+                    if stream {
+                        input::records_from(std::io::stdin().lock(), push)
+                    } else {
+                        input::read_records(path, push)
+                    }
+                },
+            ),
+            Some(InputKind::Har) => read_har(
+                &mut out.observations,
+                detectors.as_deref_mut(),
+                pipeline,
+                &mut outcome,
+                |push| {
+                    if stream {
+                        stdin_har(key, push)
+                    } else {
+                        input::read_har(path, key, push)
+                    }
+                },
+            ),
         }
         out.inputs.push(outcome);
     }

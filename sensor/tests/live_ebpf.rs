@@ -16,6 +16,7 @@ mod manifest;
 mod netns;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -555,6 +556,54 @@ fn a_missing_capability_is_named() {
     }
 }
 
+/// A "node" namespace routing between two "pods" (`netns::Routed`), the
+/// test HTTP server in the server pod, a scratch directory and the
+/// fingerprint key. Dropped in field order: the server first, the
+/// namespaces, then the directory.
+struct NodeFixture {
+    _server: Daemon,
+    net: Routed,
+    dir: TempDir,
+    key: PathBuf,
+    /// The server's address.
+    addr: SocketAddr,
+}
+
+impl NodeFixture {
+    fn new(test: &str) -> NodeFixture {
+        let dir = TempDir::new(test);
+        let key = dir.path("fingerprint.key");
+        std::fs::write(&key, b"shadowtap live test fingerprint key").expect("key");
+        let net = Routed::new();
+        let addr = SocketAddr::new(net.server_ip.into(), 8080);
+        NodeFixture {
+            _server: http::start_server(&net.server, &dir.0, addr),
+            net,
+            dir,
+            key,
+            addr,
+        }
+    }
+}
+
+/// Waits until `sensor` holds `n` TCX links (an ingress and an egress one
+/// per interface); returns them.
+fn wait_links(sensor: &Daemon, n: usize) -> Vec<TcxLink> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let links = tcx_links(sensor.pid());
+        if links.len() >= n {
+            return links;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not attached: {}",
+            sensor.stderr()
+        );
+        sleep(Duration::from_millis(100));
+    }
+}
+
 /// The Kubernetes DaemonSet's sensor (`deploy/kubernetes/shadowtap-sensor.yaml`)
 /// captures with nothing more than the manifest gives it: exactly its added
 /// capabilities (every other one dropped from the bounding set, as
@@ -578,12 +627,8 @@ fn the_daemonset_capabilities_and_arguments_capture() {
             .collect::<Vec<_>>()
             .join(",")
     );
-    let dir = TempDir::new("ebpf-daemonset");
-    let key = dir.path("fingerprint.key");
-    std::fs::write(&key, b"shadowtap live test fingerprint key").expect("key");
-    let net = Routed::new();
-    let addr = SocketAddr::new(net.server_ip.into(), 8080);
-    let _server = http::start_server(&net.server, &dir.0, addr);
+    let fx = NodeFixture::new("ebpf-daemonset");
+    let (net, key, addr) = (&fx.net, &fx.key, fx.addr);
     let mut cmd = net.node.command("setpriv");
     cmd.args([
         "--no-new-privs",
@@ -595,20 +640,10 @@ fn the_daemonset_capabilities_and_arguments_capture() {
     .arg(SENSOR)
     .args(manifest::args())
     .args(["--follow", &net.node_ifs_pattern()])
-    .env("SHADOWTAP_FINGERPRINT_KEY_FILE", &key);
+    .env("SHADOWTAP_FINGERPRINT_KEY_FILE", key);
     let mut sensor = Daemon::spawn("daemonset sensor", cmd);
     sensor.wait_for_stderr("capturing on", Duration::from_secs(20));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut links = tcx_links(sensor.pid());
-    while links.len() < 4 {
-        assert!(
-            Instant::now() < deadline,
-            "not attached: {}",
-            sensor.stderr()
-        );
-        sleep(Duration::from_millis(100));
-        links = tcx_links(sensor.pid());
-    }
+    let links = wait_links(&sensor, 4);
     let seen = http::drive(&net.client, addr, http::standard_mix());
     settle();
     let run = sensor.terminate(EXIT_TIMEOUT);
@@ -640,19 +675,15 @@ fn pod_to_pod_traffic_through_the_node_gives_each_exchange_once() {
     if !ebpf_ready(TEST) {
         return;
     }
-    let dir = TempDir::new("ebpf-node");
-    let key = dir.path("fingerprint.key");
-    std::fs::write(&key, b"shadowtap live test fingerprint key").expect("key");
-    let net = Routed::new();
-    let addr = SocketAddr::new(net.server_ip.into(), 8080);
-    let _server = http::start_server(&net.server, &dir.0, addr);
+    let fx = NodeFixture::new("ebpf-node");
+    let (net, dir, key, addr) = (&fx.net, &fx.dir, &fx.key, fx.addr);
     let (out, stats_path) = (dir.path("node.jsonl"), dir.path("node-stats.json"));
     let sensor = start_sensor(
         &net.node,
         "node sensor",
         &[
             "--fingerprint-key-file",
-            path_str(&key),
+            path_str(key),
             "--ebpf",
             "--follow",
             &net.node_ifs_pattern(),
@@ -665,15 +696,7 @@ fn pod_to_pod_traffic_through_the_node_gives_each_exchange_once() {
         ],
     );
     // Ingress and egress on both veths.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tcx_links(sensor.pid()).len() < 4 {
-        assert!(
-            Instant::now() < deadline,
-            "not attached: {}",
-            sensor.stderr()
-        );
-        sleep(Duration::from_millis(100));
-    }
+    wait_links(&sensor, 4);
     let seen = http::drive(&net.client, addr, http::standard_mix());
     assert_eq!(seen.len(), 13);
     settle();
@@ -708,12 +731,8 @@ fn server_side_records_each_exchange_at_the_server_pod_only() {
     if !ebpf_ready(TEST) {
         return;
     }
-    let dir = TempDir::new("ebpf-server-side");
-    let key = dir.path("fingerprint.key");
-    std::fs::write(&key, b"shadowtap live test fingerprint key").expect("key");
-    let net = Routed::new();
-    let addr = SocketAddr::new(net.server_ip.into(), 8080);
-    let _server = http::start_server(&net.server, &dir.0, addr);
+    let fx = NodeFixture::new("ebpf-server-side");
+    let (net, dir, key, addr) = (&fx.net, &fx.dir, &fx.key, fx.addr);
     let pattern = net.node_ifs_pattern();
     let runs: [(&str, Vec<&str>); 4] = [
         (
@@ -736,7 +755,7 @@ fn server_side_records_each_exchange_at_the_server_pod_only() {
             );
             let mut all = vec![
                 "--fingerprint-key-file",
-                path_str(&key),
+                path_str(key),
                 "--ebpf",
                 "--stats-interval",
                 "0",
@@ -746,16 +765,8 @@ fn server_side_records_each_exchange_at_the_server_pod_only() {
             start_sensor(&net.node, name, &all)
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
     for (sensor, want) in sensors.iter().zip([2, 2, 4, 2]) {
-        while tcx_links(sensor.pid()).len() < want {
-            assert!(
-                Instant::now() < deadline,
-                "not attached: {}",
-                sensor.stderr()
-            );
-            sleep(Duration::from_millis(100));
-        }
+        wait_links(sensor, want);
     }
     let seen = http::drive(&net.client, addr, http::standard_mix());
     assert_eq!(seen.len(), 13);
