@@ -191,8 +191,9 @@ impl Cli {
             .collect();
             (!pcap.is_empty()).then(|| {
                 format!(
-                    "{} only apply to libpcap capture (without --ebpf)",
-                    pcap.join(", ")
+                    "{} only {} to libpcap capture (without --ebpf)",
+                    pcap.join(", "),
+                    verb(&pcap, "applies", "apply")
                 )
             })
         } else {
@@ -204,7 +205,13 @@ impl Cli {
             .into_iter()
             .filter_map(|(given, name)| given.then_some(name))
             .collect();
-            (!ebpf.is_empty()).then(|| format!("{} need --ebpf", ebpf.join(", ")))
+            (!ebpf.is_empty()).then(|| {
+                format!(
+                    "{} {} --ebpf",
+                    ebpf.join(", "),
+                    verb(&ebpf, "needs", "need")
+                )
+            })
         }
     }
 
@@ -227,6 +234,15 @@ impl Cli {
     }
 }
 
+/// The verb's form for a list of `names`: `one` for a single name.
+fn verb<'a>(names: &[&str], one: &'a str, several: &'a str) -> &'a str {
+    if names.len() == 1 {
+        one
+    } else {
+        several
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(message) = cli.misplaced_source_options() {
@@ -241,8 +257,9 @@ fn main() -> ExitCode {
                 .error(
                     clap::error::ErrorKind::ArgumentConflict,
                     format!(
-                        "{} only apply to live capture (-i or --ebpf)",
-                        given.join(", ")
+                        "{} only {} to live capture (-i or --ebpf)",
+                        given.join(", "),
+                        verb(&given, "applies", "apply")
                     ),
                 )
                 .exit();

@@ -338,6 +338,35 @@ fn live_capture_without_the_feature_says_how_to_build_it() {
 }
 
 #[test]
+fn options_of_the_other_source_are_named() {
+    let file = fixture(HTTP2);
+    let file = file.to_str().expect("path");
+    for (args, message) in [
+        (
+            vec!["-r", file, "--server-side"],
+            "--server-side needs --ebpf",
+        ),
+        (
+            vec!["-i", "lo", "--ports", "80", "--follow", "x*"],
+            "--ports, --follow need --ebpf",
+        ),
+        (
+            vec!["--ebpf", "-i", "lo", "-s", "100"],
+            "-s only applies to libpcap capture (without --ebpf)",
+        ),
+        (
+            vec!["-r", file, "--duration", "1", "--count", "2"],
+            "--duration, --count only apply to live capture (-i or --ebpf)",
+        ),
+    ] {
+        let out = sensor(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn live_options_need_an_interface_and_exclude_files() {
     let file = fixture(HTTP2);
     let file = file.to_str().expect("path");
